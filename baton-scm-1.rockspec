@@ -1,0 +1,39 @@
+rockspec_format = "3.0"
+package = "baton"
+version = "scm-1"
+source = {
+  url = "git+https://example.invalid/baton.git",
+}
+description = {
+  summary = "Cross-process locks for Lua: flock, soft, read/write and semaphore locks that release themselves",
+  detailed = [[
+baton takes and releases locks between processes: exclusive and shared flock(2) locks that
+interoperate with flock(1) and Python's filelock, released through Lua 5.4 to-be-closed
+variables, __gc and a scoped :with() on older Lua versions. A C core does the system work;
+waiting wakes on the holder's release instead of polling, and can yield to an event loop.
+]],
+  license = "MIT",
+  labels = { "lock", "flock", "ipc", "concurrency" },
+}
+dependencies = {
+  "lua >= 5.1, <= 5.4",
+}
+supported_platforms = { "linux" }
+build = {
+  type = "make",
+  build_target = "all",
+  build_variables = {
+    CFLAGS = "$(CFLAGS)",
+    LIBFLAG = "$(LIBFLAG)",
+    LUA_INCDIR = "$(LUA_INCDIR)",
+    LUA_BIN = "$(LUA)",
+  },
+  install_target = "install",
+  install_variables = {
+    INST_PREFIX = "$(PREFIX)",
+    INST_BINDIR = "$(BINDIR)",
+    INST_LIBDIR = "$(LIBDIR)",
+    INST_LUADIR = "$(LUADIR)",
+    INST_CONFDIR = "$(CONFDIR)",
+  },
+}

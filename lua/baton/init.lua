@@ -1,0 +1,29 @@
+-- baton: cross-process locks. This file is the public face; see README.md for the contract.
+local core = require "baton.core"
+local lock = require "baton.lock"
+
+local M = {
+  _VERSION = "baton 0.1.0",
+  now = core.now,
+  sleep = core.sleep,
+}
+
+-- A lock object, not yet acquired: reusable and reentrant.
+function M.new(path, opts)
+  local l = lock.new(path, opts, "baton.new", 2)
+  return l -- not a tail call, so errors point at the caller
+end
+
+-- Acquire a lock, waiting as `opts` says; raises a string on timeout or failure.
+function M.lock(path, opts)
+  local l = lock.acquire_new(lock.new(path, opts, "baton.lock", 2), true)
+  return l
+end
+
+-- Acquire without raising for contention, timeouts or system errors: lock, or nil, msg, code.
+function M.try_lock(path, opts)
+  local l, msg, code = lock.acquire_new(lock.new(path, opts, "baton.try_lock", 2), false)
+  return l, msg, code
+end
+
+return M

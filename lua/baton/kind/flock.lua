@@ -1,0 +1,12 @@
+-- flock(2) locks, exclusive or shared: the same lock as flock(1)'s and Python filelock's
+-- FileLock on the same file. The handle is the C core's userdata.
+local core = require "baton.core"
+local options = require "baton.options"
+
+local flock = core.flock
+
+return {
+  open = function(path, o)
+    return flock(path, o.shared or false, o.mode and options.mode(o) or 438, o.mkdir ~= false)
+  end,
+}

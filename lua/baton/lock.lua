@@ -1,0 +1,197 @@
+-- The lock object: one interface over every kind of lock. A kind (lua/baton/kind/NAME.lua)
+-- returns { open = function(path, opts) return handle end }, where the handle owns the system
+-- resource (a userdata, so its __gc runs on every Lua version) and has
+--   try() -> true | false, message, code     one attempt, never blocking
+--   wait(seconds) -> woken                   a bounded pause that may end early on a release
+--   held() -> boolean                        held by this process (not a forked child)
+--   release()                                give everything back; idempotent
+-- This file adds reentrancy, options, errors and scoping on top.
+local options = require "baton.options"
+local wait = require "baton.wait"
+
+local unpack = table.unpack or unpack
+local pack = table.pack or function(...) return { n = select("#", ...), ... } end
+local EMPTY = options.EMPTY
+
+local M = {}
+
+local FLOCK = require "baton.kind.flock"
+local kinds = { flock = FLOCK }
+
+local function kind_named(name)
+  local impl = kinds[name]
+  if impl == nil and type(name) == "string" and name:match("^[%w_]+$") then
+    local ok, mod = pcall(require, "baton.kind." .. name)
+    impl = ok and mod or false
+    kinds[name] = impl
+  end
+  return impl
+end
+
+local Lock = {}
+Lock.__index = Lock
+M.Lock = Lock
+
+-- A lock object, not yet acquired. Misuse is raised at `level` (counted from the caller).
+function M.new(path, opts, fname, level)
+  if type(path) ~= "string" then
+    error(string.format("%s: the lock path must be a string, got %s", fname, type(path)), level + 1)
+  end
+  if path == "" then error(fname .. ": the lock path is empty", level + 1) end
+  if path:find("\0", 1, true) then
+    error(string.format("%s: the lock path %q contains a NUL byte", fname, path), level + 1)
+  end
+  local o, impl, kname = EMPTY, FLOCK, "flock"
+  if opts ~= nil then o = options.check(opts, fname, path, level + 1) end
+  if o.kind ~= nil or path:byte(1) == 101 then -- 'e', as in etcd://
+    kname = o.kind or (path:sub(1, 7) == "etcd://" and "etcd") or "flock"
+    impl = kind_named(kname)
+    if not impl then options.misuse(level + 1, fname, path, "unknown lock kind '" .. kname .. "'") end
+  end
+  return setmetatable({ path = path, kind = kname, note = o.note, _h = impl.open(path, o), _n = 0,
+    _o = o }, Lock)
+end
+
+local function check_open(self, fname)
+  if self._closed then
+    error(string.format("%s: lock '%s' is closed", fname, self.path), 3)
+  end
+end
+
+-- Take the lock once more, or for the first time under options `o`, waiting up to `timeout`.
+-- Returns true, or nil, message, code.
+local function take(self, o, timeout)
+  local n = self._n
+  if n > 0 then
+    if self._h:held() then
+      self._n = n + 1
+      return true
+    end
+    -- Inherited through fork(): the descriptor is the parent's lock, not ours. Let go of our
+    -- copy (never unlocking it under the parent) and take the lock for real.
+    self._h:release()
+    self._n = 0
+  end
+  local ok, msg, code = wait.acquire(self._h, self.path, o, timeout)
+  if not ok then
+    self._h:release()
+    return nil, msg, code
+  end
+  self._n = 1
+  return true
+end
+
+local function acquire_options(self, opts, fname)
+  if opts == nil then return self._o end
+  return options.merge(self._o, options.check(opts, fname, self.path, 3, true))
+end
+
+-- Acquire, waiting as the options say; raises a string naming the path on failure.
+function Lock:acquire(opts)
+  check_open(self, "lock:acquire")
+  local o = acquire_options(self, opts, "lock:acquire")
+  local ok, msg = take(self, o, o.timeout)
+  if not ok then error(msg, 2) end
+  return self
+end
+
+-- Acquire without raising for contention, timeouts or system errors: self, or nil, message,
+-- code. Without a timeout it makes one attempt.
+function Lock:try_acquire(opts)
+  check_open(self, "lock:try_acquire")
+  local o = acquire_options(self, opts, "lock:try_acquire")
+  local ok, msg, code = take(self, o, o.timeout or 0)
+  if not ok then return nil, msg, code end
+  return self
+end
+
+-- What baton.lock (raise = true) and baton.try_lock do with a fresh object.
+function M.acquire_new(l, raise)
+  local o = l._o
+  local timeout = o.timeout
+  if not raise and timeout == nil then timeout = 0 end
+  local ok, msg, code = wait.acquire(l._h, l.path, o, timeout)
+  if ok then
+    l._n = 1
+    return l
+  end
+  l._h:release()
+  if raise then error(msg, 3) end
+  return nil, msg, code
+end
+
+-- Release one level, or every level with { force = true }.
+function Lock:release(opts)
+  local force = false
+  if opts ~= nil then
+    if type(opts) ~= "table" then
+      options.misuse(2, "lock:release", self.path, "options must be a table, got " .. type(opts))
+    end
+    for k, v in pairs(opts) do
+      if k ~= "force" then
+        options.misuse(2, "lock:release", self.path, "unknown option '" .. tostring(k) .. "'")
+      end
+      force = v and true or false
+    end
+  end
+  check_open(self, "lock:release")
+  local n = self._n
+  if n == 0 then error(string.format("lock:release: lock '%s' is not held", self.path), 2) end
+  if force or n == 1 then
+    self._n = 0
+    self._h:release()
+  else
+    self._n = n - 1
+  end
+end
+
+-- Leaving a `<close>` scope releases the level that scope took. A lock released by hand
+-- inside the scope is left alone: raising from __close would hide the scope's own error.
+function Lock:__close()
+  local n = self._n
+  if n == 1 then
+    self._n = 0
+    self._h:release()
+  elseif n > 1 then
+    self._n = n - 1
+  end
+end
+
+function Lock:is_locked()
+  return self._n > 0 and self._h:held()
+end
+
+function Lock:count()
+  return self._n
+end
+
+-- Release every level and refuse further use. Idempotent.
+function Lock:close()
+  self._n = 0
+  self._h:release()
+  self._closed = true
+end
+
+-- Run fn(...) holding the lock and release on every exit, re-raising fn's error unchanged:
+-- the scoped form for Lua versions without to-be-closed variables.
+function Lock:with(fn, ...)
+  local mt = getmetatable(fn)
+  if type(fn) ~= "function" and not (type(mt) == "table" and mt.__call) then
+    error(string.format("lock:with: expected a function, got %s (lock '%s')", type(fn), self.path), 2)
+  end
+  check_open(self, "lock:with")
+  local ok, msg = take(self, self._o, self._o.timeout)
+  if not ok then error(msg, 2) end
+  local r = pack(pcall(fn, ...))
+  self:__close()
+  if not r[1] then error(r[2], 0) end
+  return unpack(r, 2, r.n)
+end
+
+function Lock:__tostring()
+  local state = self._closed and "closed" or (self._n > 0 and ("held x" .. self._n) or "free")
+  return string.format("baton.lock(%s '%s', %s)", self.kind, self.path, state)
+end
+
+M.EMPTY = EMPTY
+return M

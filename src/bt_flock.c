@@ -1,0 +1,239 @@
+#define _GNU_SOURCE
+#include "bt_flock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bt_clock.h"
+#include "bt_pid.h"
+
+#ifdef __linux__
+#include <poll.h>
+#include <sys/inotify.h>
+/* A holder's close ends its lock; a rename, unlink or link-count change means the path may
+ * now name another file, which the next attempt must re-open. */
+#define WATCH_EVENTS (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_ATTRIB | IN_DELETE_SELF | \
+                      IN_MOVE_SELF | IN_DONT_FOLLOW)
+#define REPLACE_EVENTS (IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)
+#endif
+
+/* How often a lock file may be swapped under us before we give up one attempt. */
+#define MAX_REOPENS 64
+
+static int fail(bt_err *err, const char *op, int code, const char *detail) {
+    err->op = op;
+    err->code = code;
+    err->detail = detail;
+    return BT_FAIL;
+}
+
+void bt_flock_init(bt_flock *l, int shared, mode_t mode, int make_parents) {
+    l->fd = -1;
+    l->locked = 0;
+    l->owner = 0;
+    l->notify_fd = -1;
+    l->watch = -1;
+    l->recheck = 0;
+    l->shared = shared;
+    l->make_parents = make_parents;
+    l->mode = mode;
+}
+
+/* mkdir -p for the folder that holds `path`. */
+static int make_parent_folders(const char *path) {
+    char *copy = strdup(path);
+    if (!copy)
+        return -1;
+    int rc = 0;
+    char *slash = strrchr(copy, '/');
+    if (slash && slash != copy) {
+        *slash = '\0';
+        for (char *p = copy + 1; rc == 0; p++) {
+            if (*p != '/' && *p != '\0')
+                continue;
+            char c = *p;
+            *p = '\0';
+            if (mkdir(copy, 0777) != 0 && errno != EEXIST)
+                rc = -1;
+            *p = c;
+            if (c == '\0')
+                break;
+        }
+    }
+    int saved = errno;
+    free(copy);
+    errno = saved;
+    return rc;
+}
+
+#ifdef __linux__
+static void unwatch(bt_flock *l) {
+    if (l->notify_fd >= 0)
+        close(l->notify_fd);
+    l->notify_fd = -1;
+    l->watch = -1;
+}
+
+/* Point the watch at the file now at `path`; without one we fall back to sleeping. */
+static void rewatch(bt_flock *l, const char *path) {
+    if (l->watch >= 0)
+        inotify_rm_watch(l->notify_fd, l->watch);
+    l->watch = inotify_add_watch(l->notify_fd, path, WATCH_EVENTS);
+    if (l->watch < 0)
+        unwatch(l);
+}
+#else
+static void unwatch(bt_flock *l) { (void)l; }
+static void rewatch(bt_flock *l, const char *path) { (void)l; (void)path; }
+#endif
+
+static int open_file(bt_flock *l, const char *path, bt_err *err) {
+    /* O_NONBLOCK: opening a FIFO must not hang; it is refused below as not a regular file. */
+    const int common = O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
+    int fd = open(path, O_RDWR | O_CREAT | common, l->mode);
+    if (fd < 0 && (errno == EACCES || errno == EROFS)) {
+        /* flock needs no write access: an existing file we may only read still locks. */
+        int saved = errno;
+        fd = open(path, O_RDONLY | common);
+        if (fd < 0)
+            errno = saved;
+    }
+    if (fd < 0 && errno == ENOENT && l->make_parents) {
+        if (make_parent_folders(path) != 0)
+            return fail(err, "create the folder of", errno, NULL);
+        fd = open(path, O_RDWR | O_CREAT | common, l->mode);
+    }
+    if (fd < 0)
+        return fail(err, "open", errno, NULL);
+    l->fd = fd;
+    if (l->notify_fd >= 0)
+        rewatch(l, path);
+    return BT_OK;
+}
+
+/* Close our descriptor; unlock first only if this process took the lock, because a forked
+ * child shares the open file description and would release its parent's lock. */
+static void drop_fd(bt_flock *l) {
+    if (l->fd < 0)
+        return;
+    if (l->locked && l->owner == bt_pid())
+        flock(l->fd, LOCK_UN);
+    close(l->fd);
+    l->fd = -1;
+    l->locked = 0;
+}
+
+/* 1 when our descriptor no longer refers to the file at `path` (unlinked, renamed, replaced). */
+static int replaced(const char *path, const struct stat *mine) {
+    struct stat now;
+    if (stat(path, &now) != 0)
+        return 1;
+    return now.st_ino != mine->st_ino || now.st_dev != mine->st_dev;
+}
+
+int bt_flock_try(bt_flock *l, const char *path, bt_err *err) {
+    if (l->locked)
+        return BT_OK;
+    const int how = (l->shared ? LOCK_SH : LOCK_EX) | LOCK_NB;
+    for (int i = 0; i < MAX_REOPENS; i++) {
+        if (l->fd < 0 && open_file(l, path, err) != BT_OK)
+            return BT_FAIL;
+        int r;
+        do
+            r = flock(l->fd, how);
+        while (r != 0 && errno == EINTR);
+        struct stat mine;
+        if (r != 0) {
+            if (errno != EWOULDBLOCK) {
+                int saved = errno;
+                drop_fd(l);
+                return fail(err, "lock", saved, NULL);
+            }
+            /* Busy. Held on a file that is no longer at the path, we would wait forever. */
+            if (l->recheck || l->notify_fd < 0) {
+                l->recheck = 0;
+                if (fstat(l->fd, &mine) == 0 && replaced(path, &mine)) {
+                    drop_fd(l);
+                    continue;
+                }
+            }
+            return BT_BUSY;
+        }
+        l->locked = 1;
+        l->owner = bt_pid();
+        if (fstat(l->fd, &mine) != 0) {
+            int saved = errno;
+            drop_fd(l);
+            return fail(err, "stat", saved, NULL);
+        }
+        if (!S_ISREG(mine.st_mode)) {
+            drop_fd(l);
+            return fail(err, "use", EINVAL, "not a regular file");
+        }
+        if (replaced(path, &mine)) {
+            drop_fd(l);
+            continue;
+        }
+        unwatch(l);
+        return BT_OK;
+    }
+    drop_fd(l);
+    return fail(err, "lock", EAGAIN, "the lock file keeps being replaced");
+}
+
+int bt_flock_wait(bt_flock *l, const char *path, double seconds) {
+#ifdef __linux__
+    if (l->notify_fd < 0) {
+        l->notify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (l->notify_fd >= 0) {
+            rewatch(l, path);
+            if (l->notify_fd >= 0) {
+                l->recheck = 1; /* the file may have changed before the watch was set */
+                return 0;
+            }
+        }
+    }
+    if (l->notify_fd >= 0) {
+        if (!(seconds > 0))
+            seconds = 0;
+        if (seconds > 1e6)
+            seconds = 1e6;
+        struct timespec ts;
+        ts.tv_sec = (time_t)seconds;
+        ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+        struct pollfd pfd = {l->notify_fd, POLLIN, 0};
+        if (ppoll(&pfd, 1, &ts, NULL) <= 0)
+            return 0;
+        /* Drain, noting whether the file itself changed. */
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        ssize_t n;
+        while ((n = read(l->notify_fd, buf, sizeof buf)) > 0) {
+            for (char *p = buf; p < buf + n;) {
+                const struct inotify_event *ev = (const struct inotify_event *)p;
+                if (ev->mask & REPLACE_EVENTS)
+                    l->recheck = 1;
+                p += sizeof *ev + ev->len;
+            }
+        }
+        return 1;
+    }
+#else
+    (void)path;
+#endif
+    bt_sleep(seconds);
+    return 0;
+}
+
+int bt_flock_pollfd(const bt_flock *l) { return l->notify_fd; }
+
+int bt_flock_held(const bt_flock *l) { return l->locked && l->owner == bt_pid(); }
+
+void bt_flock_release(bt_flock *l) {
+    drop_fd(l);
+    unwatch(l);
+}

@@ -1,0 +1,151 @@
+/* baton.core: the Lua face of the C core. Thin on purpose: argument checks, userdata and
+ * metatables here; policy (options, waiting, errors for users) in lua/baton/. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bt_clock.h"
+#include "bt_errors.h"
+#include "bt_flock.h"
+#include "lua_compat.h"
+
+#define FLOCK_MT "baton.flock"
+
+typedef struct {
+    bt_flock lock;
+    char path[1]; /* the lock file's path, allocated to its full length */
+} flock_ud;
+
+static const char *check_path(lua_State *L, int idx) {
+    size_t len;
+    const char *path = luaL_checklstring(L, idx, &len);
+    if (len == 0)
+        luaL_error(L, "baton: the lock path is empty");
+    if (strlen(path) != len)
+        luaL_error(L, "baton: the lock path '%s' contains a NUL byte", path);
+    return path;
+}
+
+/* false, "message naming the path", "ERRNO" */
+static int push_failure(lua_State *L, const char *path, const bt_err *err) {
+    char buf[16];
+    lua_pushboolean(L, 0);
+    lua_pushfstring(L, "baton: cannot %s lock file '%s': %s", err->op, path,
+                    err->detail ? err->detail : strerror(err->code));
+    lua_pushstring(L, bt_errno_name(err->code, buf));
+    return 3;
+}
+
+static flock_ud *check_flock(lua_State *L) { return (flock_ud *)luaL_checkudata(L, 1, FLOCK_MT); }
+
+/* core.flock(path, shared, mode, make_parents) -> handle, not yet locked */
+static int l_flock(lua_State *L) {
+    const char *path = check_path(L, 1);
+    size_t len = strlen(path);
+    int shared = lua_toboolean(L, 2);
+    lua_Number mode = luaL_checknumber(L, 3);
+    luaL_argcheck(L, mode >= 0 && mode <= 07777 && mode == floor(mode), 3,
+                  "permission bits must be an integer from 0 to 07777");
+    int make_parents = lua_toboolean(L, 4);
+    flock_ud *u = (flock_ud *)lua_newuserdata(L, sizeof(flock_ud) + len);
+    bt_flock_init(&u->lock, shared, (mode_t)mode, make_parents);
+    memcpy(u->path, path, len + 1);
+    luaL_getmetatable(L, FLOCK_MT);
+    lua_setmetatable(L, -2);
+    return 1;
+}
+
+/* h:try() -> true | false, message, code ("busy" or an errno name) */
+static int l_flock_try(lua_State *L) {
+    flock_ud *u = check_flock(L);
+    bt_err err;
+    switch (bt_flock_try(&u->lock, u->path, &err)) {
+    case BT_OK:
+        lua_pushboolean(L, 1);
+        return 1;
+    case BT_BUSY:
+        lua_pushboolean(L, 0);
+        lua_pushnil(L);
+        lua_pushliteral(L, "busy");
+        return 3;
+    default:
+        return push_failure(L, u->path, &err);
+    }
+}
+
+/* h:wait(seconds) -> true when woken by a change to the lock file */
+static int l_flock_wait(lua_State *L) {
+    flock_ud *u = check_flock(L);
+    lua_Number s = luaL_checknumber(L, 2);
+    lua_pushboolean(L, bt_flock_wait(&u->lock, u->path, s));
+    return 1;
+}
+
+static int l_flock_pollfd(lua_State *L) {
+    int fd = bt_flock_pollfd(&check_flock(L)->lock);
+    if (fd < 0)
+        lua_pushnil(L);
+    else
+        lua_pushinteger(L, fd);
+    return 1;
+}
+
+static int l_flock_held(lua_State *L) {
+    lua_pushboolean(L, bt_flock_held(&check_flock(L)->lock));
+    return 1;
+}
+
+/* Serves release, __gc and __close alike: idempotent. */
+static int l_flock_release(lua_State *L) {
+    bt_flock_release(&check_flock(L)->lock);
+    return 0;
+}
+
+static int l_flock_tostring(lua_State *L) {
+    flock_ud *u = check_flock(L);
+    lua_pushfstring(L, "baton.flock('%s', %s)", u->path,
+                    bt_flock_held(&u->lock) ? "held" : "free");
+    return 1;
+}
+
+static int l_now(lua_State *L) {
+    lua_pushnumber(L, bt_now());
+    return 1;
+}
+
+static int l_sleep(lua_State *L) {
+    lua_Number s = luaL_checknumber(L, 1);
+    luaL_argcheck(L, s == s, 1, "seconds must not be NaN");
+    bt_sleep(s);
+    return 0;
+}
+
+static const luaL_Reg flock_methods[] = {
+    {"try", l_flock_try},         {"wait", l_flock_wait}, {"pollfd", l_flock_pollfd},
+    {"held", l_flock_held},       {"release", l_flock_release}, {NULL, NULL}};
+
+static const luaL_Reg flock_meta[] = {
+    {"__gc", l_flock_release},
+#if LUA_VERSION_NUM >= 504
+    {"__close", l_flock_release},
+#endif
+    {"__tostring", l_flock_tostring}, {NULL, NULL}};
+
+static const luaL_Reg core_functions[] = {
+    {"flock", l_flock}, {"now", l_now}, {"sleep", l_sleep}, {NULL, NULL}};
+
+static void new_class(lua_State *L, const char *name, const luaL_Reg *meta,
+                      const luaL_Reg *methods) {
+    luaL_newmetatable(L, name);
+    luaL_setfuncs(L, meta, 0);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+}
+
+int luaopen_baton_core(lua_State *L) {
+    new_class(L, FLOCK_MT, flock_meta, flock_methods);
+    luaL_newlib(L, core_functions);
+    return 1;
+}

@@ -1,0 +1,14 @@
+#!/bin/sh
+# Install what baton needs to build and test on Debian 12 (run as root), then build it.
+# With --deps-only it stops after installing packages.
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+  make gcc libc6-dev util-linux procps \
+  lua5.4 liblua5.4-dev lua-busted luarocks \
+  python3 python3-filelock >/dev/null
+[ "${1:-}" = "--deps-only" ] && exit 0
+cd "$(dirname "$0")/.."
+make
+make example
