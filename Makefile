@@ -15,7 +15,7 @@ endif
 CC ?= cc
 CFLAGS ?= -O2 -fPIC
 LIBFLAG ?= -shared
-WARN = -std=c99 -Wall -Wextra -Werror -pedantic
+WARN = -std=c11 -Wall -Wextra -Werror -pedantic
 LIBS = -lm
 
 PREFIX ?= /usr/local
@@ -32,7 +32,7 @@ BUSTED ?= /usr/bin/busted
 TEST_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;$(CURDIR)/spec/?/init.lua;;" \
 	LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" BATON_TEST_LUA="$(LUA_BIN)"
 
-.PHONY: all test sanitize install clean example
+.PHONY: all test sanitize install clean example bench
 
 all: $(CORE)
 
@@ -66,3 +66,6 @@ clean:
 
 example: $(CORE)
 	$(TEST_ENV) $(LUA_BIN) examples/quickstart.lua
+
+bench: $(CORE)
+	$(TEST_ENV) LUA_BIN=$(LUA_BIN) sh bench/run.sh

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "bt_clock.h"
+#include "bt_notify.h"
 #include "bt_pid.h"
 
 #ifdef __linux__
@@ -73,8 +74,9 @@ static int make_parent_folders(const char *path) {
 
 #ifdef __linux__
 static void unwatch(bt_flock *l) {
-    if (l->notify_fd >= 0)
-        close(l->notify_fd);
+    if (l->watch >= 0)
+        inotify_rm_watch(l->notify_fd, l->watch);
+    bt_notify_give(l->notify_fd);
     l->notify_fd = -1;
     l->watch = -1;
 }
@@ -136,19 +138,23 @@ static int replaced(const char *path, const struct stat *mine) {
     return now.st_ino != mine->st_ino || now.st_dev != mine->st_dev;
 }
 
-int bt_flock_try(bt_flock *l, const char *path, bt_err *err) {
+/* One attempt (block = 0) or a wait in the kernel's queue (block = 1), which a signal ends
+ * with BT_BUSY so the caller's signal handling can run. */
+static int take(bt_flock *l, const char *path, int block, bt_err *err) {
     if (l->locked)
         return BT_OK;
-    const int how = (l->shared ? LOCK_SH : LOCK_EX) | LOCK_NB;
+    const int how = (l->shared ? LOCK_SH : LOCK_EX) | (block ? 0 : LOCK_NB);
     for (int i = 0; i < MAX_REOPENS; i++) {
         if (l->fd < 0 && open_file(l, path, err) != BT_OK)
             return BT_FAIL;
         int r;
         do
             r = flock(l->fd, how);
-        while (r != 0 && errno == EINTR);
+        while (r != 0 && errno == EINTR && !block);
         struct stat mine;
         if (r != 0) {
+            if (errno == EINTR)
+                return BT_BUSY;
             if (errno != EWOULDBLOCK) {
                 int saved = errno;
                 drop_fd(l);
@@ -186,10 +192,14 @@ int bt_flock_try(bt_flock *l, const char *path, bt_err *err) {
     return fail(err, "lock", EAGAIN, "the lock file keeps being replaced");
 }
 
+int bt_flock_try(bt_flock *l, const char *path, bt_err *err) { return take(l, path, 0, err); }
+
+int bt_flock_block(bt_flock *l, const char *path, bt_err *err) { return take(l, path, 1, err); }
+
 int bt_flock_wait(bt_flock *l, const char *path, double seconds) {
 #ifdef __linux__
     if (l->notify_fd < 0) {
-        l->notify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        l->notify_fd = bt_notify_take();
         if (l->notify_fd >= 0) {
             rewatch(l, path);
             if (l->notify_fd >= 0) {

@@ -26,6 +26,10 @@ void bt_flock_init(bt_flock *l, int shared, mode_t mode, int make_parents);
  * On BT_BUSY the descriptor stays open so the next attempt and the waiter can use it. */
 int bt_flock_try(bt_flock *l, const char *path, bt_err *err);
 
+/* Wait in the kernel's queue until the lock is ours: the fastest hand-off and no wake-ups,
+ * but no deadline. Returns BT_OK, BT_FAIL, or BT_BUSY when a signal interrupted the wait. */
+int bt_flock_block(bt_flock *l, const char *path, bt_err *err);
+
 /* Wait up to `seconds` for a sign that the lock may have become free (the file was closed,
  * replaced or removed). The first call only arms the watch and returns at once, so the
  * caller's next attempt closes the race with a release that came before the watch. Falls

@@ -55,11 +55,8 @@ static int l_flock(lua_State *L) {
     return 1;
 }
 
-/* h:try() -> true | false, message, code ("busy" or an errno name) */
-static int l_flock_try(lua_State *L) {
-    flock_ud *u = check_flock(L);
-    bt_err err;
-    switch (bt_flock_try(&u->lock, u->path, &err)) {
+static int push_attempt(lua_State *L, flock_ud *u, int rc, const bt_err *err) {
+    switch (rc) {
     case BT_OK:
         lua_pushboolean(L, 1);
         return 1;
@@ -69,8 +66,22 @@ static int l_flock_try(lua_State *L) {
         lua_pushliteral(L, "busy");
         return 3;
     default:
-        return push_failure(L, u->path, &err);
+        return push_failure(L, u->path, err);
     }
+}
+
+/* h:try() -> true | false, message, code ("busy" or an errno name) */
+static int l_flock_try(lua_State *L) {
+    flock_ud *u = check_flock(L);
+    bt_err err;
+    return push_attempt(L, u, bt_flock_try(&u->lock, u->path, &err), &err);
+}
+
+/* h:block() -> as try, waiting in the kernel; "busy" when a signal interrupted the wait */
+static int l_flock_block(lua_State *L) {
+    flock_ud *u = check_flock(L);
+    bt_err err;
+    return push_attempt(L, u, bt_flock_block(&u->lock, u->path, &err), &err);
 }
 
 /* h:wait(seconds) -> true when woken by a change to the lock file */
@@ -121,7 +132,7 @@ static int l_sleep(lua_State *L) {
 }
 
 static const luaL_Reg flock_methods[] = {
-    {"try", l_flock_try},         {"wait", l_flock_wait}, {"pollfd", l_flock_pollfd},
+    {"try", l_flock_try},         {"block", l_flock_block}, {"wait", l_flock_wait}, {"pollfd", l_flock_pollfd},
     {"held", l_flock_held},       {"release", l_flock_release}, {NULL, NULL}};
 
 static const luaL_Reg flock_meta[] = {

@@ -9,6 +9,7 @@
 local options = require "baton.options"
 local wait = require "baton.wait"
 
+local byte, find = string.byte, string.find
 local unpack = table.unpack or unpack
 local pack = table.pack or function(...) return { n = select("#", ...), ... } end
 local EMPTY = options.EMPTY
@@ -38,12 +39,12 @@ function M.new(path, opts, fname, level)
     error(string.format("%s: the lock path must be a string, got %s", fname, type(path)), level + 1)
   end
   if path == "" then error(fname .. ": the lock path is empty", level + 1) end
-  if path:find("\0", 1, true) then
+  if find(path, "\0", 1, true) then
     error(string.format("%s: the lock path %q contains a NUL byte", fname, path), level + 1)
   end
   local o, impl, kname = EMPTY, FLOCK, "flock"
   if opts ~= nil then o = options.check(opts, fname, path, level + 1) end
-  if o.kind ~= nil or path:byte(1) == 101 then -- 'e', as in etcd://
+  if o.kind ~= nil or byte(path, 1) == 101 then -- 'e', as in etcd://
     kname = o.kind or (path:sub(1, 7) == "etcd://" and "etcd") or "flock"
     impl = kind_named(kname)
     if not impl then options.misuse(level + 1, fname, path, "unknown lock kind '" .. kname .. "'") end
@@ -107,15 +108,21 @@ end
 
 -- What baton.lock (raise = true) and baton.try_lock do with a fresh object.
 function M.acquire_new(l, raise)
-  local o = l._o
-  local timeout = o.timeout
-  if not raise and timeout == nil then timeout = 0 end
-  local ok, msg, code = wait.acquire(l._h, l.path, o, timeout)
+  local o, h = l._o, l._h
+  local ok, msg, code
+  if o == EMPTY and raise and h.block then
+    -- baton.lock(path) with no options: the kernel's queue, as wait.acquire would choose
+    repeat ok, msg, code = h:block() until ok or code ~= "busy"
+  else
+    local timeout = o.timeout
+    if not raise and timeout == nil then timeout = 0 end
+    ok, msg, code = wait.acquire(h, l.path, o, timeout)
+  end
   if ok then
     l._n = 1
     return l
   end
-  l._h:release()
+  h:release()
   if raise then error(msg, 3) end
   return nil, msg, code
 end
@@ -159,6 +166,13 @@ end
 
 function Lock:is_locked()
   return self._n > 0 and self._h:held()
+end
+
+-- A descriptor that becomes readable when the lock may have been released, while this
+-- object waits for it with a `sleep` option (nil when the kind has none or nothing waits).
+function Lock:pollfd()
+  local f = self._h.pollfd
+  return f and f(self._h) or nil
 end
 
 function Lock:count()

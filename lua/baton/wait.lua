@@ -11,6 +11,9 @@ local M = {}
 -- (no close for inotify to report) prompt, at a few hundred cheap wake-ups a second at most.
 M.FIRST_PAUSE = 0.0005
 M.MAX_PAUSE = 0.01
+-- Linux reports a close to inotify a moment before it drops the closing file's lock, so a
+-- waiter woken by a close may find the lock still held: it looks again very soon.
+M.WOKEN_PAUSE = 0.00002
 
 local function default_on_wait(info)
   local who = ""
@@ -32,19 +35,38 @@ end
 -- waiting up to `timeout` seconds (nil or negative: forever; 0: one attempt).
 -- Returns true, or nil, message, code with code "busy", "timeout", "cancelled" or an errno name.
 function M.acquire(h, path, o, timeout)
-  local ok, msg, code = h:try()
+  local sleep, cancel, on_wait = o.sleep, o.cancel, o.on_wait
+  if not on_wait and o.warn_after then on_wait = default_on_wait end
+  local forever = timeout == nil or timeout < 0 or timeout == math.huge
+  local ok, msg, code
+  if forever and not (sleep or cancel or on_wait) and h.block then
+    -- Nothing to do between attempts and no deadline: wait in the kernel's own queue, woken
+    -- exactly when the lock is ours. A signal ends the wait early; then just go on waiting.
+    repeat
+      ok, msg, code = h:block()
+    until ok or code ~= "busy"
+    if ok then return true end
+    return nil, msg, code
+  end
+  ok, msg, code = h:try()
   if ok then return true end
   if code ~= "busy" then return nil, msg, code end
   if timeout == 0 then
     return nil, "baton: lock '" .. path .. "' is held by another holder", "busy"
   end
   local start = now()
-  local deadline = (timeout and timeout > 0) and start + timeout or math.huge
-  local on_wait = o.on_wait
-  if not on_wait and o.warn_after then on_wait = default_on_wait end
+  local deadline = forever and math.huge or start + timeout
   local warn_at = on_wait and start + (o.warn_after or 0) or math.huge
-  local sleep, cancel = o.sleep, o.cancel
-  local pause = M.FIRST_PAUSE
+  local pollfd = h.pollfd
+  if sleep then
+    -- Arm the handle's release watch now (wait(0) returns at once), then look once more,
+    -- so that a release before the watch existed is not missed.
+    h:wait(0)
+    ok, msg, code = h:try()
+    if ok then return true end
+    if code ~= "busy" then return nil, msg, code end
+  end
+  local pause, woken = M.FIRST_PAUSE, false
   while true do
     if cancel and cancel() then
       return nil, "baton: gave up waiting for lock '" .. path .. "': cancelled", "cancelled"
@@ -59,10 +81,18 @@ function M.acquire(h, path, o, timeout)
       on_wait({ path = path, waited = t - start, holder = describe_holder(path) })
       t = now()
     end
-    local step = math.min(pause, deadline - t, warn_at - t)
+    local step = math.min(woken and M.WOKEN_PAUSE or pause, deadline - t, warn_at - t)
     if step < 0 then step = 0 end
-    if sleep then sleep(step) else h:wait(step) end
-    if pause < M.MAX_PAUSE then pause = math.min(pause * 2, M.MAX_PAUSE) end
+    if sleep then
+      -- An event loop may watch the descriptor to resume at once on a release.
+      sleep(step, pollfd and pollfd(h) or nil)
+      -- take the events the pause let pass, so the descriptor reads quiet again
+      woken = h:wait(0)
+    else
+      woken = h:wait(step)
+    end
+    -- Woken by an event: one quick look (see WOKEN_PAUSE), then back to the usual pauses.
+    if not woken and pause < M.MAX_PAUSE then pause = math.min(pause * 2, M.MAX_PAUSE) end
     ok, msg, code = h:try()
     if ok then return true end
     if code ~= "busy" then return nil, msg, code end

@@ -1,0 +1,49 @@
+#!/bin/sh
+# Every baton benchmark beside its yardstick from ../shared/bench, in one run, so the ratios
+# compare like with like on this machine. Run through `make bench` (it sets the module paths).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+yard=${BATON_YARDSTICKS:-$here/../../shared/bench}
+lua=${LUA_BIN:-lua5.4}
+py=/usr/bin/python3
+tmp=$(mktemp -d /tmp/baton-bench.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "== uncontended cycle (CPU ns per cycle)"
+cc -O2 -o "$tmp/raw_flock" "$yard/raw_flock.c"
+"$tmp/raw_flock" "$tmp/raw.lock" 200000
+"$lua" "$here/cycle.lua" "$tmp/baton.lock" 200000
+"$py" "$yard/py_cycle.py" "$tmp/py.lock" 50000 | grep '^FileLock'
+
+echo "== hand-off to a waiter with a timeout (microseconds)"
+rounds=${ROUNDS:-200}
+printf 'blocking flock waiter (floor):     '
+"$py" "$yard/handoff.py" "$tmp/h1.lock" "$rounds" 0.01 -- "$py" "$yard/waiter_raw.py" "$tmp/h1.lock"
+printf 'baton waiter, holder closes:       '
+"$py" "$yard/handoff.py" "$tmp/h2.lock" "$rounds" 0.01 -- "$lua" "$here/waiter.lua" "$tmp/h2.lock"
+printf 'baton waiter, baton holder:        '
+"$lua" "$here/handoff_baton.lua" "$tmp/h3.lock" "$rounds" 0.01 -- "$lua" "$here/waiter.lua" "$tmp/h3.lock"
+printf 'baton waiter, cooperative sleep:   '
+"$py" "$yard/handoff.py" "$tmp/h4.lock" "$rounds" 0.01 -- "$lua" "$here/waiter.lua" "$tmp/h4.lock" sleep
+printf 'baton waiter, holder only unlocks: '
+"$py" "$yard/handoff.py" --unlock-only "$tmp/h5.lock" "$rounds" 0.01 -- "$lua" "$here/waiter.lua" "$tmp/h5.lock"
+printf 'Python filelock waiter:            '
+"$py" "$yard/handoff.py" "$tmp/h6.lock" 20 0.01 -- "$py" "$yard/waiter_pyfilelock.py" "$tmp/h6.lock"
+
+echo "== 8 processes x 10000 increments under one lock"
+cc -O2 -o "$tmp/contend_raw" "$here/contend_raw.c"
+echo 0 > "$tmp/raw.count"
+printf 'raw blocking flock: '
+"$tmp/contend_raw" "$tmp/c1.lock" "$tmp/raw.count" 8 10000 | tr '\n' ' '
+echo "count $(cat "$tmp/raw.count")"
+echo 0 > "$tmp/baton.count"
+start=$("$lua" -e 'print(require("baton").now())')
+pids=""
+for _ in 1 2 3 4 5 6 7 8; do
+  "$lua" "$here/contend.lua" "$tmp/c2.lock" "$tmp/baton.count" 10000 & pids="$pids $!"
+done
+for p in $pids; do wait "$p"; done
+"$lua" -e "print(string.format('baton:              seconds %.3f count %s', require('baton').now() - $start, io.open('$tmp/baton.count'):read('*a')))"
+
+echo "== waiter CPU while the lock stays held"
+"$lua" "$here/idle_cpu.lua" "$tmp/idle.lock" "${IDLE_SECONDS:-10}"

@@ -1,0 +1,62 @@
+-- Waiting for a lock inside a libuv event loop (Neovim's vim.uv / vim.loop, luv) without
+-- blocking it: the wait runs in a coroutine whose pauses yield to the loop, and resume when
+-- the pause ends or the lock file reports a release, whichever comes first.
+--
+--   local uv = vim.uv or vim.loop
+--   require("baton.uv").lock(uv, path, { timeout = 30 }, function(lock, err)
+--     if not lock then return vim.notify(err) end
+--     ...            -- work under the lock
+--     lock:release()
+--   end)
+local baton = require "baton"
+
+local M = {}
+
+local function close(handle)
+  if handle and not handle:is_closing() then
+    handle:stop()
+    handle:close()
+  end
+end
+
+-- A `sleep` option for locks taken inside a coroutine that runs on `uv`'s loop.
+function M.sleeper(uv)
+  return function(seconds, fd)
+    local co, main = coroutine.running()
+    if not co or main then
+      error("baton.uv: the wait must run inside a coroutine (use baton.uv.lock)", 2)
+    end
+    local timer, poll = uv.new_timer(), fd and uv.new_poll(fd) or nil
+    local resumed = false
+    local function wake()
+      if resumed then return end
+      resumed = true
+      close(timer)
+      close(poll)
+      local ok, err = coroutine.resume(co)
+      if not ok then error(err, 0) end
+    end
+    timer:start(math.max(1, math.ceil(seconds * 1000)), 0, wake)
+    if poll then poll:start("r", wake) end
+    coroutine.yield()
+  end
+end
+
+-- Take the lock at `path` without blocking the loop, then call `callback(lock)`, or
+-- `callback(nil, message, code)` when it cannot be had. `opts` are baton.try_lock's options
+-- (give a `timeout`; `sleep` is supplied here). Returns the coroutine doing the wait.
+function M.lock(uv, path, opts, callback)
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.sleep = M.sleeper(uv)
+  if o.timeout == nil then o.timeout = -1 end
+  local co = coroutine.create(function()
+    local l, msg, code = baton.try_lock(path, o)
+    callback(l, msg, code)
+  end)
+  local ok, err = coroutine.resume(co)
+  if not ok then error(err, 0) end
+  return co
+end
+
+return M
