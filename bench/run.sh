@@ -30,20 +30,32 @@ printf 'baton waiter, holder only unlocks: '
 printf 'Python filelock waiter:            '
 "$py" "$yard/handoff.py" "$tmp/h6.lock" 20 0.01 -- "$py" "$yard/waiter_pyfilelock.py" "$tmp/h6.lock"
 
-echo "== 8 processes x 10000 increments under one lock"
-cc -O2 -o "$tmp/contend_raw" "$here/contend_raw.c"
-echo 0 > "$tmp/raw.count"
-printf 'raw blocking flock: '
-"$tmp/contend_raw" "$tmp/c1.lock" "$tmp/raw.count" 8 10000 | tr '\n' ' '
-echo "count $(cat "$tmp/raw.count")"
-echo 0 > "$tmp/baton.count"
-start=$("$lua" -e 'print(require("baton").now())')
-pids=""
-for _ in 1 2 3 4 5 6 7 8; do
-  "$lua" "$here/contend.lua" "$tmp/c2.lock" "$tmp/baton.count" 10000 & pids="$pids $!"
+echo "== 8 processes x 10000 increments of a counter file under one lock (wall seconds)"
+cc -O2 -std=c11 -I"$here/../src" -o "$tmp/contend" "$here/contend.c" $(ls "$here"/../src/bt_*.c)
+count() { echo "count $(cat "$1")"; }
+for mode in "raw" "core" "core 60"; do
+  echo 0 > "$tmp/c.count"
+  printf 'C, %-18s' "$mode:"
+  set -- $mode
+  "$tmp/contend" "$1" "$tmp/c-$1.lock" "$tmp/c.count" 8 10000 ${2:-} | tr '\n' ' '
+  count "$tmp/c.count"
 done
-for p in $pids; do wait "$p"; done
-"$lua" -e "print(string.format('baton:              seconds %.3f count %s', require('baton').now() - $start, io.open('$tmp/baton.count'):read('*a')))"
+for timeout in "" 60; do
+  echo 0 > "$tmp/l.count"
+  start=$("$lua" -e 'print(require("baton").now())')
+  pids=""
+  for _ in 1 2 3 4 5 6 7 8; do
+    "$lua" "$here/contend.lua" "$tmp/l$timeout.lock" "$tmp/l.count" 10000 $timeout & pids="$pids $!"
+  done
+  for p in $pids; do wait "$p"; done
+  printf 'Lua, baton %-11s' "${timeout:+timeout $timeout}:"
+  "$lua" -e "io.write(string.format('seconds %.3f ', require('baton').now() - $start))"
+  count "$tmp/l.count"
+done
+echo 0 > "$tmp/n.count"
+printf 'Lua, the same work in one process without a lock: '
+"$lua" "$here/contend.lua" "" "$tmp/n.count" 80000 | tr '\n' ' '
+count "$tmp/n.count"
 
 echo "== waiter CPU while the lock stays held"
 "$lua" "$here/idle_cpu.lua" "$tmp/idle.lock" "${IDLE_SECONDS:-10}"
