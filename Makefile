@@ -30,18 +30,31 @@ LUA_SRC = $(wildcard lua/baton/*.lua lua/baton/*/*.lua)
 
 BUSTED ?= /usr/bin/busted
 TEST_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;$(CURDIR)/spec/?/init.lua;;" \
-	LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" BATON_TEST_LUA="$(LUA_BIN)"
+	LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" BATON_TEST_LUA="$(LUA_BIN)" BATON_ROOT="$(CURDIR)"
 
-.PHONY: all test sanitize install clean example bench
+.PHONY: all rock test test-all sanitize install clean example bench
 
 all: $(CORE)
+
+# LuaRocks builds here afresh every time: the interpreter it builds for may have changed.
+rock:
+	rm -rf $(BUILD)
+	$(MAKE) all
 
 $(CORE): $(CORE_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) $(CORE_SRC) -o $@ $(LIBFLAG) $(LIBS)
 
+# The Neovim and nginx specs load the LuaJIT build, made here when LuaJIT's headers exist.
 test: $(CORE)
+	@if [ "$(LUA)" != luajit ] && [ -d /usr/include/luajit-2.1 ]; then \
+		$(MAKE) --no-print-directory LUA=luajit BUILD=build/luajit CFLAGS="-O2 -fPIC" all; fi
 	$(TEST_ENV) $(LUA_BIN) $(BUSTED) $(BUSTED_ARGS)
+
+# Every interpreter baton supports; to-be-closed specs run on 5.4 only.
+LUAS = 5.4 5.1 5.3 luajit
+test-all:
+	@set -e; for v in $(LUAS); do echo "== Lua $$v"; $(MAKE) --no-print-directory test LUA=$$v; done
 
 # The same specs with the C code built under AddressSanitizer and UndefinedBehaviorSanitizer.
 # The interpreter itself is not instrumented, so the runtime is preloaded into it (and into

@@ -116,9 +116,12 @@ describe("bad input", function()
   end)
 
   it("does not leak descriptors when attempts fail", function()
+    local pid = H.read("/proc/self/stat"):match("^%d+")
     local function fds()
       local n = 0
-      for _ in io.popen("ls /proc/" .. H.read("/proc/self/stat"):match("^%d+") .. "/fd"):lines() do n = n + 1 end
+      local ls = io.popen("ls /proc/" .. pid .. "/fd")
+      for _ in ls:lines() do n = n + 1 end
+      ls:close()
       return n
     end
     local holder = baton.lock(path)

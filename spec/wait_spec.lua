@@ -14,7 +14,8 @@ local f = assert(io.open(ready, "w")); f:close()
 baton.sleep(seconds)
 local t = baton.now()
 l:release()
-f = assert(io.open(stamp, "w")); f:write(string.format("%.9f", t)); f:close()
+f = assert(io.open(stamp .. ".tmp", "w")); f:write(string.format("%.9f", t)); f:close()
+assert(os.rename(stamp .. ".tmp", stamp)) -- whole, or not there at all
 ]]
 
 describe("waiting", function()
@@ -65,30 +66,44 @@ describe("waiting", function()
     l:release()
   end)
 
-  it("calls a cooperative sleep, whose yields are honoured, and passes a pollable descriptor", function()
-    H.lua_holder(path, 0.3)
-    local pauses, fds, ticks = 0, {}, 0
-    local co = coroutine.create(function()
-      return baton.lock(path, { timeout = 5, sleep = function(s, fd)
-        assert.is_true(s >= 0 and s <= 5)
-        pauses = pauses + 1
-        if fd then fds[fd] = true end
-        coroutine.yield(s)
-      end })
+  for _, how in ipairs({ "sleep", "poll" }) do
+    it("calls a cooperative " .. how .. ", whose yields are honoured", function()
+      H.lua_holder(path, 0.3)
+      local pauses, fds, ticks = 0, {}, 0
+      local opts = { timeout = 5 }
+      if how == "sleep" then
+        opts.sleep = function(...)
+          local s = ...
+          assert.equal(1, select("#", ...)) -- as ngx.sleep demands
+          assert.is_true(s >= 0 and s <= 5)
+          pauses = pauses + 1
+          coroutine.yield(s)
+        end
+      else
+        opts.poll = function(fd, s)
+          assert.is_true(s >= 0 and s <= 5)
+          pauses = pauses + 1
+          fds[assert(fd)] = true
+          coroutine.yield(s)
+        end
+      end
+      local co = coroutine.create(function()
+        return baton.lock(path, opts)
+      end)
+      local l
+      while true do
+        local ok, res = coroutine.resume(co)
+        assert.is_true(ok, res)
+        if coroutine.status(co) == "dead" then l = res break end
+        ticks = ticks + 1 -- other work runs while the lock is awaited
+        baton.sleep(res)
+      end
+      assert.is_true(l:is_locked())
+      assert.is_true(pauses > 0 and ticks == pauses)
+      if how == "poll" then assert.is_truthy(next(fds), "no descriptor was offered to the event loop") end
+      l:release()
     end)
-    local l
-    while true do
-      local ok, res = coroutine.resume(co)
-      assert.is_true(ok, res)
-      if coroutine.status(co) == "dead" then l = res break end
-      ticks = ticks + 1 -- other work runs while the lock is awaited
-      baton.sleep(res)
-    end
-    assert.is_true(l:is_locked())
-    assert.is_true(pauses > 0 and ticks == pauses)
-    assert.is_truthy(next(fds), "no descriptor was offered to the event loop")
-    l:release()
-  end)
+  end
 
   it("waits inside a libuv loop without blocking it, waking on the release", function()
     local found, uv = pcall(require, "luv")

@@ -39,10 +39,12 @@ end
 local checks = {
   timeout = number, shared = of_type("boolean"), mode = mode, note = of_type("string"),
   warn_after = number, on_wait = of_type("function"), sleep = of_type("function"),
+  poll = of_type("function"),
   cancel = of_type("function"), ttl = number, mkdir = of_type("boolean"), kind = kind,
 }
 local per_acquire = {
-  timeout = true, note = true, warn_after = true, on_wait = true, sleep = true, cancel = true,
+  timeout = true, note = true, warn_after = true, on_wait = true, sleep = true, poll = true,
+  cancel = true,
 }
 
 local EMPTY = setmetatable({}, { __newindex = function() error("baton: internal: shared defaults") end })

@@ -19,9 +19,10 @@ local function close(handle)
   end
 end
 
--- A `sleep` option for locks taken inside a coroutine that runs on `uv`'s loop.
-function M.sleeper(uv)
-  return function(seconds, fd)
+-- A `poll` option for locks taken inside a coroutine that runs on `uv`'s loop: pause for
+-- `seconds`, or until `fd` (when there is one) becomes readable.
+function M.poller(uv)
+  return function(fd, seconds)
     local co, main = coroutine.running()
     if not co or main then
       error("baton.uv: the wait must run inside a coroutine (use baton.uv.lock)", 2)
@@ -44,11 +45,11 @@ end
 
 -- Take the lock at `path` without blocking the loop, then call `callback(lock)`, or
 -- `callback(nil, message, code)` when it cannot be had. `opts` are baton.try_lock's options
--- (give a `timeout`; `sleep` is supplied here). Returns the coroutine doing the wait.
+-- (give a `timeout`; `poll` is supplied here). Returns the coroutine doing the wait.
 function M.lock(uv, path, opts, callback)
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
-  o.sleep = M.sleeper(uv)
+  o.poll = M.poller(uv)
   if o.timeout == nil then o.timeout = -1 end
   local co = coroutine.create(function()
     local l, msg, code = baton.try_lock(path, o)

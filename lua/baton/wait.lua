@@ -1,5 +1,5 @@
--- The attempt loop shared by every kind of lock. It is Lua on purpose: a `sleep` function
--- may yield (ngx.sleep, a coroutine scheduler), and LuaJIT cannot yield across a C call, so
+-- The attempt loop shared by every kind of lock. It is Lua on purpose: a `sleep` or `poll`
+-- function may yield (ngx.sleep, a coroutine scheduler), and LuaJIT cannot yield across a C call, so
 -- C only ever makes one non-blocking attempt or one bounded wait.
 local core = require "baton.core"
 
@@ -35,11 +35,11 @@ end
 -- waiting up to `timeout` seconds (nil or negative: forever; 0: one attempt).
 -- Returns true, or nil, message, code with code "busy", "timeout", "cancelled" or an errno name.
 function M.acquire(h, path, o, timeout)
-  local sleep, cancel, on_wait = o.sleep, o.cancel, o.on_wait
+  local sleep, poll, cancel, on_wait = o.sleep, o.poll, o.cancel, o.on_wait
   if not on_wait and o.warn_after then on_wait = default_on_wait end
   local forever = timeout == nil or timeout < 0 or timeout == math.huge
   local ok, msg, code
-  if forever and not (sleep or cancel or on_wait) and h.block then
+  if forever and not (sleep or poll or cancel or on_wait) and h.block then
     -- Nothing to do between attempts and no deadline: wait in the kernel's own queue, woken
     -- exactly when the lock is ours. A signal ends the wait early; then just go on waiting.
     repeat
@@ -58,7 +58,8 @@ function M.acquire(h, path, o, timeout)
   local deadline = forever and math.huge or start + timeout
   local warn_at = on_wait and start + (o.warn_after or 0) or math.huge
   local pollfd = h.pollfd
-  if sleep then
+  local cooperative = sleep or poll
+  if cooperative then
     -- Arm the handle's release watch now (wait(0) returns at once), then look once more,
     -- so that a release before the watch existed is not missed.
     h:wait(0)
@@ -83,9 +84,13 @@ function M.acquire(h, path, o, timeout)
     end
     local step = math.min(woken and M.WOKEN_PAUSE or pause, deadline - t, warn_at - t)
     if step < 0 then step = 0 end
-    if sleep then
-      -- An event loop may watch the descriptor to resume at once on a release.
-      sleep(step, pollfd and pollfd(h) or nil)
+    if cooperative then
+      if poll then
+        -- An event loop watches the descriptor to resume at once on a release.
+        poll(pollfd and pollfd(h) or nil, step)
+      else
+        sleep(step) -- exactly one argument: ngx.sleep refuses more
+      end
       -- take the events the pause let pass, so the descriptor reads quiet again
       woken = h:wait(0)
     else

@@ -1,0 +1,126 @@
+-- baton inside nginx with the lua module (OpenResty style, LuaJIT): two worker processes
+-- increment a counter file under a lock whose waits yield through ngx.sleep.
+local H = require "helpers"
+
+local ROOT = os.getenv("BATON_ROOT") or "."
+local MODULES = "/usr/lib/nginx/modules"
+
+local function free_port()
+  local socket = require "socket"
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return port
+end
+
+local CONF = [[
+load_module %s/ndk_http_module.so;
+load_module %s/ngx_http_lua_module.so;
+worker_processes %d;
+user root root;
+error_log %s/error.log warn;
+pid %s/nginx.pid;
+events { worker_connections 512; }
+http {
+  access_log off;
+  client_body_temp_path %s/tmp;
+  lua_package_path "%s/lua/?.lua;%s/lua/?/init.lua;;";
+  lua_package_cpath "%s/build/luajit/?.so;;";
+  server {
+    listen 127.0.0.1:%d;
+    location = /inc {
+      content_by_lua_block {
+        local baton = require "baton"
+        local l = baton.lock("%s", { timeout = 20, sleep = ngx.sleep })
+        local f = assert(io.open("%s", "r+"))
+        local v = tonumber(f:read("*a"))
+        f:seek("set")
+        f:write(tostring(v + 1))
+        f:close()
+        l:release()
+        ngx.say("inc ", ngx.worker.pid())
+      }
+    }
+    location = /ping {
+      content_by_lua_block { ngx.say("pong ", ngx.worker.pid()) }
+    }
+  }
+}
+]]
+
+describe("inside nginx with lua", function()
+  local dir, port, pid
+
+  before_each(function()
+    dir = H.tmpdir()
+  end)
+
+  after_each(function()
+    if pid then H.kill(pid, "QUIT") end
+    H.wait_for(function() return not pid or not H.alive(pid) end, 10, "nginx to stop")
+    pid = nil
+    H.cleanup()
+  end)
+
+  local function start(workers)
+    os.execute("mkdir -p " .. dir .. "/tmp")
+    port = free_port()
+    local lockp, counter = dir .. "/counter.lock", dir .. "/counter"
+    H.write(counter, "0")
+    H.write(dir .. "/nginx.conf", string.format(CONF, MODULES, MODULES, workers, dir, dir, dir, ROOT, ROOT,
+      ROOT, port, lockp, counter))
+    local code, out = H.run(string.format("nginx -p %s -c %s/nginx.conf", dir, dir))
+    assert.equal(0, code, out)
+    H.wait_file(dir .. "/nginx.pid")
+    pid = tonumber(H.read(dir .. "/nginx.pid"))
+    H.wait_for(function() return (H.run("curl -sf http://127.0.0.1:" .. port .. "/ping")) == 0 end)
+    return lockp, counter
+  end
+
+  local function have_nginx()
+    return (H.run("command -v nginx")) == 0 and H.read(MODULES .. "/ngx_http_lua_module.so")
+      and H.read(ROOT .. "/build/luajit/baton/core.so")
+  end
+
+  it("keeps an exact count under 300 concurrent requests", function()
+    if not have_nginx() then return pending("needs nginx-light, libnginx-mod-http-lua, make LUA=luajit") end
+    local _, counter = start(2)
+    local code, out = H.run(string.format(
+      "curl -s --parallel --parallel-max 50 --max-time 60 'http://127.0.0.1:%d/inc?[1-300]'", port))
+    assert.equal(0, code, out)
+    local n, workers = 0, {}
+    for w in out:gmatch("inc (%d+)") do n = n + 1; workers[w] = true end
+    assert.equal(300, n, out)
+    assert.equal("300", H.read(counter))
+    local errors = H.read(dir .. "/error.log") or ""
+    assert.is_falsy(errors:find("[error]", 1, true), errors)
+  end)
+
+  it("keeps answering other requests while one waits for a lock held outside", function()
+    if not have_nginx() then return pending("needs nginx-light, libnginx-mod-http-lua, make LUA=luajit") end
+    -- one worker, so the waiting request and every ping share it
+    local lockp, counter = start(1)
+    local holder = H.flock_holder(lockp, 1.5)
+    -- a request that waits ~1.5 s for the lock, in the background
+    local waiting = dir .. "/waiting.out"
+    H.spawn(string.format("curl -s --max-time 20 -o %s http://127.0.0.1:%d/inc", waiting, port))
+    os.execute("sleep 0.2")
+    -- meanwhile both workers go on answering at once
+    local code, out = H.run(string.format("curl -s --parallel --max-time 5 -o /dev/null "
+      .. "-w '%%{http_code} %%{time_total}\\n' 'http://127.0.0.1:%d/ping?[1-40]'", port))
+    assert.equal(0, code, out)
+    local slowest, answered = 0, 0
+    for t in out:gmatch("200 ([%d.]+)") do
+      answered = answered + 1
+      slowest = math.max(slowest, tonumber(t))
+    end
+    assert.equal(40, answered, out)
+    assert.is_true(slowest < 0.5, "a ping took " .. slowest .. " s while a request waited")
+    assert.is_falsy(H.read(waiting), "the waiting request finished while the lock was still held: "
+      .. tostring(H.read(waiting)) .. (H.read(dir .. "/error.log") or ""))
+    H.wait_file(waiting, 10)
+    H.wait_for(function() return (H.read(waiting) or ""):match("inc %d+") end, 5)
+    assert.equal("1", H.read(counter))
+    assert.is_false(H.alive(holder))
+  end)
+end)
