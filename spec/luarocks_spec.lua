@@ -3,7 +3,7 @@ local H = require "helpers"
 
 local ROOT = os.getenv("BATON_ROOT") or "."
 
-describe("luarocks make", function()
+describe("luarocks make #hosts", function()
   after_each(H.cleanup)
 
   for _, v in ipairs({ "5.4", "5.1" }) do

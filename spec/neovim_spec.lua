@@ -36,7 +36,7 @@ require("baton.uv").lock(uv, path, { timeout = 10 }, function(lock, err)
 end)
 ]]
 
-describe("inside Neovim", function()
+describe("inside Neovim #hosts", function()
   after_each(H.cleanup)
 
   it("waits through vim.loop while timers keep firing, and gets the lock at the release", function()
