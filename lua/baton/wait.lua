@@ -2,6 +2,7 @@
 -- may yield (ngx.sleep, a coroutine scheduler), and LuaJIT cannot yield across a C call, so
 -- C only ever makes one non-blocking attempt or one bounded wait.
 local core = require "baton.core"
+local coop = require "baton.coop"
 
 local now = core.now
 local M = {}
@@ -44,6 +45,7 @@ function M.acquire(h, path, o, timeout)
   if not on_wait and o.warn_after then on_wait = default_on_wait end
   local warn_at = on_wait and start + (o.warn_after or 0) or math.huge
   local sleep, cancel = o.sleep, o.cancel
+  if not sleep and coop.scheduler() then sleep = coop.sleep end -- inside baton.jobs: yield
   local pause = M.FIRST_PAUSE
   while true do
     if cancel and cancel() then
