@@ -352,20 +352,22 @@ local function check_command(spec, fname, level, extra)
   if type(spec) ~= "table" then
     misuse(fname, "expected a table such as { \"cmd\", \"arg\" }, got " .. type(spec), level + 1)
   end
-  local n = #spec
+  local n, count = 0, 0
   for k, v in pairs(spec) do
     if type(k) == "number" then
-      if k < 1 or k > n or k ~= math.floor(k) then
-        misuse(fname, "the command has a gap or a stray index " .. tostring(k), level + 1)
+      if k < 1 or k ~= math.floor(k) then
+        misuse(fname, "the command has a stray index " .. tostring(k), level + 1)
       end
       if type(v) ~= "string" and type(v) ~= "number" then
         misuse(fname, "argument " .. k .. " must be a string, got " .. type(v), level + 1)
       end
+      n, count = math.max(n, k), count + 1
     elseif not (SPAWN_OPTIONS[k] or (extra and extra[k])) then
       misuse(fname, "unknown option '" .. tostring(k) .. "'", level + 1)
     end
   end
   if n == 0 then misuse(fname, "the command is empty", level + 1) end
+  if count ~= n then misuse(fname, "the command has a gap (a nil argument)", level + 1) end
   local argv = {}
   for i = 1, n do
     argv[i] = tostring(spec[i])
