@@ -217,7 +217,7 @@ static int scan(int argc, char **argv, plan *p, int *status) {
         } else if (strcmp(a, "-E") == 0) {
             p->no_env = 1;
         } else if (a[1] == 'e' || a[1] == 'l') {
-            if (a[2] == '\0' && (++i >= argc || argv[i][0] == '\0')) {
+            if (a[2] == '\0' && ++i >= argc) {
                 *status = usage_error("'%s' needs an argument", a);
                 return -1;
             }
