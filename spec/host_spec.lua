@@ -376,4 +376,48 @@ describe("the baton executable", function()
       assert.matches("usage: baton status", out, 1, true)
     end)
   end)
+
+  describe("examples", function()
+    it("deploy.lua updates hosts in parallel and reports the one that fails", function()
+      H.write(dir .. "/broken", "a file where a folder should be")
+      local code, out, err = bt({ "examples/deploy.lua", dir, "web1", "web2", "broken", "db1" })
+      assert.equal(1, code)
+      for _, host in ipairs({ "web1", "web2", "db1" }) do
+        assert.matches(host .. ": release%-", out)
+        assert.matches("^release%-", H.read(dir .. "/" .. host .. "/version"))
+      end
+      assert.matches("broken FAILED: 'mkdir", err, 1, true)
+      for _, host in ipairs({ "web1", "web2", "broken", "db1" }) do
+        assert.is_true(free(dir .. "/locks/" .. host .. ".lock"))
+      end
+    end)
+
+    it("cache.lua fetches once for several processes asking at once", function()
+      local procs = {}
+      for i = 1, 3 do
+        procs[i] = assert(baton.spawn{ BIN, "examples/cache.lua", dir, "model.bin",
+          stdout = "pipe", stderr = "pipe" })
+      end
+      local fetched = 0
+      for i = 1, 3 do
+        local out, err = procs[i]:communicate()
+        assert.equal(0, procs[i].code, err)
+        assert.equal(dir .. "/model.bin\n", out)
+        if err:find("fetching model.bin", 1, true) then fetched = fetched + 1 end
+      end
+      assert.equal(1, fetched)
+      assert.equal("contents of model.bin\n", H.read(dir .. "/model.bin"))
+    end)
+
+    it("cron-guard.lua skips quietly while a previous run holds the lock", function()
+      local lockfile = dir .. "/cron.lock"
+      local code, out = bt({ "examples/cron-guard.lua", lockfile, dir })
+      assert.equal(0, code)
+      assert.equal("done\n", out)
+      H.flock_holder(lockfile, 30, "-x")
+      code, out = bt({ "examples/cron-guard.lua", lockfile, dir })
+      assert.equal(0, code)
+      assert.matches("skipping", out, 1, true)
+    end)
+  end)
 end)
