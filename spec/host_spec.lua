@@ -201,6 +201,20 @@ describe("the baton executable", function()
       end
     end)
 
+    it("stops waiting for a lock at once", function()
+      local path = dir .. "/busy.lock"
+      H.flock_holder(path, 30, "-x")
+      for _, args in ipairs({ { "-e", "require('baton').lock(" .. string.format("%q", path) .. ")" },
+        { "lock", path, "true" } }) do
+        local p = start(args)
+        baton.sleep(0.3) -- let it start waiting
+        local t0 = baton.now()
+        p:kill("TERM")
+        assert.equal(143, (p:wait(10)))
+        assert.is_true(baton.now() - t0 < 1.5, "took " .. (baton.now() - t0))
+      end
+    end)
+
     it("stops a busy loop, in the main chunk and in a coroutine", function()
       for _, body in ipairs({
         "READY() while true do end",
@@ -266,8 +280,14 @@ describe("the baton executable", function()
       same_as_flock({ path, "-c", "true", "extra" }, 64)
       H.write(dir .. "/plain", "")
       same_as_flock({ dir .. "/plain/sub.lock", "true" }, 66)
+      same_as_flock({ dir .. "/no/such/folder.lock", "true" }, 66)
+      -- a directory: flock(1) locks it, baton lock refuses to
+      local code, _, err = bt({ "lock", dir, "true" })
+      assert.equal(66, code)
+      assert.matches("Is a directory", err, 1, true)
+
       same_as_flock({ path, "no-such-command-here" }, 69)
-      local code, _, err = bt({ "lock", "-n" })
+      code, _, err = bt({ "lock", "-n" })
       assert.equal(64, code)
       assert.matches("Try 'baton lock --help'", err, 1, true)
     end)

@@ -301,7 +301,8 @@ local function lock(args)
     return EX_USAGE
   end
   local conflict = o.conflict or 1
-  local opts = { shared = o.shared, note = o.note, kind = o.soft and "soft" or nil }
+  -- mkdir = false: as flock(1), a lock file in a missing folder is an error (66)
+  local opts = { shared = o.shared, note = o.note, kind = o.soft and "soft" or nil, mkdir = false }
   if o.nonblock or o.timeout == 0 then
     opts.timeout = 0
   else
