@@ -124,6 +124,25 @@ describe("the baton executable", function()
       assert.matches("cannot open", err, 1, true)
     end)
 
+    it("stops the children of a failing script before its <close> handlers run", function()
+      local script, seen = dir .. "/fails.lua", dir .. "/seen"
+      H.write(script, [[
+        local baton = require "baton"
+        local p
+        local check <close> = setmetatable({}, { __close = function()
+          local f = io.open(arg[1], "w")
+          f:write(os.execute("kill -0 " .. p.pid .. " 2>/dev/null") and "alive" or "stopped")
+          f:close()
+        end })
+        p = baton.spawn{ "sleep", "30" }
+        error("boom")
+      ]])
+      local code, _, err = bt({ script, seen })
+      assert.equal(1, code)
+      assert.matches("boom", err, 1, true)
+      assert.equal("stopped", H.read(seen))
+    end)
+
     it("exits with os.exit's status", function()
       assert.equal(5, (bt({ "-e", "os.exit(5)" })))
       assert.equal(1, (bt({ "-e", "os.exit(false)" })))

@@ -52,8 +52,11 @@ static int usage_error(const char *fmt, const char *what) {
     return EX_USAGE;
 }
 
-/* The message of an error value and a traceback, like lua(1)'s. */
+/* The message of an error value and a traceback, like lua(1)'s. It runs where the error
+ * was raised, before the stack unwinds: the script is ending, so its children are stopped
+ * here, before `<close>` handlers release the locks they run under. */
 static int msghandler(lua_State *L) {
+    bt_children_stop(BT_STOP_GRACE);
     const char *msg = lua_tostring(L, 1);
     if (msg == NULL) {
         if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
