@@ -102,11 +102,13 @@ local function inspect(path, probe)
   end
   if not r.held and probe then
     -- The kernel's table did not show it (e.g. not available here): one attempt tells.
-    local l, _, why = baton.try_lock(path, { timeout = 0, mkdir = false })
+    local l, msg, why = baton.try_lock(path, { timeout = 0, mkdir = false })
     if l then
       l:release()
     elseif why == "busy" then
       r.held = true
+    else
+      r.error = msg
     end
   end
   if r.held then r.kind = r.kind or "flock" end
