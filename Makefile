@@ -36,7 +36,7 @@ LUA_SRC = $(wildcard lua/baton/*.lua lua/baton/*/*.lua)
 # package.preload (tools/embed.sh), so it needs no LUA_PATH or LUA_CPATH. It is built as
 # build/5.4/bin/baton (build/5.4/baton/ holds the module).
 HOST_LUA_INCDIR ?= /usr/include/lua5.4
-HOST_LIBS ?= -llua5.4 -lm
+HOST_LIBS ?= -llua5.4 $(LIBS)
 HOST_BUILD ?= build/5.4
 HOST = $(HOST_BUILD)/bin/baton
 HOST_SRC = $(wildcard src/host/*.c)
