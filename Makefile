@@ -19,8 +19,11 @@ WARN = -std=c11 -Wall -Wextra -Werror -pedantic
 LIBS = -lm
 
 PREFIX ?= /usr/local
+INST_PREFIX ?= $(PREFIX)
 INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_ABI)
 INST_LUADIR ?= $(PREFIX)/share/lua/$(LUA_ABI)
+INST_BINDIR ?= $(INST_PREFIX)/bin
+INST_MANDIR ?= $(INST_PREFIX)/share/man/man1
 
 BUILD ?= build/$(LUA)
 CORE = $(BUILD)/baton/core.so
@@ -28,13 +31,27 @@ CORE_SRC = $(wildcard src/*.c)
 HEADERS = $(wildcard src/*.h)
 LUA_SRC = $(wildcard lua/baton/*.lua lua/baton/*/*.lua)
 
+# The baton executable embeds Lua 5.4 whatever LUA the module is built for; it is skipped
+# where liblua5.4's headers are missing. It links the C core and serves lua/baton/ from
+# package.preload (tools/embed.sh), so it needs no LUA_PATH or LUA_CPATH. It is built as
+# build/5.4/bin/baton (build/5.4/baton/ holds the module).
+HOST_LUA_INCDIR ?= /usr/include/lua5.4
+HOST_LIBS ?= -llua5.4 $(LIBS)
+HOST_BUILD ?= build/5.4
+HOST = $(HOST_BUILD)/bin/baton
+HOST_SRC = $(wildcard src/host/*.c)
+HOST_HEADERS = $(wildcard src/host/*.h)
+EMBED = $(HOST_BUILD)/host/embedded.c
+HAVE_HOST := $(wildcard $(HOST_LUA_INCDIR)/lua.h)
+
 BUSTED ?= /usr/bin/busted
 TEST_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;$(CURDIR)/spec/?/init.lua;;" \
-	LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" BATON_TEST_LUA="$(LUA_BIN)" BATON_ROOT="$(CURDIR)"
+	LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" BATON_TEST_LUA="$(LUA_BIN)" BATON_ROOT="$(CURDIR)" \
+	BATON_BIN="$(CURDIR)/$(HOST)"
 
 .PHONY: all rock test test-all sanitize install clean example bench
 
-all: $(CORE)
+all: $(CORE) $(if $(HAVE_HOST),$(HOST))
 
 # LuaRocks builds here afresh every time: the interpreter it builds for may have changed.
 rock:
@@ -45,10 +62,19 @@ $(CORE): $(CORE_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) $(CORE_SRC) -o $@ $(LIBFLAG) $(LIBS)
 
+$(EMBED): $(LUA_SRC) tools/embed.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed.sh $@ $(LUA_SRC)
+
+$(HOST): $(CORE_SRC) $(HEADERS) $(HOST_SRC) $(HOST_HEADERS) $(EMBED)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -Isrc -Isrc/host -I$(HOST_LUA_INCDIR) $(CORE_SRC) $(HOST_SRC) \
+		$(EMBED) -o $@ $(LDFLAGS) $(HOST_LIBS)
+
 # The Neovim and nginx specs load the LuaJIT build, made here when LuaJIT's headers exist.
-test: $(CORE)
+test: all
 	@if [ "$(LUA)" != luajit ] && [ -d /usr/include/luajit-2.1 ]; then \
-		$(MAKE) --no-print-directory LUA=luajit BUILD=build/luajit CFLAGS="-O2 -fPIC" all; fi
+		$(MAKE) --no-print-directory LUA=luajit BUILD=build/luajit CFLAGS="-O2 -fPIC" build/luajit/baton/core.so; fi
 	$(TEST_ENV) $(LUA_BIN) $(BUSTED) $(BUSTED_ARGS)
 
 # Every interpreter baton supports; to-be-closed specs run on 5.4 only.
@@ -56,24 +82,30 @@ LUAS = 5.4 5.1 5.3 luajit
 test-all:
 	@set -e; for v in $(LUAS); do echo "== Lua $$v"; $(MAKE) --no-print-directory test LUA=$$v; done
 
-# The same specs with the C code built under AddressSanitizer and UndefinedBehaviorSanitizer
-# (but those that run baton inside Neovim, nginx and LuaRocks, which load other builds).
-# The interpreter itself is not instrumented, so the runtime is preloaded into it (and into
-# every process the specs start); leaks are checked separately, as the interpreter's own
-# exit does not free everything.
+# The same specs with the C code built under AddressSanitizer and UndefinedBehaviorSanitizer,
+# the baton executable included (but not the specs that run baton inside Neovim, nginx and
+# LuaRocks, which load other builds). The interpreter itself is not instrumented, so the
+# runtime is preloaded into it (and into every process the specs start); leaks are checked
+# separately, as the interpreter's own exit does not free everything.
 SAN_FLAGS = -O1 -g -fPIC -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 sanitize:
-	$(MAKE) test BUILD=build/$(LUA)-san CFLAGS="$(SAN_FLAGS)" BUSTED_ARGS="--exclude-tags=hosts" \
-		TEST_ENV='$(subst $(BUILD),build/$(LUA)-san,$(TEST_ENV)) \
+	$(MAKE) test BUILD=build/$(LUA)-san HOST_BUILD=build/5.4-san CFLAGS="$(SAN_FLAGS)" \
+		BUSTED_ARGS="--exclude-tags=hosts" \
+		TEST_ENV='$(subst $(CURDIR)/$(HOST),$(CURDIR)/build/5.4-san/bin/baton,$(subst $(BUILD),build/$(LUA)-san,$(TEST_ENV))) \
 		LD_PRELOAD="$(shell $(CC) -print-file-name=libasan.so) $(shell $(CC) -print-file-name=libubsan.so)" \
 		ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1'
 
-install: $(CORE)
+install: all
 	install -d $(DESTDIR)$(INST_LIBDIR)/baton $(DESTDIR)$(INST_LUADIR)/baton/kind
 	install -m 0755 $(CORE) $(DESTDIR)$(INST_LIBDIR)/baton/core.so
 	install -m 0644 lua/baton/*.lua $(DESTDIR)$(INST_LUADIR)/baton/
 	install -m 0644 lua/baton/kind/*.lua $(DESTDIR)$(INST_LUADIR)/baton/kind/
+ifneq ($(HAVE_HOST),)
+	install -d $(DESTDIR)$(INST_BINDIR) $(DESTDIR)$(INST_MANDIR)
+	install -m 0755 $(HOST) $(DESTDIR)$(INST_BINDIR)/baton
+	install -m 0644 doc/baton.1 $(DESTDIR)$(INST_MANDIR)/baton.1
+endif
 
 clean:
 	rm -rf build

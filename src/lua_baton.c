@@ -8,6 +8,7 @@
 #include "bt_errors.h"
 #include "bt_flock.h"
 #include "lua_compat.h"
+#include "lua_process.h"
 
 #define FLOCK_MT "baton.flock"
 
@@ -101,6 +102,16 @@ static int l_flock_pollfd(lua_State *L) {
     return 1;
 }
 
+/* The descriptor, for handing the lock to a child process on purpose; nil when none is open. */
+static int l_flock_fileno(lua_State *L) {
+    flock_ud *u = check_flock(L);
+    if (u->lock.fd < 0)
+        lua_pushnil(L);
+    else
+        lua_pushinteger(L, u->lock.fd);
+    return 1;
+}
+
 static int l_flock_held(lua_State *L) {
     lua_pushboolean(L, bt_flock_held(&check_flock(L)->lock));
     return 1;
@@ -132,8 +143,9 @@ static int l_sleep(lua_State *L) {
 }
 
 static const luaL_Reg flock_methods[] = {
-    {"try", l_flock_try},         {"block", l_flock_block}, {"wait", l_flock_wait}, {"pollfd", l_flock_pollfd},
-    {"held", l_flock_held},       {"release", l_flock_release}, {NULL, NULL}};
+    {"try", l_flock_try},   {"block", l_flock_block},     {"wait", l_flock_wait},
+    {"pollfd", l_flock_pollfd}, {"held", l_flock_held}, {"release", l_flock_release},
+    {"fileno", l_flock_fileno}, {NULL, NULL}};
 
 static const luaL_Reg flock_meta[] = {
     {"__gc", l_flock_release},
@@ -158,5 +170,6 @@ static void new_class(lua_State *L, const char *name, const luaL_Reg *meta,
 int luaopen_baton_core(lua_State *L) {
     new_class(L, FLOCK_MT, flock_meta, flock_methods);
     luaL_newlib(L, core_functions);
+    bt_lua_process_open(L);
     return 1;
 }

@@ -1,11 +1,17 @@
 -- baton: cross-process locks. This file is the public face; see README.md for the contract.
 local core = require "baton.core"
 local lock = require "baton.lock"
+local coop = require "baton.coop"
+local process = require "baton.process"
+local jobs = require "baton.jobs"
 
 local M = {
   _VERSION = "baton 0.1.0",
   now = core.now,
-  sleep = core.sleep,
+  sleep = coop.sleep, -- yields to the other jobs inside baton.jobs
+  spawn = process.spawn,
+  run = process.run,
+  jobs = jobs.new,
 }
 
 -- A lock object, not yet acquired: reusable and reentrant.

@@ -2,6 +2,7 @@
 -- function may yield (ngx.sleep, a coroutine scheduler), and LuaJIT cannot yield across a C call, so
 -- C only ever makes one non-blocking attempt or one bounded wait.
 local core = require "baton.core"
+local coop = require "baton.coop"
 
 local now = core.now
 local M = {}
@@ -34,8 +35,14 @@ end
 -- Acquire `h` (a kind's handle: try/wait/release) for the lock at `path` under options `o`,
 -- waiting up to `timeout` seconds (nil or negative: forever; 0: one attempt).
 -- Returns true, or nil, message, code with code "busy", "timeout", "cancelled" or an errno name.
+-- Inside a baton.jobs job, pauses yield to the other jobs, which watch the descriptor too.
+local function job_poll(fd, seconds)
+  if fd then coop.poll({ fd }, nil, seconds) else coop.sleep(seconds) end
+end
+
 function M.acquire(h, path, o, timeout)
   local sleep, poll, cancel, on_wait = o.sleep, o.poll, o.cancel, o.on_wait
+  if not (sleep or poll) and coop.scheduler() then poll = job_poll end
   if not on_wait and o.warn_after then on_wait = default_on_wait end
   local forever = timeout == nil or timeout < 0 or timeout == math.huge
   local ok, msg, code

@@ -1,0 +1,305 @@
+#define _GNU_SOURCE
+#include "bt_spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bt_clock.h"
+#include "bt_fdio.h"
+
+struct bt_child {
+    pid_t pid;
+    int pidfd;    /* readable once the child ends; -1 when unavailable or reaped */
+    int group;    /* leads its own process group */
+    int detach;
+    int done;     /* reaped: code and signo are final */
+    int code;
+    int signo;
+    int orphan;   /* its owner let go: free once reaped */
+    bt_child *next;
+};
+
+/* Every child not yet freed, newest first. */
+static bt_child *children;
+
+/* What a child that could not exec sends back through its report pipe. */
+struct report {
+    int stage; /* 0: chdir, 1: exec, 2: setting up descriptors */
+    int code;  /* errno */
+};
+
+static const char *const stages[] = {"change to the folder", "run", "set up descriptors for"};
+
+/* ---- in the child, between fork and exec: system calls only ---- */
+
+static void default_signals(void) {
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction sa;
+        if (sigaction(sig, NULL, &sa) != 0)
+            continue;
+        if (sa.sa_handler != SIG_DFL && (sa.sa_handler != SIG_IGN || sig == SIGPIPE)) {
+            sa.sa_handler = SIG_DFL;
+            sa.sa_flags = 0;
+            sigemptyset(&sa.sa_mask);
+            sigaction(sig, &sa, NULL);
+        }
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Close on exec everything from 3 up, then hand over the kept descriptors. */
+static int close_the_rest(const bt_spawn_req *r) {
+#ifdef CLOSE_RANGE_CLOEXEC
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+#endif
+    {
+        long max = sysconf(_SC_OPEN_MAX);
+        if (max < 0 || max > 65536)
+            max = 65536;
+        for (int fd = 3; fd < max; fd++)
+            if (fcntl(fd, F_GETFD) >= 0)
+                fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    for (int i = 0; i < r->nkeep; i++)
+        if (fcntl(r->keep[i], F_SETFD, 0) != 0)
+            return -1;
+    return 0;
+}
+
+static int setup_stdio(const bt_spawn_req *r) {
+    for (int i = 0; i < 3; i++) {
+        int fd = r->stdio[i];
+        if (fd == BT_SAME_AS_STDOUT && i == 2)
+            fd = 1;
+        if (fd < 0)
+            continue;
+        if (dup2(fd, i) < 0)
+            return -1;
+        if (fd == i && fcntl(i, F_SETFD, 0) != 0) /* dup2 onto itself keeps close-on-exec */
+            return -1;
+    }
+    return 0;
+}
+
+static void report_and_exit(int fd, int stage) {
+    struct report rep = {stage, errno};
+    ssize_t n;
+    do
+        n = write(fd, &rep, sizeof rep);
+    while (n < 0 && errno == EINTR);
+    _exit(127);
+}
+
+static void child(const bt_spawn_req *r, int report_fd) {
+    default_signals();
+    if (r->detach)
+        setsid();
+    else if (r->new_group)
+        setpgid(0, 0);
+    if (setup_stdio(r) != 0 || close_the_rest(r) != 0)
+        report_and_exit(report_fd, 2);
+    if (r->cwd && chdir(r->cwd) != 0)
+        report_and_exit(report_fd, 0);
+    if (r->envp)
+        environ = (char **)r->envp;
+    execvp(r->argv[0], r->argv);
+    report_and_exit(report_fd, 1);
+}
+
+/* ---- in the parent ---- */
+
+static int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
+static void unlink_child(bt_child *c) {
+    for (bt_child **p = &children; *p; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    }
+    if (c->pidfd >= 0)
+        close(c->pidfd);
+    free(c);
+}
+
+static void record(bt_child *c, int status) {
+    c->done = 1;
+    if (WIFSIGNALED(status)) {
+        c->signo = WTERMSIG(status);
+        c->code = 128 + c->signo;
+    } else {
+        c->signo = 0;
+        c->code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    }
+    if (c->pidfd >= 0) {
+        close(c->pidfd);
+        c->pidfd = -1;
+    }
+}
+
+/* Reap if ended; `block` waits for it. 1 ended, 0 running, -1 error. */
+static int reap(bt_child *c, int block) {
+    if (c->done)
+        return 1;
+    int status;
+    pid_t got;
+    do
+        got = waitpid(c->pid, &status, block ? 0 : WNOHANG);
+    while (got < 0 && errno == EINTR);
+    if (got == 0)
+        return 0;
+    if (got < 0) {
+        int saved = errno;
+        c->done = 1; /* gone from under us (reaped elsewhere): never signal that pid again */
+        c->code = -1;
+        c->signo = 0;
+        errno = saved;
+        return -1;
+    }
+    record(c, status);
+    return 1;
+}
+
+/* Free orphans that have ended. */
+static void sweep(void) {
+    bt_child *c = children;
+    while (c) {
+        bt_child *next = c->next;
+        if (c->orphan && reap(c, 0) != 0)
+            unlink_child(c);
+        c = next;
+    }
+}
+
+bt_child *bt_spawn(const bt_spawn_req *r, bt_err *err) {
+    sweep();
+    bt_child *c = calloc(1, sizeof *c);
+    if (!c) {
+        err->op = "start";
+        err->code = ENOMEM;
+        err->detail = NULL;
+        return NULL;
+    }
+    int rep[2];
+    if (bt_pipe(rep, err) != BT_OK) {
+        free(c);
+        return NULL;
+    }
+    /* Signals stay blocked until the child has put default handlers in place: a host's
+     * handler must never run in the child. */
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid_t pid = fork();
+    if (pid == 0)
+        child(r, rep[1]);
+    int fork_errno = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    close(rep[1]);
+    if (pid < 0) {
+        close(rep[0]);
+        free(c);
+        err->op = "start";
+        err->code = fork_errno;
+        err->detail = NULL;
+        return NULL;
+    }
+    struct report got;
+    ssize_t n;
+    do
+        n = read(rep[0], &got, sizeof got);
+    while (n < 0 && errno == EINTR);
+    close(rep[0]);
+    if (n == (ssize_t)sizeof got) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        free(c);
+        err->op = stages[got.stage >= 0 && got.stage <= 2 ? got.stage : 1];
+        err->code = got.code;
+        err->detail = NULL;
+        return NULL;
+    }
+    c->pid = pid;
+    c->pidfd = open_pidfd(pid);
+    c->group = r->new_group || r->detach;
+    c->detach = r->detach;
+    c->next = children;
+    children = c;
+    return c;
+}
+
+pid_t bt_child_pid(const bt_child *c) { return c->pid; }
+
+int bt_child_poll(bt_child *c, int *code, int *signo) {
+    int r = reap(c, 0);
+    if (r == 1) {
+        *code = c->code;
+        *signo = c->signo;
+    }
+    return r;
+}
+
+int bt_child_pollfd(const bt_child *c) { return c->done ? -1 : c->pidfd; }
+
+int bt_child_signal(bt_child *c, int sig) {
+    if (c->done) {
+        errno = ESRCH;
+        return -1;
+    }
+    return kill(c->group ? -c->pid : c->pid, sig);
+}
+
+void bt_child_release(bt_child *c) {
+    c->orphan = 1;
+    if (reap(c, 0) != 0)
+        unlink_child(c);
+}
+
+/* Sleep that a signal does not cut short. */
+static void pause_for(double seconds) {
+    struct timespec ts = {0, (long)(seconds * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+void bt_children_stop(double grace) {
+    int any = 0;
+    for (bt_child *c = children; c; c = c->next) {
+        if (c->detach || reap(c, 0) != 0)
+            continue;
+        bt_child_signal(c, SIGTERM);
+        any = 1;
+    }
+    double deadline = bt_now() + grace;
+    while (any && bt_now() < deadline) {
+        any = 0;
+        for (bt_child *c = children; c; c = c->next)
+            if (!c->detach && reap(c, 0) == 0)
+                any = 1;
+        if (any)
+            pause_for(0.01);
+    }
+    for (bt_child *c = children; c; c = c->next) {
+        if (c->detach || reap(c, 0) != 0)
+            continue;
+        bt_child_signal(c, SIGKILL);
+        reap(c, 1);
+    }
+    sweep();
+}
