@@ -16,7 +16,12 @@ CC ?= cc
 CFLAGS ?= -O2 -fPIC
 LIBFLAG ?= -shared
 WARN = -std=c99 -Wall -Wextra -Werror -pedantic
-LIBS = -lm
+# SQLite, for read/write locks. LuaRocks passes the folders of its SQLITE dependency; the
+# system's are used by default.
+SQLITE_INCDIR ?=
+SQLITE_LIBDIR ?=
+SQLITE_CFLAGS = $(if $(SQLITE_INCDIR),-I$(SQLITE_INCDIR))
+LIBS = -lm $(if $(SQLITE_LIBDIR),-L$(SQLITE_LIBDIR)) -lsqlite3
 
 PREFIX ?= /usr/local
 INST_LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_ABI)
@@ -38,7 +43,7 @@ all: $(CORE)
 
 $(CORE): $(CORE_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) $(CORE_SRC) -o $@ $(LIBFLAG) $(LIBS)
+	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) $(SQLITE_CFLAGS) $(CORE_SRC) -o $@ $(LIBFLAG) $(LIBS)
 
 test: $(CORE)
 	$(TEST_ENV) $(LUA_BIN) $(BUSTED) $(BUSTED_ARGS)

@@ -7,7 +7,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   make gcc libc6-dev util-linux procps \
   lua5.4 liblua5.4-dev lua-busted luarocks \
-  python3 python3-filelock >/dev/null
+  python3 python3-filelock sqlite3 libsqlite3-dev >/dev/null
 [ "${1:-}" = "--deps-only" ] && exit 0
 cd "$(dirname "$0")/.."
 make

@@ -26,4 +26,11 @@ function M.try_lock(path, opts)
   return l, msg, code
 end
 
+-- A read/write lock object on an SQLite file, Python filelock's ReadWriteLock protocol:
+-- rw:read() and rw:write() return guards (doc/rwlock.md).
+function M.rwlock(path, opts)
+  local rw = require("baton.rwlock").new(path, opts, "baton.rwlock", 2)
+  return rw
+end
+
 return M
