@@ -154,5 +154,6 @@ int luaopen_baton_core(lua_State *L) {
     bt_lua_new_class(L, FLOCK_MT, flock_meta, flock_methods);
     luaL_newlib(L, core_functions);
     bt_lua_open_rw(L);
+    bt_lua_open_sem(L);
     return 1;
 }

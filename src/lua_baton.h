@@ -21,7 +21,8 @@ int bt_lua_push_failure(lua_State *L, const char *path, const bt_err *err);
 void bt_lua_new_class(lua_State *L, const char *name, const luaL_Reg *meta,
                       const luaL_Reg *methods);
 
-/* Add rwlock (lua_rw.c) to the module table on top of the stack. */
+/* Add rwlock (lua_rw.c) and semaphore (lua_sem.c) to the module table on top of the stack. */
 void bt_lua_open_rw(lua_State *L);
+void bt_lua_open_sem(lua_State *L);
 
 #endif

@@ -33,4 +33,11 @@ function M.rwlock(path, opts)
   return rw
 end
 
+-- A counting semaphore of n slots: sem:acquire() returns a guard naming its slot
+-- (doc/semaphore.md).
+function M.semaphore(path, n, opts)
+  local sem = require("baton.semaphore").new(path, n, opts, "baton.semaphore", 2)
+  return sem
+end
+
 return M
