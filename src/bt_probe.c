@@ -128,6 +128,15 @@ int bt_probe_get(const char *path, mode_t mode, int make_parents, int *fd, struc
     return rc;
 }
 
+int bt_probe_alone(dev_t dev, ino_t ino) {
+    sqlite3_mutex *m = registry_mutex();
+    sqlite3_mutex_enter(m);
+    probe *p = find(dev, ino);
+    int alone = p && p->users == 1;
+    sqlite3_mutex_leave(m);
+    return alone;
+}
+
 void bt_probe_put(dev_t dev, ino_t ino) {
     sqlite3_mutex *m = registry_mutex();
     sqlite3_mutex_enter(m);

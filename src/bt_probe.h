@@ -20,6 +20,9 @@
 int bt_probe_get(const char *path, mode_t mode, int make_parents, int *fd, struct stat *st,
                  int *fresh, bt_err *err);
 
+/* 1 when a single connection of this process is on the file (dev, ino). */
+int bt_probe_alone(dev_t dev, ino_t ino);
+
 /* One connection to the file (dev, ino) is gone; the last closes the descriptors. */
 void bt_probe_put(dev_t dev, ino_t ino);
 

@@ -12,6 +12,7 @@
 
 #include "bt_pid.h"
 #include "bt_probe.h"
+#include "bt_watch.h"
 
 /* How often the lock file may be swapped under us before we give up one attempt. */
 #define MAX_REOPENS 64
@@ -44,6 +45,8 @@ struct bt_rw {
     pid_t owner;                 /* the process that opened the connection */
     int held;                    /* BT_RW_READ or BT_RW_WRITE while a transaction holds it */
     int vfs_lock;                /* SQLITE_LOCK_* a waiting writer holds outside a transaction */
+    bt_watch watch;              /* while waiting: the file, for closes */
+    int wd;
     mode_t mode;
     int make_parents;
     char msg[160];               /* SQLite's words for the last failure */
@@ -87,6 +90,7 @@ bt_rw *bt_rw_new(mode_t mode, int make_parents) {
     if (l) {
         l->mode = mode;
         l->make_parents = make_parents;
+        bt_watch_init(&l->watch, &l->wd, 1);
     }
     return l;
 }
@@ -111,6 +115,29 @@ static void drop_vfs_lock(bt_rw *l) {
     if (l->vfs_lock != SQLITE_LOCK_NONE && l->file)
         l->file->pMethods->xUnlock(l->file, SQLITE_LOCK_NONE);
     l->vfs_lock = SQLITE_LOCK_NONE;
+}
+
+/* Let waiters in other processes know the file may be free: they watch for a descriptor on
+ * it being closed, and a release through SQLite closes nothing. Open and close the file once,
+ * through our descriptor's /proc name (so it is this file, whatever the path names now) -
+ * but only when no other connection of this process is on it, as closing any descriptor on
+ * the file drops the process's record locks there. */
+static void ring(const bt_rw *l) {
+    if (!bt_probe_alone(l->dev, l->ino))
+        return;
+    char name[48];
+    snprintf(name, sizeof name, "/proc/self/fd/%d", l->probe);
+    int fd = open(name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd >= 0)
+        close(fd);
+}
+
+/* A waiting writer gives up its place: readers queued behind its PENDING lock may go. */
+static void give_up_waiting(bt_rw *l) {
+    int was_pending = l->vfs_lock >= SQLITE_LOCK_PENDING;
+    drop_vfs_lock(l);
+    if (was_pending)
+        ring(l);
 }
 
 static void close_connection(bt_rw *l) {
@@ -298,7 +325,7 @@ static int still_at_path(const bt_rw *l, const char *path) {
     return lstat(path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino;
 }
 
-int bt_rw_try(bt_rw *l, const char *path, int how, bt_err *err) {
+static int try_once(bt_rw *l, const char *path, int how, bt_err *err) {
     if (l->held && l->owner == bt_pid()) {
         if (l->held == how)
             return BT_OK;
@@ -325,9 +352,21 @@ int bt_rw_try(bt_rw *l, const char *path, int how, bt_err *err) {
     return fail(err, "lock", EAGAIN, "the lock file keeps being replaced");
 }
 
+int bt_rw_try(bt_rw *l, const char *path, int how, bt_err *err) {
+    int r = try_once(l, path, how, err);
+    if (r != BT_BUSY)
+        bt_watch_stop(&l->watch); /* done waiting: drop the watch */
+    return r;
+}
+
+int bt_rw_wait(bt_rw *l, const char *path, double seconds) {
+    return bt_watch_wait(&l->watch, &path, seconds);
+}
+
 void bt_rw_abandon(bt_rw *l) {
+    bt_watch_stop(&l->watch);
     if (l->db && l->owner == bt_pid())
-        drop_vfs_lock(l);
+        give_up_waiting(l);
 }
 
 int bt_rw_held(const bt_rw *l) { return l->db && l->owner == bt_pid() ? l->held : 0; }
@@ -341,18 +380,26 @@ void bt_rw_release(bt_rw *l) {
         close_connection(l);
         return;
     }
-    drop_vfs_lock(l);
+    bt_watch_stop(&l->watch);
+    give_up_waiting(l);
     if (l->held) {
+        /* Readers may wait behind a writer unseen; a writer waiting for readers shows. */
+        int wake = l->held == BT_RW_WRITE || writer_waiting(l);
         l->held = 0;
         end_transaction(l);
+        if (wake && l->db)
+            ring(l);
     }
 }
 
-void bt_rw_close(bt_rw *l) { close_connection(l); }
+void bt_rw_close(bt_rw *l) {
+    bt_watch_stop(&l->watch);
+    close_connection(l);
+}
 
 void bt_rw_free(bt_rw *l) {
     if (!l)
         return;
-    close_connection(l);
+    bt_rw_close(l);
     free(l);
 }

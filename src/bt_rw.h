@@ -6,7 +6,9 @@
  *
  * A writer that finds readers in the way keeps SQLite's PENDING lock between attempts, so
  * new readers (ours, Python's, the sqlite3 shell's) wait behind it and a stream of readers
- * cannot starve it. Each attempt is non-blocking; the caller does the pausing. */
+ * cannot starve it. Each attempt is non-blocking; the caller does the pausing, and may wait
+ * for a sign of a release: a writer's release (and a reader's, when a writer waits) opens
+ * and closes the file once, which waiters watch for with inotify. */
 #ifndef BT_RW_H
 #define BT_RW_H
 
@@ -26,6 +28,12 @@ bt_rw *bt_rw_new(mode_t mode, int make_parents);
  * BT_OK (held), BT_BUSY, or BT_FAIL with *err filled in. A writer's BT_BUSY may leave it
  * holding PENDING; bt_rw_abandon gives that up when the caller stops trying. */
 int bt_rw_try(bt_rw *l, const char *path, int how, bt_err *err);
+
+/* Wait up to `seconds` for a sign that the lock may have become free (a descriptor on the
+ * file was closed, or the file replaced). The first call only arms the watch and returns at
+ * once, so the caller's next attempt closes the race with a release before the watch.
+ * Falls back to sleeping without a watch. Returns 1 when woken by an event, else 0. */
+int bt_rw_wait(bt_rw *l, const char *path, double seconds);
 
 /* Give up a wait: drop whatever a waiting writer holds. Held locks are left alone. */
 void bt_rw_abandon(bt_rw *l);

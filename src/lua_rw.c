@@ -53,12 +53,16 @@ static int l_rw_try(lua_State *L) {
     }
 }
 
-/* h:wait(seconds) -> false: record locks give no sign of a release, so this only pauses. */
+/* h:wait(seconds) -> true when woken by a sign of a release */
 static int l_rw_wait(lua_State *L) {
-    check_rw(L);
+    rw_ud *u = check_rw(L);
     lua_Number s = luaL_checknumber(L, 2);
-    bt_sleep(s == s ? s : 0);
-    lua_pushboolean(L, 0);
+    if (!u->rw) {
+        bt_sleep(s == s ? s : 0);
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    lua_pushboolean(L, bt_rw_wait(u->rw, u->path, s == s ? s : 0));
     return 1;
 }
 
