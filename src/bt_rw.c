@@ -221,8 +221,8 @@ static int configure(bt_rw *l, bt_err *err) {
     }
     sqlite3_stmt *s = l->stmt[SQL_JOURNAL];
     int rc = sqlite3_step(s);
-    int memory = rc == SQLITE_ROW &&
-                 strcmp((const char *)sqlite3_column_text(s, 0), "memory") == 0;
+    const char *mode = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : NULL;
+    int memory = mode && strcmp(mode, "memory") == 0;
     sqlite3_reset(s);
     if (busy(rc))
         return BT_BUSY;

@@ -6,6 +6,7 @@
 
 #include "bt_clock.h"
 #include "bt_notify.h"
+#include "bt_pid.h"
 
 #ifdef __linux__
 #include <poll.h>
@@ -28,12 +29,16 @@ void bt_watch_stop(bt_watch *w) {
 #ifdef __linux__
     if (w->fd < 0)
         return;
+    int mine = w->owner == bt_pid();
     for (int i = 0; i < w->n; i++) {
-        if (w->wd[i] >= 0)
+        if (w->wd[i] >= 0 && mine)
             inotify_rm_watch(w->fd, w->wd[i]);
         w->wd[i] = -1;
     }
-    bt_notify_give(w->fd);
+    if (mine)
+        bt_notify_give(w->fd);
+    else
+        close(w->fd); /* a forked child's copy: the parent still waits on the instance */
     w->fd = -1;
 #else
     (void)w;
@@ -66,8 +71,11 @@ static void drain(bt_watch *w, const char *const *paths) {
 
 int bt_watch_wait(bt_watch *w, const char *const *paths, double seconds) {
 #ifdef __linux__
+    if (w->fd >= 0 && w->owner != bt_pid())
+        bt_watch_stop(w); /* inherited through fork(): set our own watches */
     if (w->fd < 0) {
         w->fd = bt_notify_take();
+        w->owner = bt_pid();
         if (w->fd >= 0) {
             for (int i = 0; i < w->n; i++)
                 rewatch(w, i, paths[i]);

@@ -5,10 +5,13 @@
 #ifndef BT_WATCH_H
 #define BT_WATCH_H
 
+#include <sys/types.h>
+
 typedef struct bt_watch {
-    int fd;  /* inotify instance while watching, else -1 */
-    int n;   /* number of files */
-    int *wd; /* the watch on each file (caller's storage for n ints), -1 when none */
+    int fd;      /* inotify instance while watching, else -1 */
+    pid_t owner; /* the process that set the watches: a forked child shares the instance */
+    int n;       /* number of files */
+    int *wd;     /* the watch on each file (caller's storage for n ints), -1 when none */
 } bt_watch;
 
 /* Not watching yet; `wds` holds n ints and lives as long as the watch. */
