@@ -328,6 +328,23 @@ describe("read/write locks", function()
       assert.matches("not a regular file", msg, 1, true)
     end)
 
+    it("is taken on the file now at the path when the old one is replaced while waiting", function()
+      local pid = R.py_holder(path, "write", 30)
+      local rw = baton.rwlock(path)
+      local swapped = false
+      local r = rw:read({ timeout = 10, sleep = function(s)
+        if not swapped then
+          swapped = true
+          os.execute("rm " .. H.quote(path) .. " && touch " .. H.quote(path))
+        end
+        baton.sleep(s)
+      end })
+      assert.is_true(swapped)
+      assert.equal(R.BUSY, R.py_try(path, "write")) -- held on the new file
+      r:release()
+      R.kill(pid)
+    end)
+
     it("is created with the given mode, folders included", function()
       local deep = dir .. "/a/b/rw.lock"
       baton.rwlock(deep, { mode = "0640" }):read():release()
