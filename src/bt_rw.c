@@ -17,6 +17,9 @@
 /* How often the lock file may be swapped under us before we give up one attempt. */
 #define MAX_REOPENS 64
 
+/* open_connection: the file left the path while we connected; try the one there now. */
+#define RETRY 2
+
 /* Where SQLite's PENDING lock lives in the file (its default, which filelock keeps). */
 #define PENDING_BYTE 0x40000000
 
@@ -156,6 +159,12 @@ static void close_connection(bt_rw *l) {
     l->held = 0;
 }
 
+/* 1 while the path still names the file the connection is on. */
+static int still_at_path(const bt_rw *l, const char *path) {
+    struct stat st;
+    return lstat(path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino;
+}
+
 static int open_connection(bt_rw *l, const char *path, bt_err *err) {
     int fd, fresh;
     struct stat st;
@@ -189,7 +198,8 @@ static int open_connection(bt_rw *l, const char *path, bt_err *err) {
         l->db = NULL;
         l->file = NULL;
         bt_probe_put(l->dev, l->ino);
-        return r;
+        /* SQLite opens the name the descriptor resolves to, which an unlink can take away. */
+        return still_at_path(l, path) ? r : RETRY;
     }
     l->readonly = sqlite3_db_readonly(l->db, "main") == 1;
     l->owner = bt_pid();
@@ -319,12 +329,6 @@ static int try_write(bt_rw *l, bt_err *err) {
     return BT_OK;
 }
 
-/* 1 while the path still names the file the connection is on. */
-static int still_at_path(const bt_rw *l, const char *path) {
-    struct stat st;
-    return lstat(path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino;
-}
-
 static int try_once(bt_rw *l, const char *path, int how, bt_err *err) {
     if (l->held && l->owner == bt_pid()) {
         if (l->held == how)
@@ -336,8 +340,13 @@ static int try_once(bt_rw *l, const char *path, int how, bt_err *err) {
     if (how != BT_RW_WRITE)
         drop_vfs_lock(l);
     for (int i = 0; i < MAX_REOPENS; i++) {
-        if (!l->db && open_connection(l, path, err) != BT_OK)
-            return BT_FAIL;
+        if (!l->db) {
+            int r = open_connection(l, path, err);
+            if (r == RETRY)
+                continue;
+            if (r != BT_OK)
+                return BT_FAIL;
+        }
         int r = l->configured ? BT_OK : configure(l, err);
         if (r == BT_OK)
             r = how == BT_RW_WRITE ? try_write(l, err) : try_read(l, err);
