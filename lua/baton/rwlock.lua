@@ -15,7 +15,6 @@ local NOT_HERE = {
   shared = "does not apply: a read/write lock takes its mode from read() or write()",
   kind = "does not apply to a read/write lock",
   ttl = "does not apply to a read/write lock",
-  slots = "does not apply to a read/write lock",
 }
 
 -- One mode's attempts, in the shape wait.acquire expects of a handle.

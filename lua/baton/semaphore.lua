@@ -17,7 +17,6 @@ local NOT_HERE = {
   shared = "does not apply to a semaphore",
   kind = "does not apply to a semaphore",
   ttl = "does not apply to a semaphore",
-  slots = "does not apply here: give the number of slots as the second argument",
 }
 
 local Sem = {}
