@@ -16,7 +16,12 @@ CC ?= cc
 CFLAGS ?= -O2 -fPIC
 LIBFLAG ?= -shared
 WARN = -std=c11 -Wall -Wextra -Werror -pedantic
-LIBS = -lm
+# SQLite, for read/write locks. LuaRocks passes the folders of its SQLITE dependency; the
+# system's are used by default.
+SQLITE_INCDIR ?=
+SQLITE_LIBDIR ?=
+SQLITE_CFLAGS = $(if $(SQLITE_INCDIR),-I$(SQLITE_INCDIR))
+LIBS = -lm $(if $(SQLITE_LIBDIR),-L$(SQLITE_LIBDIR)) -lsqlite3
 
 PREFIX ?= /usr/local
 INST_PREFIX ?= $(PREFIX)
@@ -60,7 +65,7 @@ rock:
 
 $(CORE): $(CORE_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) $(CORE_SRC) -o $@ $(LIBFLAG) $(LIBS)
+	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) $(SQLITE_CFLAGS) $(CORE_SRC) -o $@ $(LIBFLAG) $(LIBS)
 
 $(EMBED): $(LUA_SRC) tools/embed.sh
 	@mkdir -p $(dir $@)
@@ -68,7 +73,7 @@ $(EMBED): $(LUA_SRC) tools/embed.sh
 
 $(HOST): $(CORE_SRC) $(HEADERS) $(HOST_SRC) $(HOST_HEADERS) $(EMBED)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) -Isrc -Isrc/host -I$(HOST_LUA_INCDIR) $(CORE_SRC) $(HOST_SRC) \
+	$(CC) $(CFLAGS) $(WARN) -Isrc -Isrc/host -I$(HOST_LUA_INCDIR) $(SQLITE_CFLAGS) $(CORE_SRC) $(HOST_SRC) \
 		$(EMBED) -o $@ $(LDFLAGS) $(HOST_LIBS)
 
 # The Neovim and nginx specs load the LuaJIT build, made here when LuaJIT's headers exist.

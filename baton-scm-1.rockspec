@@ -8,8 +8,9 @@ description = {
   summary = "Cross-process locks for Lua: flock, soft, read/write and semaphore locks that release themselves",
   detailed = [[
 baton takes and releases locks between processes: exclusive and shared flock(2) locks that
-interoperate with flock(1) and Python's filelock, released through Lua 5.4 to-be-closed
-variables, __gc and a scoped :with() on older Lua versions. A C core does the system work;
+interoperate with flock(1) and Python's filelock, read/write locks on SQLite files (the same
+lock as filelock's ReadWriteLock) and counting semaphores, all released through Lua 5.4
+to-be-closed variables, __gc and a scoped :with() on older Lua versions. A C core does the system work;
 waiting wakes on the holder's release instead of polling, and can yield to an event loop.
 ]],
   license = "MIT",
@@ -17,6 +18,9 @@ waiting wakes on the holder's release instead of polling, and can yield to an ev
 }
 dependencies = {
   "lua >= 5.1, <= 5.4",
+}
+external_dependencies = {
+  SQLITE = { header = "sqlite3.h", library = "sqlite3" }, -- read/write locks
 }
 supported_platforms = { "linux" }
 build = {
@@ -28,6 +32,8 @@ build = {
     LIBFLAG = "$(LIBFLAG)",
     LUA_INCDIR = "$(LUA_INCDIR)",
     LUA_BIN = "$(LUA)",
+    SQLITE_INCDIR = "$(SQLITE_INCDIR)",
+    SQLITE_LIBDIR = "$(SQLITE_LIBDIR)",
   },
   install_target = "install",
   install_variables = {

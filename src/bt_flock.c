@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "bt_clock.h"
+#include "bt_fs.h"
 #include "bt_notify.h"
 #include "bt_pid.h"
 
@@ -43,33 +44,6 @@ void bt_flock_init(bt_flock *l, int shared, mode_t mode, int make_parents) {
     l->shared = shared;
     l->make_parents = make_parents;
     l->mode = mode;
-}
-
-/* mkdir -p for the folder that holds `path`. */
-static int make_parent_folders(const char *path) {
-    char *copy = strdup(path);
-    if (!copy)
-        return -1;
-    int rc = 0;
-    char *slash = strrchr(copy, '/');
-    if (slash && slash != copy) {
-        *slash = '\0';
-        for (char *p = copy + 1; rc == 0; p++) {
-            if (*p != '/' && *p != '\0')
-                continue;
-            char c = *p;
-            *p = '\0';
-            if (mkdir(copy, 0777) != 0 && errno != EEXIST)
-                rc = -1;
-            *p = c;
-            if (c == '\0')
-                break;
-        }
-    }
-    int saved = errno;
-    free(copy);
-    errno = saved;
-    return rc;
 }
 
 #ifdef __linux__
@@ -106,7 +80,7 @@ static int open_file(bt_flock *l, const char *path, bt_err *err) {
             errno = saved;
     }
     if (fd < 0 && errno == ENOENT && l->make_parents) {
-        if (make_parent_folders(path) != 0)
+        if (bt_make_parent_folders(path) != 0)
             return fail(err, "create the folder of", errno, NULL);
         fd = open(path, O_RDWR | O_CREAT | common, l->mode);
     }

@@ -7,6 +7,7 @@
 #include "bt_clock.h"
 #include "bt_errors.h"
 #include "bt_flock.h"
+#include "lua_baton.h"
 #include "lua_compat.h"
 #include "lua_process.h"
 
@@ -17,7 +18,7 @@ typedef struct {
     char path[1]; /* the lock file's path, allocated to its full length */
 } flock_ud;
 
-static const char *check_path(lua_State *L, int idx) {
+const char *bt_lua_check_path(lua_State *L, int idx) {
     size_t len;
     const char *path = luaL_checklstring(L, idx, &len);
     if (len == 0)
@@ -27,8 +28,15 @@ static const char *check_path(lua_State *L, int idx) {
     return path;
 }
 
+mode_t bt_lua_check_mode(lua_State *L, int idx) {
+    lua_Number mode = luaL_checknumber(L, idx);
+    luaL_argcheck(L, mode >= 0 && mode <= 07777 && mode == floor(mode), idx,
+                  "permission bits must be an integer from 0 to 07777");
+    return (mode_t)mode;
+}
+
 /* false, "message naming the path", "ERRNO" */
-static int push_failure(lua_State *L, const char *path, const bt_err *err) {
+int bt_lua_push_failure(lua_State *L, const char *path, const bt_err *err) {
     char buf[16];
     lua_pushboolean(L, 0);
     lua_pushfstring(L, "baton: cannot %s lock file '%s': %s", err->op, path,
@@ -41,15 +49,13 @@ static flock_ud *check_flock(lua_State *L) { return (flock_ud *)luaL_checkudata(
 
 /* core.flock(path, shared, mode, make_parents) -> handle, not yet locked */
 static int l_flock(lua_State *L) {
-    const char *path = check_path(L, 1);
+    const char *path = bt_lua_check_path(L, 1);
     size_t len = strlen(path);
     int shared = lua_toboolean(L, 2);
-    lua_Number mode = luaL_checknumber(L, 3);
-    luaL_argcheck(L, mode >= 0 && mode <= 07777 && mode == floor(mode), 3,
-                  "permission bits must be an integer from 0 to 07777");
+    mode_t mode = bt_lua_check_mode(L, 3);
     int make_parents = lua_toboolean(L, 4);
     flock_ud *u = (flock_ud *)lua_newuserdata(L, sizeof(flock_ud) + len);
-    bt_flock_init(&u->lock, shared, (mode_t)mode, make_parents);
+    bt_flock_init(&u->lock, shared, mode, make_parents);
     memcpy(u->path, path, len + 1);
     luaL_getmetatable(L, FLOCK_MT);
     lua_setmetatable(L, -2);
@@ -67,7 +73,7 @@ static int push_attempt(lua_State *L, flock_ud *u, int rc, const bt_err *err) {
         lua_pushliteral(L, "busy");
         return 3;
     default:
-        return push_failure(L, u->path, err);
+        return bt_lua_push_failure(L, u->path, err);
     }
 }
 
@@ -157,7 +163,7 @@ static const luaL_Reg flock_meta[] = {
 static const luaL_Reg core_functions[] = {
     {"flock", l_flock}, {"now", l_now}, {"sleep", l_sleep}, {NULL, NULL}};
 
-static void new_class(lua_State *L, const char *name, const luaL_Reg *meta,
+void bt_lua_new_class(lua_State *L, const char *name, const luaL_Reg *meta,
                       const luaL_Reg *methods) {
     luaL_newmetatable(L, name);
     luaL_setfuncs(L, meta, 0);
@@ -168,8 +174,10 @@ static void new_class(lua_State *L, const char *name, const luaL_Reg *meta,
 }
 
 int luaopen_baton_core(lua_State *L) {
-    new_class(L, FLOCK_MT, flock_meta, flock_methods);
+    bt_lua_new_class(L, FLOCK_MT, flock_meta, flock_methods);
     luaL_newlib(L, core_functions);
     bt_lua_process_open(L);
+    bt_lua_open_rw(L);
+    bt_lua_open_sem(L);
     return 1;
 }

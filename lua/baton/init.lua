@@ -32,4 +32,18 @@ function M.try_lock(path, opts)
   return l, msg, code
 end
 
+-- A read/write lock object on an SQLite file, Python filelock's ReadWriteLock protocol:
+-- rw:read() and rw:write() return guards (doc/rwlock.md).
+function M.rwlock(path, opts)
+  local rw = require("baton.rwlock").new(path, opts, "baton.rwlock", 2)
+  return rw
+end
+
+-- A counting semaphore of n slots: sem:acquire() returns a guard naming its slot
+-- (doc/semaphore.md).
+function M.semaphore(path, n, opts)
+  local sem = require("baton.semaphore").new(path, n, opts, "baton.semaphore", 2)
+  return sem
+end
+
 return M

@@ -56,6 +56,24 @@ local function misuse(level, fname, path, msg)
 end
 M.misuse = misuse
 
+-- Check a lock path: a non-empty string without NUL bytes; raises at `level` otherwise.
+function M.check_path(path, fname, level)
+  if type(path) ~= "string" then
+    error(string.format("%s: the lock path must be a string, got %s", fname, type(path)), level + 1)
+  end
+  if path == "" then error(fname .. ": the lock path is empty", level + 1) end
+  if path:find("\0", 1, true) then
+    error(string.format("%s: the lock path %q contains a NUL byte", fname, path), level + 1)
+  end
+end
+
+-- Raise for options in `o` that mean nothing to this kind of lock (`names`: name -> why).
+function M.refuse(o, names, fname, path, level)
+  for name, why in pairs(names) do
+    if o[name] ~= nil then misuse(level + 1, fname, path, "option '" .. name .. "' " .. why) end
+  end
+end
+
 -- Check a lock's options. Returns the table (or a shared empty one for nil).
 function M.check(opts, fname, path, level, acquiring)
   if opts == nil then return EMPTY end

@@ -1,0 +1,216 @@
+-- Read/write locks on an SQLite database file: the same lock as Python filelock's
+-- ReadWriteLock on the same file (see doc/rwlock.md). The C core makes single attempts;
+-- this file adds modes, reentrancy, guards and the wait (lua/baton/wait.lua), so that a
+-- `sleep` option can yield between attempts, for readers and writers alike.
+local core = require "baton.core"
+local options = require "baton.options"
+local wait = require "baton.wait"
+
+local unpack = table.unpack or unpack
+local pack = table.pack or function(...) return { n = select("#", ...), ... } end
+
+local M = {}
+
+local NOT_HERE = {
+  shared = "does not apply: a read/write lock takes its mode from read() or write()",
+  kind = "does not apply to a read/write lock",
+  ttl = "does not apply to a read/write lock",
+}
+
+-- One mode's attempts, in the shape wait.acquire expects of a handle.
+local Attempt = {}
+Attempt.__index = Attempt
+function Attempt:try() return self.h:try(self.write) end
+function Attempt:wait(seconds) return self.h:wait(seconds) end
+
+local RW = {}
+RW.__index = RW
+M.RWLock = RW
+
+local Guard = {}
+Guard.__index = Guard
+M.Guard = Guard
+
+-- A read/write lock object holding nothing yet. Misuse raises at `level` from the caller.
+function M.new(path, opts, fname, level)
+  options.check_path(path, fname, level + 1)
+  local o = options.check(opts, fname, path, level + 1)
+  options.refuse(o, NOT_HERE, fname, path, level + 1)
+  local h = core.rwlock(path, options.mode(o), o.mkdir ~= false)
+  return setmetatable({
+    path = path, note = o.note, _h = h, _o = o,
+    _mode = false, -- "read" or "write" while levels are held
+    _n = 0,        -- levels held, one per live guard
+    _gen = 0,      -- bumped whenever every level goes at once, so stale guards do nothing
+    _attempt = {
+      read = setmetatable({ h = h, write = false }, Attempt),
+      write = setmetatable({ h = h, write = true }, Attempt),
+    },
+  }, RW)
+end
+
+-- Let go of every level (and, in a forked child, of the inherited connection).
+local function drop_all(self)
+  self._n = 0
+  self._mode = false
+  self._gen = self._gen + 1
+  self._h:release()
+end
+
+-- Release one level; the last one ends the SQLite transaction.
+local function drop_level(g)
+  g._live = false
+  local rw = g.rw
+  if g._gen ~= rw._gen then return end -- every level already went (close, fork)
+  if rw._n <= 1 then
+    drop_all(rw)
+  else
+    rw._n = rw._n - 1
+  end
+end
+
+local function finalize(g)
+  if g._live then drop_level(g) end
+end
+
+local new_guard
+if newproxy then
+  -- Lua 5.1 and LuaJIT run __gc for userdata only: a proxy carries the guard's.
+  new_guard = function(rw, mode)
+    local g = setmetatable({ rw = rw, mode = mode, _gen = rw._gen, _live = true }, Guard)
+    local proxy = newproxy(true)
+    getmetatable(proxy).__gc = function() finalize(g) end
+    g._proxy = proxy
+    return g
+  end
+else
+  new_guard = function(rw, mode)
+    return setmetatable({ rw = rw, mode = mode, _gen = rw._gen, _live = true }, Guard)
+  end
+end
+
+local OTHER = { read = "write", write = "read" }
+local HELD_FOR = { read = "writing", write = "reading" }
+local CHANGE = { read = "downgrading", write = "upgrading" }
+
+-- Take one level in `mode` ("read" or "write"). Returns a guard, or raises (raise) /
+-- returns nil, message, code. Errors point at the caller of read/write/try_*.
+local function acquire(self, mode, opts, fname, raise, default_timeout)
+  if self._closed then
+    error(string.format("%s: read/write lock '%s' is closed", fname, self.path), 3)
+  end
+  local o = self._o
+  if opts ~= nil then o = options.merge(o, options.check(opts, fname, self.path, 3, true)) end
+  if self._n > 0 then
+    if self._h:held() then
+      if self._mode ~= mode then
+        error(string.format("%s: read/write lock '%s' is held for %s by this object; %s to "
+          .. "a %s lock is not allowed (release the %s lock first)", fname, self.path,
+          HELD_FOR[mode], CHANGE[mode], mode, OTHER[mode]), 3)
+      end
+      self._n = self._n + 1
+      return new_guard(self, mode)
+    end
+    drop_all(self) -- inherited through fork(): the parent's lock, not ours
+  end
+  local timeout = o.timeout
+  if timeout == nil then timeout = default_timeout end
+  local ok, msg, code = wait.acquire(self._attempt[mode], self.path, o, timeout)
+  if not ok then
+    self._h:abandon() -- a waiting writer's PENDING lock
+    if raise then error(msg, 3) end
+    return nil, msg, code
+  end
+  self._mode, self._n = mode, 1
+  return new_guard(self, mode)
+end
+
+-- Shared (read) lock: waits as the options say, raises a string naming the path on failure.
+function RW:read(opts)
+  local g = acquire(self, "read", opts, "rwlock:read", true, nil)
+  return g
+end
+
+-- Exclusive (write) lock: waits as the options say, raises on failure.
+function RW:write(opts)
+  local g = acquire(self, "write", opts, "rwlock:write", true, nil)
+  return g
+end
+
+-- As read/write, but nil, message, code for contention, timeouts and system errors; one
+-- attempt unless a timeout is given. Upgrading or downgrading still raises: it is misuse.
+function RW:try_read(opts)
+  local g, msg, code = acquire(self, "read", opts, "rwlock:try_read", false, 0)
+  return g, msg, code
+end
+
+function RW:try_write(opts)
+  local g, msg, code = acquire(self, "write", opts, "rwlock:try_write", false, 0)
+  return g, msg, code
+end
+
+-- "read" or "write" while this object holds the lock, else nil.
+function RW:mode()
+  if self._n > 0 and self._h:held() then return self._mode end
+  return nil
+end
+
+function RW:is_locked()
+  return self._n > 0 and self._h:held() and true or false
+end
+
+function RW:count()
+  return self._n
+end
+
+-- Release every level, close the SQLite connection and refuse further use. Idempotent.
+function RW:close()
+  drop_all(self)
+  self._h:close()
+  self._closed = true
+end
+
+function RW:__tostring()
+  local state = self._closed and "closed" or (self._n > 0 and (self._mode .. " x" .. self._n) or "free")
+  return string.format("baton.rwlock('%s', %s)", self.path, state)
+end
+
+-- Release the level this guard took. Releasing a guard twice is an error; leaving a
+-- `<close>` scope or collecting the guard after a release does nothing.
+function Guard:release()
+  if not self._live then
+    error(string.format("guard:release: this %s guard on '%s' was already released", self.mode,
+      self.rw.path), 2)
+  end
+  drop_level(self)
+end
+
+Guard.__close = finalize
+Guard.__gc = finalize
+
+-- True while this guard's level is held.
+function Guard:is_held()
+  return self._live and self._gen == self.rw._gen and self.rw:is_locked()
+end
+
+-- Run fn(...) and release the guard on every exit, re-raising fn's error unchanged:
+-- `rw:read():with(function() ... end)` is the scoped form for Lua without `<close>`.
+function Guard:with(fn, ...)
+  local mt = getmetatable(fn)
+  if type(fn) ~= "function" and not (type(mt) == "table" and mt.__call) then
+    finalize(self)
+    error(string.format("guard:with: expected a function, got %s (lock '%s')", type(fn),
+      self.rw.path), 2)
+  end
+  local r = pack(pcall(fn, ...))
+  finalize(self)
+  if not r[1] then error(r[2], 0) end
+  return unpack(r, 2, r.n)
+end
+
+function Guard:__tostring()
+  return string.format("baton.rwlock.guard(%s '%s', %s)", self.mode, self.rw.path,
+    self:is_held() and "held" or "released")
+end
+
+return M

@@ -1,0 +1,133 @@
+-- Counting semaphores: at most n holders at once, across processes. Slot k is an exclusive
+-- flock(2) lock on the file `path.k` (k = 1..n); a holder holds one slot, and the kernel
+-- frees it the moment the holder's process ends, so no count can be left wrong by a crash
+-- (see doc/semaphore.md). Waiting wakes when any slot file is closed.
+local core = require "baton.core"
+local options = require "baton.options"
+local wait = require "baton.wait"
+
+local unpack = table.unpack or unpack
+local pack = table.pack or function(...) return { n = select("#", ...), ... } end
+
+local M = {}
+
+M.MAX_SLOTS = 1024
+
+local NOT_HERE = {
+  shared = "does not apply to a semaphore",
+  kind = "does not apply to a semaphore",
+  ttl = "does not apply to a semaphore",
+}
+
+local Sem = {}
+Sem.__index = Sem
+M.Semaphore = Sem
+
+local Guard = {}
+Guard.__index = Guard
+M.Guard = Guard
+
+-- A semaphore object. Misuse raises at `level` counted from the caller.
+function M.new(path, n, opts, fname, level)
+  options.check_path(path, fname, level + 1)
+  if type(n) ~= "number" or n ~= n or n < 1 or n > M.MAX_SLOTS or n % 1 ~= 0 then
+    options.misuse(level + 1, fname, path, "the number of slots must be an integer from 1 to "
+      .. M.MAX_SLOTS .. ", got " .. tostring(n))
+  end
+  local o = options.check(opts, fname, path, level + 1)
+  options.refuse(o, NOT_HERE, fname, path, level + 1)
+  return setmetatable({ path = path, n = n, note = o.note, _o = o, _mode = options.mode(o),
+    _mkdir = o.mkdir ~= false }, Sem)
+end
+
+local function acquire(self, opts, fname, raise, default_timeout)
+  local o = self._o
+  if opts ~= nil then o = options.merge(o, options.check(opts, fname, self.path, 3, true)) end
+  local timeout = o.timeout
+  if timeout == nil then timeout = default_timeout end
+  local h = core.semaphore(self.path, self.n, self._mode, self._mkdir)
+  local ok, msg, code = wait.acquire(h, self.path, o, timeout)
+  if not ok then
+    h:release()
+    if code == "busy" then
+      msg = string.format("baton: all %d slots of semaphore '%s' are held", self.n, self.path)
+    end
+    if raise then error(msg, 3) end
+    return nil, msg, code
+  end
+  local slot, file = h:slot()
+  -- The handle (a userdata) owns the slot: collecting the guard collects it and frees the slot.
+  return setmetatable({ slot = slot, path = file, semaphore = self, _h = h, _live = true }, Guard)
+end
+
+-- Take a slot, waiting as the options say; returns a guard, raises a string on failure.
+function Sem:acquire(opts)
+  local g = acquire(self, opts, "semaphore:acquire", true, nil)
+  return g
+end
+
+-- As acquire, but nil, message, code for contention, timeouts and system errors; one
+-- attempt unless a timeout is given.
+function Sem:try_acquire(opts)
+  local g, msg, code = acquire(self, opts, "semaphore:try_acquire", false, 0)
+  return g, msg, code
+end
+
+-- Take a slot, call fn(...), give the slot back on every exit; re-raises fn's error.
+function Sem:with(fn, ...)
+  local mt = getmetatable(fn)
+  if type(fn) ~= "function" and not (type(mt) == "table" and mt.__call) then
+    error(string.format("semaphore:with: expected a function, got %s (semaphore '%s')",
+      type(fn), self.path), 2)
+  end
+  local g = acquire(self, nil, "semaphore:with", true, nil)
+  return g:with(fn, ...)
+end
+
+function Sem:__tostring()
+  return string.format("baton.semaphore('%s', %d slots)", self.path, self.n)
+end
+
+local function finalize(g)
+  if g._live then
+    g._live = false
+    g._h:release()
+  end
+end
+
+-- Give the slot back. Releasing twice is an error; leaving a `<close>` scope after a
+-- release does nothing.
+function Guard:release()
+  if not self._live then
+    error(string.format("guard:release: slot %d of semaphore '%s' was already released",
+      self.slot, self.semaphore.path), 2)
+  end
+  finalize(self)
+end
+
+Guard.__close = finalize
+
+-- True while this process holds the guard's slot (false in a forked child).
+function Guard:is_held()
+  return self._live and self._h:held()
+end
+
+function Guard:with(fn, ...)
+  local mt = getmetatable(fn)
+  if type(fn) ~= "function" and not (type(mt) == "table" and mt.__call) then
+    finalize(self)
+    error(string.format("guard:with: expected a function, got %s (semaphore '%s')", type(fn),
+      self.semaphore.path), 2)
+  end
+  local r = pack(pcall(fn, ...))
+  finalize(self)
+  if not r[1] then error(r[2], 0) end
+  return unpack(r, 2, r.n)
+end
+
+function Guard:__tostring()
+  return string.format("baton.semaphore.guard('%s', slot %d, %s)", self.semaphore.path,
+    self.slot, self:is_held() and "held" or "released")
+end
+
+return M

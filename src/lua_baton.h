@@ -1,0 +1,28 @@
+/* What the binding files (src/lua_*.c) share: argument checks, error results, classes. */
+#ifndef BT_LUA_BATON_H
+#define BT_LUA_BATON_H
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <sys/types.h>
+
+#include "bt_errors.h"
+
+/* The lock path at `idx`: a non-empty string without NUL bytes, or a Lua error. */
+const char *bt_lua_check_path(lua_State *L, int idx);
+
+/* Permission bits at `idx`: an integer from 0 to 07777, or a Lua error. */
+mode_t bt_lua_check_mode(lua_State *L, int idx);
+
+/* Pushes false, "baton: cannot <op> lock file '<path>': <reason>", "ERRNO"; returns 3. */
+int bt_lua_push_failure(lua_State *L, const char *path, const bt_err *err);
+
+/* A metatable `name` with `meta` and an __index table of `methods`. */
+void bt_lua_new_class(lua_State *L, const char *name, const luaL_Reg *meta,
+                      const luaL_Reg *methods);
+
+/* Add rwlock (lua_rw.c) and semaphore (lua_sem.c) to the module table on top of the stack. */
+void bt_lua_open_rw(lua_State *L);
+void bt_lua_open_sem(lua_State *L);
+
+#endif
