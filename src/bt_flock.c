@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include "bt_clock.h"
+#include "bt_path.h"
 #include "bt_pid.h"
+#include "bt_record.h"
 
 #ifdef __linux__
 #include <poll.h>
@@ -42,33 +44,7 @@ void bt_flock_init(bt_flock *l, int shared, mode_t mode, int make_parents) {
     l->shared = shared;
     l->make_parents = make_parents;
     l->mode = mode;
-}
-
-/* mkdir -p for the folder that holds `path`. */
-static int make_parent_folders(const char *path) {
-    char *copy = strdup(path);
-    if (!copy)
-        return -1;
-    int rc = 0;
-    char *slash = strrchr(copy, '/');
-    if (slash && slash != copy) {
-        *slash = '\0';
-        for (char *p = copy + 1; rc == 0; p++) {
-            if (*p != '/' && *p != '\0')
-                continue;
-            char c = *p;
-            *p = '\0';
-            if (mkdir(copy, 0777) != 0 && errno != EEXIST)
-                rc = -1;
-            *p = c;
-            if (c == '\0')
-                break;
-        }
-    }
-    int saved = errno;
-    free(copy);
-    errno = saved;
-    return rc;
+    l->record = -1;
 }
 
 #ifdef __linux__
@@ -104,7 +80,7 @@ static int open_file(bt_flock *l, const char *path, bt_err *err) {
             errno = saved;
     }
     if (fd < 0 && errno == ENOENT && l->make_parents) {
-        if (make_parent_folders(path) != 0)
+        if (bt_make_parents(path) != 0)
             return fail(err, "create the folder of", errno, NULL);
         fd = open(path, O_RDWR | O_CREAT | common, l->mode);
     }
@@ -119,6 +95,8 @@ static int open_file(bt_flock *l, const char *path, bt_err *err) {
 /* Close our descriptor; unlock first only if this process took the lock, because a forked
  * child shares the open file description and would release its parent's lock. */
 static void drop_fd(bt_flock *l) {
+    bt_record_drop(l->record);
+    l->record = -1;
     if (l->fd < 0)
         return;
     if (l->locked && l->owner == bt_pid())
@@ -179,6 +157,8 @@ int bt_flock_try(bt_flock *l, const char *path, bt_err *err) {
             drop_fd(l);
             continue;
         }
+        l->dev = mine.st_dev;
+        l->ino = mine.st_ino;
         unwatch(l);
         return BT_OK;
     }
@@ -232,6 +212,13 @@ int bt_flock_wait(bt_flock *l, const char *path, double seconds) {
 int bt_flock_pollfd(const bt_flock *l) { return l->notify_fd; }
 
 int bt_flock_held(const bt_flock *l) { return l->locked && l->owner == bt_pid(); }
+
+void bt_flock_record(bt_flock *l, const char *note, size_t note_len) {
+    if (!bt_flock_held(l))
+        return;
+    bt_record_drop(l->record);
+    l->record = bt_record_add(BT_RECORD_FLOCK, l->shared, l->dev, l->ino, note, note_len);
+}
 
 void bt_flock_release(bt_flock *l) {
     drop_fd(l);

@@ -7,6 +7,7 @@
 #include "bt_clock.h"
 #include "bt_errors.h"
 #include "bt_flock.h"
+#include "lua_baton.h"
 #include "lua_compat.h"
 
 #define FLOCK_MT "baton.flock"
@@ -16,7 +17,7 @@ typedef struct {
     char path[1]; /* the lock file's path, allocated to its full length */
 } flock_ud;
 
-static const char *check_path(lua_State *L, int idx) {
+const char *bt_lua_check_path(lua_State *L, int idx) {
     size_t len;
     const char *path = luaL_checklstring(L, idx, &len);
     if (len == 0)
@@ -40,7 +41,7 @@ static flock_ud *check_flock(lua_State *L) { return (flock_ud *)luaL_checkudata(
 
 /* core.flock(path, shared, mode, make_parents) -> handle, not yet locked */
 static int l_flock(lua_State *L) {
-    const char *path = check_path(L, 1);
+    const char *path = bt_lua_check_path(L, 1);
     size_t len = strlen(path);
     int shared = lua_toboolean(L, 2);
     lua_Number mode = luaL_checknumber(L, 3);
@@ -95,6 +96,15 @@ static int l_flock_held(lua_State *L) {
     return 1;
 }
 
+/* h:record([note]): publish the note and the time the lock was taken, for baton.holder. */
+static int l_flock_record(lua_State *L) {
+    flock_ud *u = check_flock(L);
+    size_t len = 0;
+    const char *note = luaL_optlstring(L, 2, NULL, &len);
+    bt_flock_record(&u->lock, note, len);
+    return 0;
+}
+
 /* Serves release, __gc and __close alike: idempotent. */
 static int l_flock_release(lua_State *L) {
     bt_flock_release(&check_flock(L)->lock);
@@ -122,7 +132,8 @@ static int l_sleep(lua_State *L) {
 
 static const luaL_Reg flock_methods[] = {
     {"try", l_flock_try},         {"wait", l_flock_wait}, {"pollfd", l_flock_pollfd},
-    {"held", l_flock_held},       {"release", l_flock_release}, {NULL, NULL}};
+    {"held", l_flock_held},       {"release", l_flock_release}, {"record", l_flock_record},
+    {NULL, NULL}};
 
 static const luaL_Reg flock_meta[] = {
     {"__gc", l_flock_release},
@@ -134,7 +145,7 @@ static const luaL_Reg flock_meta[] = {
 static const luaL_Reg core_functions[] = {
     {"flock", l_flock}, {"now", l_now}, {"sleep", l_sleep}, {NULL, NULL}};
 
-static void new_class(lua_State *L, const char *name, const luaL_Reg *meta,
+void bt_lua_new_class(lua_State *L, const char *name, const luaL_Reg *meta,
                       const luaL_Reg *methods) {
     luaL_newmetatable(L, name);
     luaL_setfuncs(L, meta, 0);
@@ -145,7 +156,9 @@ static void new_class(lua_State *L, const char *name, const luaL_Reg *meta,
 }
 
 int luaopen_baton_core(lua_State *L) {
-    new_class(L, FLOCK_MT, flock_meta, flock_methods);
+    bt_lua_new_class(L, FLOCK_MT, flock_meta, flock_methods);
     luaL_newlib(L, core_functions);
+    bt_lua_open_soft(L);
+    bt_lua_open_holder(L);
     return 1;
 }

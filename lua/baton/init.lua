@@ -1,6 +1,7 @@
 -- baton: cross-process locks. This file is the public face; see README.md for the contract.
 local core = require "baton.core"
 local lock = require "baton.lock"
+local options = require "baton.options"
 
 local M = {
   _VERSION = "baton 0.1.0",
@@ -25,5 +26,26 @@ function M.try_lock(path, opts)
   local l, msg, code = lock.acquire_new(lock.new(path, opts, "baton.try_lock", 2), false)
   return l, msg, code
 end
+
+-- Acquire a soft lock (a marker file holding pid, host and start token; see doc/soft.md),
+-- waiting as `opts` says; raises a string on timeout or failure.
+function M.soft_lock(path, opts)
+  local o = { kind = "soft" }
+  if opts ~= nil then
+    if type(opts) ~= "table" then
+      options.misuse(2, "baton.soft_lock", path, "options must be a table, got " .. type(opts))
+    end
+    for k, v in pairs(opts) do o[k] = v end
+    if opts.kind ~= nil and opts.kind ~= "soft" then
+      options.misuse(2, "baton.soft_lock", path,
+        "option 'kind' must be \"soft\" here, got " .. tostring(opts.kind))
+    end
+  end
+  local l = lock.acquire_new(lock.new(path, o, "baton.soft_lock", 2), true)
+  return l
+end
+
+-- Who holds the lock at `path`: a table (see doc/holder.md), or nil when nobody does.
+M.holder = require("baton.holder").holder
 
 return M
