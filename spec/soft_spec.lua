@@ -384,6 +384,48 @@ except filelock.Timeout:
     assert.is_nil(listing:match("baton%-break"), listing)
   end)
 
+  describe("the first process builds, the others wait (examples/build_once.lua)", function()
+    local function run_all(out, n, seconds)
+      local start, join, logs = {}, {}, {}
+      for i = 1, n do
+        logs[i] = dir .. "/log" .. i
+        start[i] = H.lua_cmd("examples/build_once.lua", out, seconds) .. " >" .. logs[i] ..
+          " 2>&1 & p" .. i .. "=$!;"
+        join[i] = "wait $p" .. i
+      end
+      local code, out_text = H.run(table.concat(start, " ") .. table.concat(join, " && "))
+      local built, used = 0, 0
+      for i = 1, n do
+        local log = H.read(logs[i])
+        if log:match("built ") then built = built + 1 end
+        if log:match("used .- %(11 lines%)") then used = used + 1 end
+      end
+      return code, out_text, built, used
+    end
+
+    it("builds once and every process uses the whole result", function()
+      local out = dir .. "/result.txt"
+      local code, text, built, used = run_all(out, 5, 0.5)
+      assert.equal(0, code, text)
+      assert.equal(1, built)
+      assert.equal(5, used)
+      assert.is_nil(H.read(out .. ".lock"))
+    end)
+
+    it("takes over from a builder killed half-way, and nobody loads half a result", function()
+      local out = dir .. "/result.txt"
+      local first = H.spawn(H.lua_cmd("examples/build_once.lua", out, 20))
+      H.wait_for(function() return (H.read(out .. ".partial") or ""):match("line 2") end, 10,
+        "the first builder to be half-way")
+      kill_and_reap(first)
+      assert.is_nil(H.read(out))
+      local code, text, built, used = run_all(out, 4, 0.3)
+      assert.equal(0, code, text)
+      assert.equal(1, built)
+      assert.equal(4, used)
+    end)
+  end)
+
   describe("bad input", function()
     it("reports what is at the path when it cannot be a marker", function()
       assert(os.execute("ln -s /nonexistent " .. H.quote(path)))
