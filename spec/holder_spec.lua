@@ -228,6 +228,10 @@ describe("baton.holder", function()
         { pid = 500, shared = false } }, got)
       assert.same({}, core.parse_locks(text, 0xfd, 2, "123"))
       assert.same({ { pid = 300, shared = true } }, core.parse_locks(text, 0xfd, 1, "124"))
+      -- any device (where stat and /proc/locks disagree on it, e.g. btrfs subvolumes)
+      assert.same({ { pid = 200, shared = false }, { pid = 400, shared = true }, { shared = true },
+        { pid = 500, shared = false } }, core.parse_locks(text, nil, nil, "123"))
+      assert.same({ { pid = 600, shared = false } }, core.parse_locks(text, nil, nil, "1234"))
     end)
 
     it("find this process's own flock in the real /proc/locks", function()

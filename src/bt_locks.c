@@ -9,6 +9,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "bt_openers.h"
+
 typedef struct word {
     const char *s;
     size_t n;
@@ -73,7 +75,7 @@ static int same_file(const word *w, unsigned long major, unsigned long minor,
         return 0;
     if (number(p + 1, end, 10, ':', &c, &p) != 0 || p != end)
         return 0;
-    return a == major && b == minor && c == ino;
+    return (major == BT_ANY_DEVICE || (a == major && b == minor)) && c == ino;
 }
 
 static long parse_pid(const word *w) {
@@ -177,6 +179,16 @@ long bt_locks_holders(const char *path, bt_lock_holder *out, size_t max) {
         return -1;
     size_t total = bt_locks_parse(buf, len, major(st.st_dev), minor(st.st_dev),
                                   (unsigned long long)st.st_ino, out, max);
+    if (total == 0) {
+        /* Same inode number on some device: keep the holders that have our file open. */
+        total = bt_locks_parse(buf, len, BT_ANY_DEVICE, 0, (unsigned long long)st.st_ino, out,
+                               max);
+        size_t kept = 0;
+        for (size_t i = 0; i < total && i < max; i++)
+            if (out[i].pid > 0 && bt_has_open((pid_t)out[i].pid, st.st_dev, st.st_ino))
+                out[kept++] = out[i];
+        total = kept;
+    }
     free(buf);
     return (long)total;
 }

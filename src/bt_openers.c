@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,6 +43,17 @@ static int has_open(int proc_fd, dev_t dev, ino_t ino) {
             found = 1;
     }
     closedir(d);
+    return found;
+}
+
+int bt_has_open(pid_t pid, dev_t dev, ino_t ino) {
+    char path[32];
+    snprintf(path, sizeof path, "/proc/%ld", (long)pid);
+    int pfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (pfd < 0)
+        return 0;
+    int found = has_open(pfd, dev, ino);
+    close(pfd);
     return found;
 }
 

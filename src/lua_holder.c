@@ -122,15 +122,19 @@ static void push_holders(lua_State *L, const bt_lock_holder *h, size_t n) {
     }
 }
 
-/* core.parse_locks(text, major, minor, inode) -> { { pid =, shared = }, ... } */
+/* core.parse_locks(text, major, minor, inode) -> { { pid =, shared = }, ... }; with major
+ * and minor nil, any device matches */
 static int l_parse_locks(lua_State *L) {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
-    lua_Number major = luaL_checknumber(L, 2), minor = luaL_checknumber(L, 3);
+    unsigned long major = BT_ANY_DEVICE, minor = 0;
+    if (!lua_isnil(L, 2)) {
+        major = (unsigned long)luaL_checknumber(L, 2);
+        minor = (unsigned long)luaL_checknumber(L, 3);
+    }
     unsigned long long ino = check_u64(L, 4, "an inode number");
     bt_lock_holder h[MAX_HOLDERS];
-    size_t n = bt_locks_parse(text, len, (unsigned long)major, (unsigned long)minor, ino, h,
-                              MAX_HOLDERS);
+    size_t n = bt_locks_parse(text, len, major, minor, ino, h, MAX_HOLDERS);
     push_holders(L, h, n < MAX_HOLDERS ? n : MAX_HOLDERS);
     return 1;
 }
