@@ -440,6 +440,18 @@ except filelock.Timeout:
       assert.equal("EISDIR", select(3, baton.try_lock(path, { kind = "soft" })))
     end)
 
+    it("refuses a file far longer than any marker instead of breaking it", function()
+      local data = string.rep("precious data\n", 1000)
+      H.write(path, data)
+      set_age(path, 100)
+      local l, msg, code = baton.try_lock(path, { kind = "soft" })
+      assert.is_nil(l)
+      assert.equal("EEXIST", code)
+      assert.matches("holds other data", msg)
+      assert.matches(path, msg, 1, true)
+      assert.equal(data, H.read(path))
+    end)
+
     it("rejects misuse with errors naming the problem and the path", function()
       raises("path must be a string, got nil", baton.soft_lock)
       raises("lock path is empty", baton.soft_lock, "")

@@ -195,7 +195,7 @@ static int break_marker(bt_soft *l, const char *path, int fd, bt_err *err) {
     if (fstat(fd, &st) != 0 || lstat(path, &at_path) != 0 || !same_file(&st, &at_path))
         return RETRY;
     ssize_t n = read_from_start(fd, buf, sizeof buf);
-    if (n < 0 || judge(l, &st, buf, (size_t)n) == HELD)
+    if (n < 0 || n > BT_MARKER_MAX || judge(l, &st, buf, (size_t)n) == HELD)
         return BT_BUSY;
     char aside[4096];
     if (aside_name(path, aside, sizeof aside) != 0)
@@ -244,6 +244,9 @@ static int examine(bt_soft *l, const char *path, bt_err *err) {
         r = fail(err, "use", EINVAL, "not a regular file");
     } else if ((n = read_from_start(fd, buf, sizeof buf)) < 0) {
         r = fail(err, "read", errno, NULL);
+    } else if (n > BT_MARKER_MAX) {
+        /* Far longer than any marker: someone's data, which breaking would delete. */
+        r = fail(err, "use", EEXIST, "the file there holds other data, not a lock marker");
     } else if (judge(l, &st, buf, (size_t)n) == HELD) {
         r = BT_BUSY;
     } else {
