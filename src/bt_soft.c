@@ -184,8 +184,8 @@ static int aside_name(const char *path, char *out, size_t cap) {
     return r > 0 && (size_t)r < cap ? 0 : -1;
 }
 
-/* Break the marker open on `fd` (judged stale, identity *st). Returns RETRY when the path
- * is free to try again, BT_BUSY, or BT_FAIL. */
+/* Break the marker open on `fd`, just judged stale. Returns RETRY when the path is free to
+ * try again, BT_BUSY, or BT_FAIL. */
 static int break_marker(bt_soft *l, const char *path, int fd, bt_err *err) {
     if (flock(fd, LOCK_EX | LOCK_NB) != 0 && (errno == EWOULDBLOCK || errno == EINTR))
         return BT_BUSY; /* another baton process is removing it right now */
@@ -207,12 +207,10 @@ static int break_marker(bt_soft *l, const char *path, int fd, bt_err *err) {
     }
     struct stat moved;
     if (lstat(aside, &moved) == 0 && !same_file(&moved, &st)) {
-        /* Not the marker we judged: a remover that does not flock raced us. Put it back
-         * (link never replaces a marker made meanwhile); then drop the extra name. */
-        if (link(aside, path) != 0) {
-            unlink(aside);
-            return BT_BUSY;
-        }
+        /* Not the marker we judged: a remover that does not flock raced us. Put it back;
+         * link never replaces a marker made meanwhile, and if one was, that one stands. */
+        if (link(aside, path) != 0 && errno != EEXIST)
+            return fail(err, "put back a marker moved while breaking", errno, NULL);
         unlink(aside);
         return BT_BUSY;
     }
