@@ -13,6 +13,7 @@
 #include "bt_fs.h"
 #include "bt_notify.h"
 #include "bt_pid.h"
+#include "bt_record.h"
 
 #ifdef __linux__
 #include <poll.h>
@@ -44,6 +45,7 @@ void bt_flock_init(bt_flock *l, int shared, mode_t mode, int make_parents) {
     l->shared = shared;
     l->make_parents = make_parents;
     l->mode = mode;
+    l->record = -1;
 }
 
 #ifdef __linux__
@@ -95,6 +97,8 @@ static int open_file(bt_flock *l, const char *path, bt_err *err) {
 /* Close our descriptor; unlock first only if this process took the lock, because a forked
  * child shares the open file description and would release its parent's lock. */
 static void drop_fd(bt_flock *l) {
+    bt_record_drop(l->record);
+    l->record = -1;
     if (l->fd < 0)
         return;
     if (l->locked && l->owner == bt_pid())
@@ -159,6 +163,8 @@ static int take(bt_flock *l, const char *path, int block, bt_err *err) {
             drop_fd(l);
             continue;
         }
+        l->dev = mine.st_dev;
+        l->ino = mine.st_ino;
         unwatch(l);
         return BT_OK;
     }
@@ -216,6 +222,13 @@ int bt_flock_wait(bt_flock *l, const char *path, double seconds) {
 int bt_flock_pollfd(const bt_flock *l) { return l->notify_fd; }
 
 int bt_flock_held(const bt_flock *l) { return l->locked && l->owner == bt_pid(); }
+
+void bt_flock_record(bt_flock *l, const char *note, size_t note_len) {
+    if (!bt_flock_held(l))
+        return;
+    bt_record_drop(l->record);
+    l->record = bt_record_add(BT_RECORD_FLOCK, l->shared, l->dev, l->ino, note, note_len);
+}
 
 void bt_flock_release(bt_flock *l) {
     drop_fd(l);

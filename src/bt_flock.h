@@ -17,6 +17,9 @@ typedef struct bt_flock {
     int shared;    /* LOCK_SH instead of LOCK_EX */
     int make_parents;
     mode_t mode;   /* permission bits for a file we create (umask applies) */
+    int record;    /* holder record published for baton.holder (bt_record.h); -1 when none */
+    dev_t dev;     /* the locked file, while locked */
+    ino_t ino;
 } bt_flock;
 
 /* A lock in the released state; nothing is opened until bt_flock_try. */
@@ -41,6 +44,10 @@ int bt_flock_pollfd(const bt_flock *l);
 
 /* 1 when this process holds the lock (not a forked child that inherited the descriptor). */
 int bt_flock_held(const bt_flock *l);
+
+/* Publish this holder's note and the time it took the lock, for baton.holder. Does nothing
+ * when the lock is not held by this process. note may be NULL. */
+void bt_flock_record(bt_flock *l, const char *note, size_t note_len);
 
 /* Release the lock (if held by this process) and close every descriptor. Idempotent. */
 void bt_flock_release(bt_flock *l);

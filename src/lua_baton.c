@@ -123,6 +123,15 @@ static int l_flock_held(lua_State *L) {
     return 1;
 }
 
+/* h:record([note]): publish the note and the time the lock was taken, for baton.holder. */
+static int l_flock_record(lua_State *L) {
+    flock_ud *u = check_flock(L);
+    size_t len = 0;
+    const char *note = luaL_optlstring(L, 2, NULL, &len);
+    bt_flock_record(&u->lock, note, len);
+    return 0;
+}
+
 /* Serves release, __gc and __close alike: idempotent. */
 static int l_flock_release(lua_State *L) {
     bt_flock_release(&check_flock(L)->lock);
@@ -149,9 +158,9 @@ static int l_sleep(lua_State *L) {
 }
 
 static const luaL_Reg flock_methods[] = {
-    {"try", l_flock_try},   {"block", l_flock_block},     {"wait", l_flock_wait},
-    {"pollfd", l_flock_pollfd}, {"held", l_flock_held}, {"release", l_flock_release},
-    {"fileno", l_flock_fileno}, {NULL, NULL}};
+    {"try", l_flock_try},       {"block", l_flock_block}, {"wait", l_flock_wait},
+    {"pollfd", l_flock_pollfd}, {"held", l_flock_held},   {"release", l_flock_release},
+    {"fileno", l_flock_fileno}, {"record", l_flock_record}, {NULL, NULL}};
 
 static const luaL_Reg flock_meta[] = {
     {"__gc", l_flock_release},
@@ -179,5 +188,7 @@ int luaopen_baton_core(lua_State *L) {
     bt_lua_process_open(L);
     bt_lua_open_rw(L);
     bt_lua_open_sem(L);
+    bt_lua_open_soft(L);
+    bt_lua_open_holder(L);
     return 1;
 }

@@ -2,8 +2,7 @@
 #ifndef BT_LUA_BATON_H
 #define BT_LUA_BATON_H
 
-#include <lauxlib.h>
-#include <lua.h>
+#include "lua_compat.h"
 #include <sys/types.h>
 
 #include "bt_errors.h"
@@ -21,8 +20,11 @@ int bt_lua_push_failure(lua_State *L, const char *path, const bt_err *err);
 void bt_lua_new_class(lua_State *L, const char *name, const luaL_Reg *meta,
                       const luaL_Reg *methods);
 
-/* Add rwlock (lua_rw.c) and semaphore (lua_sem.c) to the module table on top of the stack. */
+/* Add rwlock (lua_rw.c), semaphore (lua_sem.c), the soft lock handle (lua_soft.c) and the
+ * holder functions (lua_holder.c) to the module table on top of the stack. */
 void bt_lua_open_rw(lua_State *L);
 void bt_lua_open_sem(lua_State *L);
+void bt_lua_open_soft(lua_State *L);
+void bt_lua_open_holder(lua_State *L);
 
 #endif

@@ -6,7 +6,7 @@
 #include <lua.h>
 
 #if LUA_VERSION_NUM < 502 && !defined(luaL_newlib) /* LuaJIT 2.1 has them */
-static void bt_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {
+static inline void bt_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {
     (void)nup; /* only used with nup == 0 */
     for (; l->name; l++) {
         lua_pushcfunction(L, l->func);

@@ -1,5 +1,5 @@
-/* baton.core's process functions: thin wrappers over bt_fdio, bt_spawn, bt_signal and
- * bt_lockinfo. Options, defaults and waiting policy live in lua/baton/process.lua. */
+/* baton.core's process functions: thin wrappers over bt_fdio, bt_spawn and bt_signal.
+ * Options, defaults and waiting policy live in lua/baton/process.lua. */
 #include "lua_process.h"
 
 #include <errno.h>
@@ -9,7 +9,6 @@
 #include "bt_env.h"
 #include "bt_errors.h"
 #include "bt_fdio.h"
-#include "bt_lockinfo.h"
 #include "bt_signal.h"
 #include "bt_spawn.h"
 
@@ -346,28 +345,6 @@ static int l_signal_name(lua_State *L) {
     return 1;
 }
 
-/* core.flock_holders(path) -> { { pid = n, shared = bool }, ... } | nil, message, code */
-static int l_flock_holders(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
-    bt_lockinfo found[64];
-    bt_err err;
-    int n = bt_flock_holders(path, found, 64, &err);
-    if (n < 0)
-        return push_fail(L, "baton", path, &err);
-    if (n > 64)
-        n = 64;
-    lua_createtable(L, n, 0);
-    for (int i = 0; i < n; i++) {
-        lua_createtable(L, 0, 2);
-        lua_pushinteger(L, found[i].pid);
-        lua_setfield(L, -2, "pid");
-        lua_pushboolean(L, found[i].shared);
-        lua_setfield(L, -2, "shared");
-        lua_rawseti(L, -2, i + 1);
-    }
-    return 1;
-}
-
 static const luaL_Reg fd_methods[] = {
     {"read", l_fd_read},         {"write", l_fd_write}, {"nonblock", l_fd_nonblock},
     {"fileno", l_fd_fileno},     {"close", l_fd_close}, {NULL, NULL}};
@@ -393,7 +370,6 @@ static const luaL_Reg functions[] = {
     {"interrupted", l_interrupted},
     {"signal_number", l_signal_number},
     {"signal_name", l_signal_name},
-    {"flock_holders", l_flock_holders},
     {NULL, NULL}};
 
 static void new_class(lua_State *L, const char *name, const luaL_Reg *meta,

@@ -62,12 +62,15 @@ end
 -- commands, since, note, host, error }. `probe` allows a try-lock when nothing else tells.
 local function inspect(path, probe)
   local r = { path = path, pids = {}, commands = {}, exists = true }
+  local f, _, errno = io.open(path, "rb")
+  if f then
+    f:close()
+  elseif errno == 2 then -- ENOENT: nothing to hold, and nothing is created to find out
+    r.exists, r.held = false, false
+    return r
+  end
   local list, msg, code = core.flock_holders(path)
   if not list then
-    if code == "ENOENT" then
-      r.exists, r.held = false, false
-      return r
-    end
     if code ~= "ENOSYS" then
       r.error = msg
       return r

@@ -4,6 +4,7 @@ local lock = require "baton.lock"
 local coop = require "baton.coop"
 local process = require "baton.process"
 local jobs = require "baton.jobs"
+local options = require "baton.options"
 
 local M = {
   _VERSION = "baton 0.1.0",
@@ -45,5 +46,25 @@ function M.semaphore(path, n, opts)
   local sem = require("baton.semaphore").new(path, n, opts, "baton.semaphore", 2)
   return sem
 end
+-- Acquire a soft lock (a marker file holding pid, host and start token; see doc/soft.md),
+-- waiting as `opts` says; raises a string on timeout or failure.
+function M.soft_lock(path, opts)
+  local o = { kind = "soft" }
+  if opts ~= nil then
+    if type(opts) ~= "table" then
+      options.misuse(2, "baton.soft_lock", path, "options must be a table, got " .. type(opts))
+    end
+    for k, v in pairs(opts) do o[k] = v end
+    if opts.kind ~= nil and opts.kind ~= "soft" then
+      options.misuse(2, "baton.soft_lock", path,
+        "option 'kind' must be \"soft\" here, got " .. tostring(opts.kind))
+    end
+  end
+  local l = lock.acquire_new(lock.new(path, o, "baton.soft_lock", 2), true)
+  return l
+end
+
+-- Who holds the lock at `path`: a table (see doc/holder.md), or nil when nobody does.
+M.holder = require("baton.holder").holder
 
 return M

@@ -29,6 +29,12 @@ local function kind_named(name)
   return impl
 end
 
+-- Publish the holder's note and since-time for baton.holder, where the kind can.
+local function record(h, note)
+  local publish = h.record
+  if publish then publish(h, note) end
+end
+
 local Lock = {}
 Lock.__index = Lock
 M.Lock = Lock
@@ -79,6 +85,7 @@ local function take(self, o, timeout)
     return nil, msg, code
   end
   self._n = 1
+  record(self._h, o.note)
   return true
 end
 
@@ -120,6 +127,7 @@ function M.acquire_new(l, raise)
   end
   if ok then
     l._n = 1
+    record(l._h, o.note)
     return l
   end
   h:release()

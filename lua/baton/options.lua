@@ -7,7 +7,7 @@ local function is_nan(x) return x ~= x end
 local function number(name, v)
   if type(v) ~= "number" then return "must be a number, got " .. type(v) end
   if is_nan(v) then return "must be a number, got NaN" end
-  if name == "warn_after" and v < 0 then return "must not be negative" end
+  if (name == "warn_after" or name == "stale_after") and v < 0 then return "must not be negative" end
   if name == "ttl" and not (v > 0) then return "must be a positive number of seconds" end
 end
 
@@ -41,6 +41,7 @@ local checks = {
   warn_after = number, on_wait = of_type("function"), sleep = of_type("function"),
   poll = of_type("function"),
   cancel = of_type("function"), ttl = number, mkdir = of_type("boolean"), kind = kind,
+  stale_after = number,
 }
 local per_acquire = {
   timeout = true, note = true, warn_after = true, on_wait = true, sleep = true, poll = true,
@@ -90,6 +91,16 @@ function M.check(opts, fname, path, level, acquiring)
     end
     local problem = check(name, v)
     if problem then misuse(level + 1, fname, path, "option '" .. name .. "' " .. problem) end
+  end
+  if not acquiring then
+    -- Options that only make sense for one kind of lock.
+    local soft = opts.kind == "soft"
+    if soft and opts.shared then
+      misuse(level + 1, fname, path, "soft locks are exclusive: option 'shared' cannot be used")
+    end
+    if opts.stale_after ~= nil and not soft then
+      misuse(level + 1, fname, path, "option 'stale_after' is for soft locks (kind = \"soft\")")
+    end
   end
   return opts
 end

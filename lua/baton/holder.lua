@@ -1,0 +1,122 @@
+-- Who holds a lock: baton.holder(path [, { kind = "flock" | "soft" }]). The kernel's word
+-- (/proc/locks) or the soft marker decides who holds it; baton's holder records only add
+-- the note and since-time to a holder already named that way. See doc/holder.md.
+local core = require "baton.core"
+
+local M = {}
+
+local KINDS = { flock = true, soft = true }
+
+local function misuse(msg, path)
+  error(string.format("baton.holder: %s (lock '%s')", msg, tostring(path)), 3)
+end
+
+local function check(path, opts)
+  if type(path) ~= "string" then
+    error("baton.holder: the lock path must be a string, got " .. type(path), 3)
+  end
+  if path == "" then error("baton.holder: the lock path is empty", 3) end
+  if path:find("\0", 1, true) then
+    error(string.format("baton.holder: the lock path %q contains a NUL byte", path), 3)
+  end
+  if opts == nil then return nil end
+  if type(opts) ~= "table" then misuse("options must be a table, got " .. type(opts), path) end
+  for k, v in pairs(opts) do
+    if k ~= "kind" then misuse("unknown option '" .. tostring(k) .. "'", path) end
+    if not KINDS[v] then
+      misuse("option 'kind' must be \"flock\" or \"soft\", got " .. tostring(v), path)
+    end
+  end
+  return opts.kind
+end
+
+-- Command line and start time of a process on this host, added to entry `e`.
+local function describe(e, pid)
+  local p = core.process(pid)
+  if p then
+    e.cmdline, e.started = p.cmdline, p.started
+  end
+end
+
+-- The note and since-time a baton holder published about this file, added to entry `e`.
+local function add_record(e, pid, path)
+  local rec = core.record(pid, path)
+  if rec then
+    e.since, e.note, e.baton = rec.since, rec.note, true
+  end
+end
+
+-- The summary: the first holder's fields at the top, every holder in `holders`.
+local function summary(kind, holders, extra)
+  local first = holders[1] or {}
+  local info = {
+    kind = kind, pid = first.pid, host = first.host, since = first.since, note = first.note,
+    cmdline = first.cmdline, started = first.started, alive = first.alive,
+    shared = first.shared or false, holders = holders,
+  }
+  for k, v in pairs(extra or {}) do info[k] = v end
+  return info
+end
+
+local function flock_holder(path)
+  local list = core.flock_holders(path)
+  if not list or #list == 0 then return nil end
+  local host = core.hostname()
+  local holders = {}
+  for i, h in ipairs(list) do
+    local e = { pid = h.pid, host = host, shared = h.shared, alive = true }
+    if h.pid then
+      describe(e, h.pid)
+      add_record(e, h.pid, path)
+    end
+    holders[i] = e
+  end
+  return summary("flock", holders)
+end
+
+-- A marker that names its owner.
+local function named_marker(path, m)
+  local e = { pid = m.pid, host = m.host, token = m.token, alive = m.alive, since = m.mtime,
+    shared = false }
+  if m.this_host and m.alive then
+    describe(e, m.pid)
+    add_record(e, m.pid, path)
+  end
+  return summary("soft", { e }, { token = m.token, stale = m.stale })
+end
+
+-- A marker that names nobody (filelock 3.9 leaves it empty): whoever keeps it open holds
+-- it, as far as this process can see.
+local function ownerless_marker(path, m)
+  local host = core.hostname()
+  local holders = {}
+  for i, pid in ipairs(core.openers(path)) do
+    local e = { pid = pid, host = host, alive = true, since = m.mtime, shared = false }
+    describe(e, pid)
+    holders[i] = e
+  end
+  local alive = nil
+  if #holders > 0 then alive = true elseif m.stale then alive = false end
+  local info = summary("soft", holders, { stale = m.stale, malformed = true, since = m.mtime })
+  info.alive = alive
+  return info
+end
+
+local function soft_holder(path, asked)
+  local m = core.marker(path)
+  if not m then return nil end
+  if m.named then return named_marker(path, m) end
+  if asked then return ownerless_marker(path, m) end
+  return nil -- an empty or foreign file is no evidence of a soft lock
+end
+
+-- Who holds the lock at `path`, or nil when nobody does (also for a missing file).
+function M.holder(path, opts)
+  local kind = check(path, opts)
+  if kind == "flock" then return flock_holder(path) end
+  if kind == "soft" then return soft_holder(path, true) end
+  -- A named marker is a soft lock; otherwise ask the kernel about flock holders.
+  return soft_holder(path, false) or flock_holder(path)
+end
+
+return M

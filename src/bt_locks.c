@@ -1,0 +1,194 @@
+#define _GNU_SOURCE
+#include "bt_locks.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "bt_openers.h"
+
+typedef struct word {
+    const char *s;
+    size_t n;
+} word;
+
+static int word_is(const word *w, const char *text) {
+    return w->n == strlen(text) && memcmp(w->s, text, w->n) == 0;
+}
+
+/* Up to `max` space-separated words of the line [p, end). Returns how many. */
+static size_t split_words(const char *p, const char *end, word *out, size_t max) {
+    size_t n = 0;
+    while (n < max) {
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        if (p == end)
+            break;
+        out[n].s = p;
+        while (p < end && *p != ' ' && *p != '\t')
+            p++;
+        out[n].n = (size_t)(p - out[n].s);
+        n++;
+    }
+    return n;
+}
+
+/* Digits in `base` up to `stop` (or the end of the word); returns the position after them
+ * in *next. Returns 0, or -1 on an empty or overflowing number. */
+static int number(const char *p, const char *end, int base, char stop, unsigned long long *v,
+                  const char **next) {
+    unsigned long long x = 0;
+    const char *start = p;
+    for (; p < end && *p != stop; p++) {
+        int d;
+        if (*p >= '0' && *p <= '9')
+            d = *p - '0';
+        else if (base == 16 && *p >= 'a' && *p <= 'f')
+            d = *p - 'a' + 10;
+        else if (base == 16 && *p >= 'A' && *p <= 'F')
+            d = *p - 'A' + 10;
+        else
+            return -1;
+        if (x > (~0ULL - (unsigned)d) / (unsigned)base)
+            return -1;
+        x = x * (unsigned)base + (unsigned)d;
+    }
+    if (p == start)
+        return -1;
+    *v = x;
+    *next = p;
+    return 0;
+}
+
+/* "MAJ:MIN:INODE" with the device numbers in hexadecimal. */
+static int same_file(const word *w, unsigned long major, unsigned long minor,
+                     unsigned long long ino) {
+    const char *p = w->s, *end = w->s + w->n;
+    unsigned long long a, b, c;
+    if (number(p, end, 16, ':', &a, &p) != 0 || p == end)
+        return 0;
+    if (number(p + 1, end, 16, ':', &b, &p) != 0 || p == end)
+        return 0;
+    if (number(p + 1, end, 10, ':', &c, &p) != 0 || p != end)
+        return 0;
+    return (major == BT_ANY_DEVICE || (a == major && b == minor)) && c == ino;
+}
+
+static long parse_pid(const word *w) {
+    long v = 0;
+    if (w->n == 0 || w->n > 10)
+        return 0;
+    for (size_t i = 0; i < w->n; i++) {
+        if (w->s[i] < '0' || w->s[i] > '9')
+            return 0; /* "-1" and the like: the kernel does not know */
+        v = v * 10 + (w->s[i] - '0');
+    }
+    return v;
+}
+
+size_t bt_locks_parse(const char *buf, size_t len, unsigned long major, unsigned long minor,
+                      unsigned long long ino, bt_lock_holder *out, size_t max) {
+    size_t total = 0;
+    const char *p = buf, *end = buf + len;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            eol = end;
+        /* "N: FLOCK  ADVISORY  WRITE 1234 fe:00:10952820 0 EOF" */
+        word w[6];
+        size_t n = split_words(p, eol, w, 6);
+        p = eol < end ? eol + 1 : end;
+        if (n < 6 || w[0].n < 2 || w[0].s[w[0].n - 1] != ':' || !word_is(&w[1], "FLOCK"))
+            continue; /* blocked waiters have "->" in the second word */
+        int shared;
+        if (word_is(&w[3], "READ"))
+            shared = 1;
+        else if (word_is(&w[3], "WRITE"))
+            shared = 0;
+        else
+            continue;
+        if (!same_file(&w[5], major, minor, ino))
+            continue;
+        long pid = parse_pid(&w[4]);
+        int seen = 0;
+        for (size_t i = 0; i < total && i < max; i++)
+            if (pid != 0 && out[i].pid == pid)
+                seen = 1;
+        if (seen)
+            continue;
+        if (total < max) {
+            out[total].pid = pid;
+            out[total].shared = shared;
+        }
+        total++;
+    }
+    return total;
+}
+
+/* The whole of /proc/locks in a buffer the caller frees; NULL with errno on failure. */
+static char *read_proc_locks(size_t *len) {
+    int fd = open("/proc/locks", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t cap = 16384, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n == cap) {
+            char *bigger = realloc(buf, cap * 2);
+            if (!bigger) {
+                free(buf);
+                buf = NULL;
+                errno = ENOMEM;
+                break;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int saved = errno;
+            free(buf);
+            buf = NULL;
+            errno = saved;
+            break;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    *len = n;
+    return buf;
+}
+
+long bt_locks_holders(const char *path, bt_lock_holder *out, size_t max) {
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0; /* nothing there, so nobody holds it */
+    size_t len;
+    char *buf = read_proc_locks(&len);
+    if (!buf)
+        return -1;
+    size_t total = bt_locks_parse(buf, len, major(st.st_dev), minor(st.st_dev),
+                                  (unsigned long long)st.st_ino, out, max);
+    if (total == 0) {
+        /* Same inode number on some device: keep the holders that have our file open. */
+        total = bt_locks_parse(buf, len, BT_ANY_DEVICE, 0, (unsigned long long)st.st_ino, out,
+                               max);
+        size_t kept = 0;
+        for (size_t i = 0; i < total && i < max; i++)
+            if (out[i].pid > 0 && bt_has_open((pid_t)out[i].pid, st.st_dev, st.st_ino))
+                out[kept++] = out[i];
+        total = kept;
+    }
+    free(buf);
+    return (long)total;
+}

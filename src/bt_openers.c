@@ -1,0 +1,85 @@
+#define _GNU_SOURCE
+#include "bt_openers.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bt_pid.h"
+
+static long parse_pid(const char *s) {
+    long v = 0;
+    if (!*s)
+        return 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > 400000000L)
+            return 0;
+        v = v * 10 + (*s - '0');
+    }
+    return v;
+}
+
+/* 1 when some descriptor of the process whose /proc folder is `proc_fd` is the file. */
+static int has_open(int proc_fd, dev_t dev, ino_t ino) {
+    int fds = openat(proc_fd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fds < 0)
+        return 0; /* gone, or not ours to look at */
+    DIR *d = fdopendir(fds);
+    if (!d) {
+        close(fds);
+        return 0;
+    }
+    int found = 0;
+    struct dirent *e;
+    while (!found && (e = readdir(d)) != NULL) {
+        struct stat st;
+        if (e->d_name[0] == '.')
+            continue;
+        /* stat follows the descriptor's link to the open file, even an unlinked one */
+        if (fstatat(dirfd(d), e->d_name, &st, 0) == 0 && st.st_ino == ino && st.st_dev == dev)
+            found = 1;
+    }
+    closedir(d);
+    return found;
+}
+
+int bt_has_open(pid_t pid, dev_t dev, ino_t ino) {
+    char path[32];
+    snprintf(path, sizeof path, "/proc/%ld", (long)pid);
+    int pfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (pfd < 0)
+        return 0;
+    int found = has_open(pfd, dev, ino);
+    close(pfd);
+    return found;
+}
+
+long bt_openers(dev_t dev, ino_t ino, uid_t uid, pid_t *pids, size_t max) {
+    DIR *proc = opendir("/proc");
+    if (!proc)
+        return -1;
+    long total = 0;
+    pid_t self = bt_pid();
+    struct dirent *e;
+    while ((e = readdir(proc)) != NULL) {
+        long pid = parse_pid(e->d_name);
+        if (pid <= 0 || pid == (long)self)
+            continue;
+        int pfd = openat(dirfd(proc), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pfd < 0)
+            continue;
+        struct stat st;
+        int mine = fstat(pfd, &st) == 0 && (uid == (uid_t)-1 || st.st_uid == uid);
+        if (mine && has_open(pfd, dev, ino)) {
+            if ((size_t)total < max)
+                pids[total] = (pid_t)pid;
+            total++;
+        }
+        close(pfd);
+    }
+    closedir(proc);
+    return total;
+}

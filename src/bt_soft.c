@@ -1,0 +1,483 @@
+/* Soft locks. Taking one is open(O_CREAT|O_EXCL) plus one write of the owner; releasing it
+ * removes the marker only if it is still ours.
+ *
+ * Breaking a stale marker is where such locks usually go wrong: two waiters both find the
+ * dead owner's marker, the first removes it and a third process creates a fresh one, then
+ * the second, acting on its old verdict, removes the fresh marker. Here every baton process
+ * that removes a marker (a breaker, or an owner releasing) holds flock(2) on the marker
+ * while it checks that the path still names that very file (device and inode) and then
+ * moves it away. No baton process can remove or replace it in between, and nobody creates a
+ * marker while one exists, so the check stays true until the move. The breaker then
+ * re-reads the moved file, confirms it is the one judged stale, and deletes it. If the
+ * moved file is not the one judged (a program that removes markers without flock raced
+ * us), it is put back with link(2), which never replaces a marker made meanwhile. */
+#define _GNU_SOURCE
+#include "bt_soft.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bt_clock.h"
+#include "bt_openers.h"
+#include "bt_fs.h"
+#include "bt_pid.h"
+#include "bt_proc.h"
+#include "bt_record.h"
+
+#ifdef __linux__
+#include <poll.h>
+#include <sys/inotify.h>
+#endif
+
+/* Create-or-break rounds in one attempt before reporting the lock busy. */
+#define MAX_ROUNDS 16
+/* How long a look for processes holding an ownerless marker open stays good. */
+#define SCAN_EVERY 1.0
+/* How long a release waits for a breaker that holds the marker's flock. */
+#define RELEASE_PATIENCE_STEPS 100
+
+enum { HELD = 0, STALE = 1 };
+enum { RETRY = 2 }; /* beside BT_OK, BT_BUSY, BT_FAIL: create again */
+
+static int fail(bt_err *err, const char *op, int code, const char *detail) {
+    err->op = op;
+    err->code = code;
+    err->detail = detail;
+    return BT_FAIL;
+}
+
+/* ---- who we are ---------------------------------------------------------------------- */
+
+typedef struct ident {
+    pid_t pid;
+    char host[BT_HOST_LEN];
+    size_t marker_len;
+    char marker[BT_HOST_LEN + BT_TOKEN_LEN + 32];
+} ident;
+
+static ident me;
+
+/* This process's host and marker text, worked out once per process (and again in a
+ * forked child, whose pid and start token differ). */
+static const ident *identity(void) {
+    pid_t pid = bt_pid();
+    if (__atomic_load_n(&me.pid, __ATOMIC_ACQUIRE) == pid)
+        return &me;
+    ident fresh;
+    if (gethostname(fresh.host, sizeof fresh.host) != 0)
+        fresh.host[0] = '\0';
+    fresh.host[sizeof fresh.host - 1] = '\0';
+    char token[BT_TOKEN_LEN];
+    int dead;
+    if (bt_proc_token(pid, token, &dead) == 0)
+        token[0] = '\0'; /* then the two-line form, as filelock writes without a token */
+    fresh.marker_len = bt_marker_format(fresh.marker, sizeof fresh.marker, (long)pid,
+                                        fresh.host, token);
+    memcpy(me.host, fresh.host, sizeof me.host);
+    memcpy(me.marker, fresh.marker, sizeof me.marker);
+    me.marker_len = fresh.marker_len;
+    __atomic_store_n(&me.pid, pid, __ATOMIC_RELEASE);
+    return &me;
+}
+
+const char *bt_soft_host(void) { return identity()->host; }
+
+/* ---- judging a marker ---------------------------------------------------------------- */
+
+static double wall_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double mtime_of(const struct stat *st) {
+    return (double)st->st_mtim.tv_sec + (double)st->st_mtim.tv_nsec / 1e9;
+}
+
+static int same_host(const bt_marker *m) {
+    const char *h = identity()->host;
+    size_t n = strlen(h);
+    return n > 0 && m->host_len == n && memcmp(m->host, h, n) == 0;
+}
+
+/* Whether the owner named by a marker from this host still runs. Fails closed: only a
+ * missing pid, a zombie, or a pid whose start token differs (a recycled pid) is gone. */
+static int owner_alive(const bt_marker *m) {
+    if (kill((pid_t)m->pid, 0) != 0 && errno == ESRCH)
+        return 0;
+    char token[BT_TOKEN_LEN];
+    int dead;
+    size_t n = bt_proc_token((pid_t)m->pid, token, &dead);
+    if (dead)
+        return 0;
+    if (n == 0 || !m->token[0])
+        return 1; /* cannot tell, or nothing to compare: it runs */
+    return strcmp(token, m->token) == 0;
+}
+
+/* Whether another process has an ownerless marker open: filelock 3.9 writes nothing into
+ * its marker but keeps it open while it holds the lock. Looked up at most once a second
+ * per marker, as it walks /proc. */
+static int held_open(bt_soft *l, const struct stat *st) {
+    double now = bt_now();
+    if (l->scan_at > 0 && l->scan_dev == st->st_dev && l->scan_ino == st->st_ino &&
+        now - l->scan_at < SCAN_EVERY)
+        return l->scan_found;
+    pid_t one;
+    long n = bt_openers(st->st_dev, st->st_ino, st->st_uid, &one, 1);
+    l->scan_dev = st->st_dev;
+    l->scan_ino = st->st_ino;
+    l->scan_at = now;
+    l->scan_found = n > 0; /* when /proc cannot tell, filelock's age rule alone decides */
+    return l->scan_found;
+}
+
+static int judge(bt_soft *l, const struct stat *st, const char *buf, size_t n) {
+    bt_marker m;
+    double age = wall_now() - mtime_of(st);
+    if (bt_marker_parse(buf, n, &m)) {
+        if (same_host(&m))
+            return owner_alive(&m) ? HELD : STALE;
+        return l->stale_after >= 0 && age >= l->stale_after ? STALE : HELD;
+    }
+    if (!(age >= BT_SOFT_MALFORMED_AGE))
+        return HELD; /* perhaps created a moment ago and not yet written */
+    return held_open(l, st) ? HELD : STALE;
+}
+
+/* Read up to `cap` bytes from the start of fd. Returns the length, or -1. */
+static ssize_t read_from_start(int fd, char *buf, size_t cap) {
+    size_t n = 0;
+    while (n < cap) {
+        ssize_t r = pread(fd, buf + n, cap - n, (off_t)n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    return (ssize_t)n;
+}
+
+static int same_file(const struct stat *a, const struct stat *b) {
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* ---- breaking a stale marker --------------------------------------------------------- */
+
+/* A name beside `path` for moving a marker out of the way: unique to this process and call. */
+static int aside_name(const char *path, char *out, size_t cap) {
+    static unsigned counter;
+    const char *slash = strrchr(path, '/');
+    int dir_len = slash ? (int)(slash - path + 1) : 0;
+    unsigned n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+    int r = snprintf(out, cap, "%.*s.baton-break.%ld.%u", dir_len, path, (long)bt_pid(), n);
+    return r > 0 && (size_t)r < cap ? 0 : -1;
+}
+
+/* Break the marker open on `fd`, just judged stale. Returns RETRY when the path is free to
+ * try again, BT_BUSY, or BT_FAIL. */
+static int break_marker(bt_soft *l, const char *path, int fd, bt_err *err) {
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 && (errno == EWOULDBLOCK || errno == EINTR))
+        return BT_BUSY; /* another baton process is removing it right now */
+    /* Under the flock: is the path still this file, and is it still stale? */
+    struct stat st, at_path;
+    char buf[BT_MARKER_MAX + 1];
+    if (fstat(fd, &st) != 0 || lstat(path, &at_path) != 0 || !same_file(&st, &at_path))
+        return RETRY;
+    ssize_t n = read_from_start(fd, buf, sizeof buf);
+    if (n < 0 || n > BT_MARKER_MAX || judge(l, &st, buf, (size_t)n) == HELD)
+        return BT_BUSY;
+    char aside[4096];
+    if (aside_name(path, aside, sizeof aside) != 0)
+        return fail(err, "break the stale", ENAMETOOLONG, NULL);
+    if (rename(path, aside) != 0) {
+        if (errno == ENOENT)
+            return RETRY;
+        return fail(err, "break the stale", errno, NULL);
+    }
+    struct stat moved;
+    if (lstat(aside, &moved) == 0 && !same_file(&moved, &st)) {
+        /* Not the marker we judged: a remover that does not flock raced us. Put it back;
+         * link never replaces a marker made meanwhile, and if one was, that one stands. */
+        if (link(aside, path) != 0 && errno != EEXIST)
+            return fail(err, "put back a marker moved while breaking", errno, NULL);
+        unlink(aside);
+        return BT_BUSY;
+    }
+    unlink(aside);
+    return RETRY;
+}
+
+/* The marker exists: hold on (BT_BUSY), break it (RETRY), or fail. */
+static int examine(bt_soft *l, const char *path, bt_err *err) {
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return RETRY; /* released meanwhile */
+        if (errno == EACCES)
+            return BT_BUSY; /* a marker we may not read is someone's: fail closed */
+        if (errno == ELOOP)
+            return fail(err, "use", ELOOP, "it is a symbolic link");
+        return fail(err, "read", errno, NULL);
+    }
+    struct stat st;
+    char buf[BT_MARKER_MAX + 1];
+    ssize_t n = -1;
+    int r;
+    if (fstat(fd, &st) != 0) {
+        r = fail(err, "stat", errno, NULL);
+    } else if (S_ISDIR(st.st_mode)) {
+        r = fail(err, "use", EISDIR, NULL);
+    } else if (!S_ISREG(st.st_mode)) {
+        r = fail(err, "use", EINVAL, "not a regular file");
+    } else if ((n = read_from_start(fd, buf, sizeof buf)) < 0) {
+        r = fail(err, "read", errno, NULL);
+    } else if (n > BT_MARKER_MAX) {
+        /* Far longer than any marker: someone's data, which breaking would delete. */
+        r = fail(err, "use", EEXIST, "the file there holds other data, not a lock marker");
+    } else if (judge(l, &st, buf, (size_t)n) == HELD) {
+        r = BT_BUSY;
+    } else {
+        r = break_marker(l, path, fd, err);
+    }
+    close(fd);
+    return r;
+}
+
+/* ---- taking and giving back ---------------------------------------------------------- */
+
+#ifdef __linux__
+static void unwatch(bt_soft *l) {
+    if (l->notify_fd >= 0)
+        close(l->notify_fd);
+    l->notify_fd = -1;
+    l->watch = -1;
+}
+#else
+static void unwatch(bt_soft *l) { (void)l; }
+#endif
+
+void bt_soft_init(bt_soft *l, mode_t mode, int make_parents, double stale_after) {
+    memset(l, 0, sizeof *l);
+    l->fd = -1;
+    l->record = -1;
+    l->notify_fd = -1;
+    l->watch = -1;
+    l->mode = mode;
+    l->make_parents = make_parents;
+    l->stale_after = stale_after;
+}
+
+/* We created the marker on fd: write our name into it. */
+static int take(bt_soft *l, const char *path, int fd, bt_err *err) {
+    const ident *id = identity();
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int saved = errno;
+        close(fd);
+        return fail(err, "stat", saved, NULL);
+    }
+    ssize_t w = write(fd, id->marker, id->marker_len);
+    if (w != (ssize_t)id->marker_len) {
+        int saved = w < 0 ? errno : ENOSPC;
+        struct stat now;
+        if (lstat(path, &now) == 0 && same_file(&now, &st))
+            unlink(path);
+        close(fd);
+        return fail(err, "write", saved, NULL);
+    }
+    l->fd = fd;
+    l->owner = bt_pid();
+    l->dev = st.st_dev;
+    l->ino = st.st_ino;
+    unwatch(l);
+    return BT_OK;
+}
+
+int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
+    if (l->fd >= 0) {
+        if (l->owner == bt_pid())
+            return BT_OK;
+        close(l->fd); /* inherited through fork(): the parent's marker, not ours */
+        l->fd = -1;
+    }
+    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+    int made_parents = 0;
+    for (int round = 0; round < MAX_ROUNDS; round++) {
+        int fd = open(path, flags, l->mode);
+        if (fd >= 0)
+            return take(l, path, fd, err);
+        if (errno == ENOENT && l->make_parents && !made_parents) {
+            if (bt_make_parent_folders(path) != 0)
+                return fail(err, "create the folder of", errno, NULL);
+            made_parents = 1;
+            continue;
+        }
+        if (errno != EEXIST)
+            return fail(err, "create", errno, NULL);
+        int r = examine(l, path, err);
+        if (r != RETRY)
+            return r;
+    }
+    return BT_BUSY;
+}
+
+#ifdef __linux__
+/* Watch the marker's folder for the marker leaving it. 0, or -1 when no watch can be had. */
+static int arm(bt_soft *l, const char *path) {
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        strcpy(dir, ".");
+    else if (slash == path)
+        strcpy(dir, "/");
+    else if ((size_t)(slash - path) < sizeof dir)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else
+        return -1;
+    l->notify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (l->notify_fd < 0)
+        return -1;
+    l->watch = inotify_add_watch(l->notify_fd, dir,
+                                 IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF |
+                                     IN_ONLYDIR);
+    if (l->watch < 0) {
+        unwatch(l);
+        return -1;
+    }
+    return 0;
+}
+
+/* Drain the events; 1 when the marker left, or the folder itself went away. */
+static int drain(bt_soft *l, const char *base) {
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    ssize_t n;
+    int woke = 0;
+    while ((n = read(l->notify_fd, buf, sizeof buf)) > 0) {
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))
+                woke = 2;
+            else if (ev->len && strcmp(ev->name, base) == 0 && !woke)
+                woke = 1;
+            p += sizeof *ev + ev->len;
+        }
+    }
+    if (woke == 2)
+        unwatch(l); /* armed again on the next wait */
+    return woke != 0;
+}
+#endif
+
+int bt_soft_wait(bt_soft *l, const char *path, double seconds) {
+#ifdef __linux__
+    if (l->notify_fd < 0 && arm(l, path) == 0)
+        return 0; /* the caller's next attempt closes the race with a release before this */
+    if (l->notify_fd >= 0) {
+        const char *slash = strrchr(path, '/');
+        const char *base = slash ? slash + 1 : path;
+        if (!(seconds > 0))
+            seconds = 0;
+        if (seconds > 1e6)
+            seconds = 1e6;
+        double deadline = bt_now() + seconds;
+        for (;;) {
+            double left = deadline - bt_now();
+            if (left < 0)
+                left = 0;
+            struct timespec ts;
+            ts.tv_sec = (time_t)left;
+            ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+            struct pollfd pfd = {l->notify_fd, POLLIN, 0};
+            if (ppoll(&pfd, 1, &ts, NULL) <= 0)
+                return 0;
+            if (drain(l, base))
+                return 1;
+        }
+    }
+#endif
+    bt_sleep(seconds);
+    return 0;
+}
+
+int bt_soft_pollfd(const bt_soft *l) { return l->notify_fd; }
+
+int bt_soft_held(const bt_soft *l) { return l->fd >= 0 && l->owner == bt_pid(); }
+
+void bt_soft_record(bt_soft *l, const char *note, size_t note_len) {
+    if (!bt_soft_held(l))
+        return;
+    bt_record_drop(l->record);
+    l->record = bt_record_add(BT_RECORD_SOFT, 0, l->dev, l->ino, note, note_len);
+}
+
+/* Remove our marker if the path still names it, holding its flock so that a baton breaker
+ * (which may judge it stale by age from another host) cannot act in between. */
+static void remove_own(bt_soft *l, const char *path) {
+    for (int i = 0; i < RELEASE_PATIENCE_STEPS; i++) {
+        if (flock(l->fd, LOCK_EX | LOCK_NB) == 0)
+            break;
+        if (errno != EWOULDBLOCK && errno != EINTR)
+            break; /* no flock on this file system: go on without it */
+        bt_sleep(0.0005);
+    }
+    struct stat st;
+    if (lstat(path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
+        unlink(path);
+}
+
+void bt_soft_release(bt_soft *l, const char *path) {
+    bt_record_drop(l->record);
+    l->record = -1;
+    if (l->fd >= 0) {
+        if (l->owner == bt_pid())
+            remove_own(l, path);
+        close(l->fd); /* also ends the flock taken above */
+        l->fd = -1;
+    }
+    unwatch(l);
+}
+
+int bt_soft_inspect(const char *path, double stale_after, bt_soft_info *info) {
+    memset(info, 0, sizeof *info);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? 0 : -1;
+    struct stat st;
+    char buf[BT_MARKER_MAX + 1];
+    ssize_t n = -1;
+    int saved = 0;
+    if (fstat(fd, &st) != 0)
+        saved = errno;
+    else if (S_ISREG(st.st_mode) && (n = read_from_start(fd, buf, sizeof buf)) < 0)
+        saved = errno;
+    close(fd);
+    if (saved) {
+        errno = saved;
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode))
+        return 0;
+    info->mtime = mtime_of(&st);
+    info->size = (size_t)st.st_size;
+    info->dev = st.st_dev;
+    info->ino = st.st_ino;
+    info->uid = st.st_uid;
+    info->named = bt_marker_parse(buf, (size_t)n, &info->m);
+    info->this_host = info->named && same_host(&info->m);
+    info->alive = !info->named ? -1 : info->this_host ? owner_alive(&info->m) : -1;
+    bt_soft judge_with;
+    bt_soft_init(&judge_with, 0, 0, stale_after);
+    info->stale = judge(&judge_with, &st, buf, (size_t)n) == STALE;
+    return 1;
+}

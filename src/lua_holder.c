@@ -1,0 +1,300 @@
+/* The facts baton.holder (lua/baton/holder.lua) puts together, and the pure parsers behind
+ * them, exposed so that specs can check them against Python and the kernel. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bt_locks.h"
+#include "bt_marker.h"
+#include "bt_openers.h"
+#include "bt_proc.h"
+#include "bt_record.h"
+#include "bt_soft.h"
+#include "lua_baton.h"
+
+#define RECORDS_MT "baton.records"
+#define MAX_HOLDERS 64
+
+/* A decimal number of up to 64 bits given as a string (Lua numbers may not hold it). */
+static unsigned long long check_u64(lua_State *L, int idx, const char *what) {
+    size_t len;
+    const char *s = luaL_checklstring(L, idx, &len);
+    unsigned long long v = 0;
+    if (len == 0 || len > 20)
+        luaL_error(L, "baton: %s must be a decimal number, got '%s'", what, s);
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9' || v > (~0ULL - (unsigned)(s[i] - '0')) / 10)
+            luaL_error(L, "baton: %s must be a decimal number below 2^64, got '%s'", what, s);
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    return v;
+}
+
+static pid_t check_pid(lua_State *L, int idx) {
+    lua_Number n = luaL_checknumber(L, idx);
+    luaL_argcheck(L, n >= 1 && n <= 2147483647.0 && n == (lua_Number)(long)n, idx,
+                  "a pid must be a whole number from 1 to 2^31-1");
+    return (pid_t)n;
+}
+
+/* core.hostname() -> the host name written into soft markers */
+static int l_hostname(lua_State *L) {
+    lua_pushstring(L, bt_soft_host());
+    return 1;
+}
+
+/* core.token(pid) -> the process's start token, or nil when /proc does not tell */
+static int l_token(lua_State *L) {
+    char token[BT_TOKEN_LEN];
+    int dead;
+    if (bt_proc_token(check_pid(L, 1), token, &dead) == 0)
+        lua_pushnil(L);
+    else
+        lua_pushstring(L, token);
+    return 1;
+}
+
+/* core.start_token(boot_id, starttime) -> decimal string of (boot << 64) | starttime */
+static int l_start_token(lua_State *L) {
+    size_t len;
+    const char *boot_text = luaL_checklstring(L, 1, &len);
+    uint32_t boot[4];
+    if (bt_boot_parse(boot_text, len, boot) != 0)
+        return luaL_error(L, "baton: a boot id must be up to 32 hexadecimal digits, got '%s'",
+                          boot_text);
+    char token[BT_TOKEN_LEN];
+    bt_token_format(boot, check_u64(L, 2, "a start time"), token);
+    lua_pushstring(L, token);
+    return 1;
+}
+
+static void push_marker(lua_State *L, const bt_marker *m) {
+    lua_newtable(L);
+    lua_pushinteger(L, (lua_Integer)m->pid);
+    lua_setfield(L, -2, "pid");
+    lua_pushlstring(L, m->host, m->host_len < BT_HOST_LEN ? m->host_len : BT_HOST_LEN - 1);
+    lua_setfield(L, -2, "host");
+    if (m->token[0]) {
+        lua_pushstring(L, m->token);
+        lua_setfield(L, -2, "token");
+    }
+}
+
+/* core.parse_marker(text) -> { pid =, host =, token = } or nil when it names no owner */
+static int l_parse_marker(lua_State *L) {
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    bt_marker m;
+    if (!bt_marker_parse(text, len, &m))
+        return 0;
+    push_marker(L, &m);
+    return 1;
+}
+
+/* core.parse_stat(text) -> state, starttime (a decimal string), or nil */
+static int l_parse_stat(lua_State *L) {
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    bt_stat st;
+    if (bt_stat_parse(text, len, &st) != 0)
+        return 0;
+    char digits[24];
+    snprintf(digits, sizeof digits, "%llu", st.starttime);
+    lua_pushlstring(L, &st.state, 1);
+    lua_pushstring(L, digits);
+    return 2;
+}
+
+static void push_holders(lua_State *L, const bt_lock_holder *h, size_t n) {
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_createtable(L, 0, 2);
+        if (h[i].pid > 0) {
+            lua_pushinteger(L, (lua_Integer)h[i].pid);
+            lua_setfield(L, -2, "pid");
+        }
+        lua_pushboolean(L, h[i].shared);
+        lua_setfield(L, -2, "shared");
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+}
+
+/* core.parse_locks(text, major, minor, inode) -> { { pid =, shared = }, ... }; with major
+ * and minor nil, any device matches */
+static int l_parse_locks(lua_State *L) {
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    unsigned long major = BT_ANY_DEVICE, minor = 0;
+    if (!lua_isnil(L, 2)) {
+        major = (unsigned long)luaL_checknumber(L, 2);
+        minor = (unsigned long)luaL_checknumber(L, 3);
+    }
+    unsigned long long ino = check_u64(L, 4, "an inode number");
+    bt_lock_holder h[MAX_HOLDERS];
+    size_t n = bt_locks_parse(text, len, major, minor, ino, h, MAX_HOLDERS);
+    push_holders(L, h, n < MAX_HOLDERS ? n : MAX_HOLDERS);
+    return 1;
+}
+
+/* core.flock_holders(path) -> { { pid =, shared = }, ... } (empty when free or missing),
+ * or nil, message, code when /proc/locks cannot be read */
+static int l_flock_holders(lua_State *L) {
+    const char *path = bt_lua_check_path(L, 1);
+    bt_lock_holder h[MAX_HOLDERS];
+    long n = bt_locks_holders(path, h, MAX_HOLDERS);
+    if (n < 0) {
+        char buf[16];
+        lua_pushnil(L);
+        lua_pushfstring(L, "baton: cannot read /proc/locks: %s", strerror(errno));
+        lua_pushstring(L, bt_errno_name(errno, buf));
+        return 3;
+    }
+    push_holders(L, h, (size_t)n < MAX_HOLDERS ? (size_t)n : MAX_HOLDERS);
+    return 1;
+}
+
+/* core.marker(path [, stale_after]) -> what the soft marker at path says, or nil when there
+ * is none; nil, message, code when it cannot be read */
+static int l_marker(lua_State *L) {
+    const char *path = bt_lua_check_path(L, 1);
+    lua_Number stale_after = luaL_optnumber(L, 2, -1);
+    bt_soft_info info;
+    int r = bt_soft_inspect(path, (double)stale_after, &info);
+    if (r == 0)
+        return 0;
+    if (r < 0) {
+        char buf[16];
+        lua_pushnil(L);
+        lua_pushfstring(L, "baton: cannot read soft lock '%s': %s", path, strerror(errno));
+        lua_pushstring(L, bt_errno_name(errno, buf));
+        return 3;
+    }
+    if (info.named)
+        push_marker(L, &info.m);
+    else
+        lua_newtable(L);
+    lua_pushboolean(L, info.named);
+    lua_setfield(L, -2, "named");
+    lua_pushboolean(L, info.this_host);
+    lua_setfield(L, -2, "this_host");
+    if (info.alive >= 0) {
+        lua_pushboolean(L, info.alive);
+        lua_setfield(L, -2, "alive");
+    }
+    lua_pushboolean(L, info.stale);
+    lua_setfield(L, -2, "stale");
+    lua_pushnumber(L, info.mtime);
+    lua_setfield(L, -2, "mtime");
+    lua_pushinteger(L, (lua_Integer)info.size);
+    lua_setfield(L, -2, "size");
+    return 1;
+}
+
+/* core.process(pid) -> { cmdline =, started =, token =, zombie = } or nil when it is gone */
+static int l_process(lua_State *L) {
+    pid_t pid = check_pid(L, 1);
+    bt_stat st;
+    if (bt_proc_stat(pid, &st) != 0)
+        return 0;
+    lua_newtable(L);
+    char cmdline[4096];
+    if (bt_proc_cmdline(pid, cmdline, sizeof cmdline) > 0) {
+        lua_pushstring(L, cmdline);
+        lua_setfield(L, -2, "cmdline");
+    }
+    double started = bt_proc_started(pid);
+    if (started >= 0) {
+        lua_pushnumber(L, started);
+        lua_setfield(L, -2, "started");
+    }
+    char token[BT_TOKEN_LEN];
+    int dead;
+    if (bt_proc_token(pid, token, &dead) > 0) {
+        lua_pushstring(L, token);
+        lua_setfield(L, -2, "token");
+    }
+    lua_pushboolean(L, st.state == 'Z' || st.state == 'X');
+    lua_setfield(L, -2, "zombie");
+    return 1;
+}
+
+/* core.record(pid, path) -> { since =, note =, kind =, shared = } that baton process `pid`
+ * published about the file at path, or nil */
+static int l_record(lua_State *L) {
+    pid_t pid = check_pid(L, 1);
+    const char *path = bt_lua_check_path(L, 2);
+    struct stat st;
+    char token[BT_TOKEN_LEN];
+    int dead;
+    bt_record_info info;
+    if (lstat(path, &st) != 0 || bt_proc_token(pid, token, &dead) == 0 ||
+        !bt_record_find(pid, token, st.st_dev, st.st_ino, &info))
+        return 0;
+    lua_newtable(L);
+    lua_pushnumber(L, info.since);
+    lua_setfield(L, -2, "since");
+    if (info.has_note) {
+        lua_pushlstring(L, info.note, info.note_len);
+        lua_setfield(L, -2, "note");
+    }
+    lua_pushstring(L, info.kind == BT_RECORD_SOFT ? "soft" : "flock");
+    lua_setfield(L, -2, "kind");
+    lua_pushboolean(L, info.shared);
+    lua_setfield(L, -2, "shared");
+    return 1;
+}
+
+/* core.openers(path) -> { pid, ... }: other processes of the file owner's user that have
+ * the file open (those this process may look at) */
+static int l_openers(lua_State *L) {
+    const char *path = bt_lua_check_path(L, 1);
+    struct stat st;
+    pid_t pids[MAX_HOLDERS];
+    long n = 0;
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+        n = bt_openers(st.st_dev, st.st_ino, st.st_uid, pids, MAX_HOLDERS);
+    if (n < 0)
+        n = 0;
+    if (n > MAX_HOLDERS)
+        n = MAX_HOLDERS;
+    lua_createtable(L, (int)n, 0);
+    for (long i = 0; i < n; i++) {
+        lua_pushinteger(L, (lua_Integer)pids[i]);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    return 1;
+}
+
+/* Lives as long as the Lua state: when the last state closes, the record table goes. */
+static int l_records_gc(lua_State *L) {
+    (void)L;
+    bt_record_release();
+    return 0;
+}
+
+static const luaL_Reg holder_functions[] = {
+    {"hostname", l_hostname},       {"token", l_token},
+    {"start_token", l_start_token}, {"parse_marker", l_parse_marker},
+    {"parse_stat", l_parse_stat},   {"parse_locks", l_parse_locks},
+    {"flock_holders", l_flock_holders}, {"marker", l_marker},
+    {"process", l_process},         {"record", l_record},
+    {"openers", l_openers},         {NULL, NULL}};
+
+void bt_lua_open_holder(lua_State *L) {
+    luaL_setfuncs(L, holder_functions, 0);
+    lua_getfield(L, LUA_REGISTRYINDEX, RECORDS_MT);
+    int known = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (known)
+        return; /* this state already holds its reference */
+    bt_record_retain();
+    lua_newuserdata(L, 1);
+    lua_newtable(L);
+    lua_pushcfunction(L, l_records_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, RECORDS_MT);
+}
