@@ -35,14 +35,41 @@ mode_t bt_lua_check_mode(lua_State *L, int idx) {
     return (mode_t)mode;
 }
 
-/* false, "message naming the path", "ERRNO" */
-int bt_lua_push_failure(lua_State *L, const char *path, const bt_err *err) {
+static int push_failure_of(lua_State *L, const char *what, const char *path, const bt_err *err) {
     char buf[16];
     lua_pushboolean(L, 0);
-    lua_pushfstring(L, "baton: cannot %s lock file '%s': %s", err->op, path,
+    lua_pushfstring(L, "baton: cannot %s %s '%s': %s", err->op, what, path,
                     err->detail ? err->detail : strerror(err->code));
     lua_pushstring(L, bt_errno_name(err->code, buf));
     return 3;
+}
+
+int bt_lua_push_failure(lua_State *L, const char *path, const bt_err *err) {
+    return push_failure_of(L, "lock file", path, err);
+}
+
+int bt_lua_push_attempt(lua_State *L, int rc, const char *what, const char *path,
+                        const bt_err *err) {
+    switch (rc) {
+    case BT_OK:
+        lua_pushboolean(L, 1);
+        return 1;
+    case BT_BUSY:
+        lua_pushboolean(L, 0);
+        lua_pushnil(L);
+        lua_pushliteral(L, "busy");
+        return 3;
+    default:
+        return push_failure_of(L, what, path, err);
+    }
+}
+
+int bt_lua_push_fd(lua_State *L, int fd) {
+    if (fd < 0)
+        lua_pushnil(L);
+    else
+        lua_pushinteger(L, fd);
+    return 1;
 }
 
 static flock_ud *check_flock(lua_State *L) { return (flock_ud *)luaL_checkudata(L, 1, FLOCK_MT); }
@@ -62,33 +89,20 @@ static int l_flock(lua_State *L) {
     return 1;
 }
 
-static int push_attempt(lua_State *L, flock_ud *u, int rc, const bt_err *err) {
-    switch (rc) {
-    case BT_OK:
-        lua_pushboolean(L, 1);
-        return 1;
-    case BT_BUSY:
-        lua_pushboolean(L, 0);
-        lua_pushnil(L);
-        lua_pushliteral(L, "busy");
-        return 3;
-    default:
-        return bt_lua_push_failure(L, u->path, err);
-    }
-}
-
 /* h:try() -> true | false, message, code ("busy" or an errno name) */
 static int l_flock_try(lua_State *L) {
     flock_ud *u = check_flock(L);
     bt_err err;
-    return push_attempt(L, u, bt_flock_try(&u->lock, u->path, &err), &err);
+    return bt_lua_push_attempt(L, bt_flock_try(&u->lock, u->path, &err), "lock file", u->path,
+                               &err);
 }
 
 /* h:block() -> as try, waiting in the kernel; "busy" when a signal interrupted the wait */
 static int l_flock_block(lua_State *L) {
     flock_ud *u = check_flock(L);
     bt_err err;
-    return push_attempt(L, u, bt_flock_block(&u->lock, u->path, &err), &err);
+    return bt_lua_push_attempt(L, bt_flock_block(&u->lock, u->path, &err), "lock file", u->path,
+                               &err);
 }
 
 /* h:wait(seconds) -> true when woken by a change to the lock file */
@@ -100,23 +114,11 @@ static int l_flock_wait(lua_State *L) {
 }
 
 static int l_flock_pollfd(lua_State *L) {
-    int fd = bt_flock_pollfd(&check_flock(L)->lock);
-    if (fd < 0)
-        lua_pushnil(L);
-    else
-        lua_pushinteger(L, fd);
-    return 1;
+    return bt_lua_push_fd(L, bt_flock_pollfd(&check_flock(L)->lock));
 }
 
 /* The descriptor, for handing the lock to a child process on purpose; nil when none is open. */
-static int l_flock_fileno(lua_State *L) {
-    flock_ud *u = check_flock(L);
-    if (u->lock.fd < 0)
-        lua_pushnil(L);
-    else
-        lua_pushinteger(L, u->lock.fd);
-    return 1;
-}
+static int l_flock_fileno(lua_State *L) { return bt_lua_push_fd(L, check_flock(L)->lock.fd); }
 
 static int l_flock_held(lua_State *L) {
     lua_pushboolean(L, bt_flock_held(&check_flock(L)->lock));
@@ -140,8 +142,7 @@ static int l_flock_release(lua_State *L) {
 
 static int l_flock_tostring(lua_State *L) {
     flock_ud *u = check_flock(L);
-    lua_pushfstring(L, "baton.flock('%s', %s)", u->path,
-                    bt_flock_held(&u->lock) ? "held" : "free");
+    lua_pushfstring(L, "baton.flock('%s', %s)", u->path, bt_flock_held(&u->lock) ? "held" : "free");
     return 1;
 }
 
@@ -158,16 +159,16 @@ static int l_sleep(lua_State *L) {
 }
 
 static const luaL_Reg flock_methods[] = {
-    {"try", l_flock_try},       {"block", l_flock_block}, {"wait", l_flock_wait},
-    {"pollfd", l_flock_pollfd}, {"held", l_flock_held},   {"release", l_flock_release},
+    {"try", l_flock_try},       {"block", l_flock_block},   {"wait", l_flock_wait},
+    {"pollfd", l_flock_pollfd}, {"held", l_flock_held},     {"release", l_flock_release},
     {"fileno", l_flock_fileno}, {"record", l_flock_record}, {NULL, NULL}};
 
-static const luaL_Reg flock_meta[] = {
-    {"__gc", l_flock_release},
+static const luaL_Reg flock_meta[] = {{"__gc", l_flock_release},
 #if LUA_VERSION_NUM >= 504
-    {"__close", l_flock_release},
+                                      {"__close", l_flock_release},
 #endif
-    {"__tostring", l_flock_tostring}, {NULL, NULL}};
+                                      {"__tostring", l_flock_tostring},
+                                      {NULL, NULL}};
 
 static const luaL_Reg core_functions[] = {
     {"flock", l_flock}, {"now", l_now}, {"sleep", l_sleep}, {NULL, NULL}};

@@ -16,6 +16,14 @@ mode_t bt_lua_check_mode(lua_State *L, int idx);
 /* Pushes false, "baton: cannot <op> lock file '<path>': <reason>", "ERRNO"; returns 3. */
 int bt_lua_push_failure(lua_State *L, const char *path, const bt_err *err);
 
+/* What one attempt returns to Lua: true | false, nil, "busy" | false, "baton: cannot <op>
+ * <what> '<path>': <reason>", "ERRNO". `rc` is BT_OK, BT_BUSY or BT_FAIL (with `err`). */
+int bt_lua_push_attempt(lua_State *L, int rc, const char *what, const char *path,
+                        const bt_err *err);
+
+/* A descriptor, or nil for -1. */
+int bt_lua_push_fd(lua_State *L, int fd);
+
 /* A metatable `name` with `meta` and an __index table of `methods`. */
 void bt_lua_new_class(lua_State *L, const char *name, const luaL_Reg *meta,
                       const luaL_Reg *methods);

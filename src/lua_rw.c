@@ -39,18 +39,7 @@ static int l_rw_try(lua_State *L) {
     if (!u->rw)
         return luaL_error(L, "baton: read/write lock '%s' was collected", u->path);
     bt_err err;
-    switch (bt_rw_try(u->rw, u->path, how, &err)) {
-    case BT_OK:
-        lua_pushboolean(L, 1);
-        return 1;
-    case BT_BUSY:
-        lua_pushboolean(L, 0);
-        lua_pushnil(L);
-        lua_pushliteral(L, "busy");
-        return 3;
-    default:
-        return bt_lua_push_failure(L, u->path, &err);
-    }
+    return bt_lua_push_attempt(L, bt_rw_try(u->rw, u->path, how, &err), "lock file", u->path, &err);
 }
 
 /* h:wait(seconds) -> true when woken by a sign of a release */

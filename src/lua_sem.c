@@ -42,18 +42,8 @@ static int l_sem_try(lua_State *L) {
     sem_ud *u = check_sem(L);
     bt_err err;
     const char *failed = NULL;
-    switch (bt_sem_try(u->sem, &err, &failed)) {
-    case BT_OK:
-        lua_pushboolean(L, 1);
-        return 1;
-    case BT_BUSY:
-        lua_pushboolean(L, 0);
-        lua_pushnil(L);
-        lua_pushliteral(L, "busy");
-        return 3;
-    default:
-        return bt_lua_push_failure(L, failed, &err);
-    }
+    int rc = bt_sem_try(u->sem, &err, &failed); /* sets `failed` before it is read */
+    return bt_lua_push_attempt(L, rc, "lock file", failed, &err);
 }
 
 /* h:wait(seconds) -> true when woken by a change to a slot file */

@@ -37,23 +37,7 @@ static int l_soft(lua_State *L) {
 static int l_soft_try(lua_State *L) {
     soft_ud *u = check_soft(L);
     bt_err err;
-    char buf[16];
-    switch (bt_soft_try(&u->lock, u->path, &err)) {
-    case BT_OK:
-        lua_pushboolean(L, 1);
-        return 1;
-    case BT_BUSY:
-        lua_pushboolean(L, 0);
-        lua_pushnil(L);
-        lua_pushliteral(L, "busy");
-        return 3;
-    default:
-        lua_pushboolean(L, 0);
-        lua_pushfstring(L, "baton: cannot %s soft lock '%s': %s", err.op, u->path,
-                        err.detail ? err.detail : strerror(err.code));
-        lua_pushstring(L, bt_errno_name(err.code, buf));
-        return 3;
-    }
+    return bt_lua_push_attempt(L, bt_soft_try(&u->lock, u->path, &err), "soft lock", u->path, &err);
 }
 
 /* h:wait(seconds) -> true when woken by the marker's removal */
@@ -65,12 +49,7 @@ static int l_soft_wait(lua_State *L) {
 }
 
 static int l_soft_pollfd(lua_State *L) {
-    int fd = bt_soft_pollfd(&check_soft(L)->lock);
-    if (fd < 0)
-        lua_pushnil(L);
-    else
-        lua_pushinteger(L, fd);
-    return 1;
+    return bt_lua_push_fd(L, bt_soft_pollfd(&check_soft(L)->lock));
 }
 
 static int l_soft_held(lua_State *L) {
@@ -96,22 +75,21 @@ static int l_soft_release(lua_State *L) {
 
 static int l_soft_tostring(lua_State *L) {
     soft_ud *u = check_soft(L);
-    lua_pushfstring(L, "baton.soft('%s', %s)", u->path,
-                    bt_soft_held(&u->lock) ? "held" : "free");
+    lua_pushfstring(L, "baton.soft('%s', %s)", u->path, bt_soft_held(&u->lock) ? "held" : "free");
     return 1;
 }
 
 static const luaL_Reg soft_methods[] = {
-    {"try", l_soft_try},         {"wait", l_soft_wait},       {"pollfd", l_soft_pollfd},
-    {"held", l_soft_held},       {"record", l_soft_record},   {"release", l_soft_release},
+    {"try", l_soft_try},   {"wait", l_soft_wait},     {"pollfd", l_soft_pollfd},
+    {"held", l_soft_held}, {"record", l_soft_record}, {"release", l_soft_release},
     {NULL, NULL}};
 
-static const luaL_Reg soft_meta[] = {
-    {"__gc", l_soft_release},
+static const luaL_Reg soft_meta[] = {{"__gc", l_soft_release},
 #if LUA_VERSION_NUM >= 504
-    {"__close", l_soft_release},
+                                     {"__close", l_soft_release},
 #endif
-    {"__tostring", l_soft_tostring}, {NULL, NULL}};
+                                     {"__tostring", l_soft_tostring},
+                                     {NULL, NULL}};
 
 void bt_lua_open_soft(lua_State *L) {
     bt_lua_new_class(L, SOFT_MT, soft_meta, soft_methods);

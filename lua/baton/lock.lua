@@ -10,8 +10,7 @@ local options = require "baton.options"
 local wait = require "baton.wait"
 
 local byte, find = string.byte, string.find
-local unpack = table.unpack or unpack
-local pack = table.pack or function(...) return { n = select("#", ...), ... } end
+local scoped = require "baton.scoped"
 local EMPTY = options.EMPTY
 
 local M = {}
@@ -197,17 +196,13 @@ end
 -- Run fn(...) holding the lock and release on every exit, re-raising fn's error unchanged:
 -- the scoped form for Lua versions without to-be-closed variables.
 function Lock:with(fn, ...)
-  local mt = getmetatable(fn)
-  if type(fn) ~= "function" and not (type(mt) == "table" and mt.__call) then
+  if not scoped.callable(fn) then
     error(string.format("lock:with: expected a function, got %s (lock '%s')", type(fn), self.path), 2)
   end
   check_open(self, "lock:with")
   local ok, msg = take(self, self._o, self._o.timeout)
   if not ok then error(msg, 2) end
-  local r = pack(pcall(fn, ...))
-  self:__close()
-  if not r[1] then error(r[2], 0) end
-  return unpack(r, 2, r.n)
+  return scoped.run(function() self:__close() end, fn, ...)
 end
 
 function Lock:__tostring()

@@ -6,8 +6,7 @@ local core = require "baton.core"
 local options = require "baton.options"
 local wait = require "baton.wait"
 
-local unpack = table.unpack or unpack
-local pack = table.pack or function(...) return { n = select("#", ...), ... } end
+local scoped = require "baton.scoped"
 
 local M = {}
 
@@ -196,16 +195,12 @@ end
 -- Run fn(...) and release the guard on every exit, re-raising fn's error unchanged:
 -- `rw:read():with(function() ... end)` is the scoped form for Lua without `<close>`.
 function Guard:with(fn, ...)
-  local mt = getmetatable(fn)
-  if type(fn) ~= "function" and not (type(mt) == "table" and mt.__call) then
+  if not scoped.callable(fn) then
     finalize(self)
     error(string.format("guard:with: expected a function, got %s (lock '%s')", type(fn),
       self.rw.path), 2)
   end
-  local r = pack(pcall(fn, ...))
-  finalize(self)
-  if not r[1] then error(r[2], 0) end
-  return unpack(r, 2, r.n)
+  return scoped.run(function() finalize(self) end, fn, ...)
 end
 
 function Guard:__tostring()

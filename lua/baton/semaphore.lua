@@ -6,8 +6,7 @@ local core = require "baton.core"
 local options = require "baton.options"
 local wait = require "baton.wait"
 
-local unpack = table.unpack or unpack
-local pack = table.pack or function(...) return { n = select("#", ...), ... } end
+local scoped = require "baton.scoped"
 
 local M = {}
 
@@ -75,8 +74,7 @@ end
 
 -- Take a slot, call fn(...), give the slot back on every exit; re-raises fn's error.
 function Sem:with(fn, ...)
-  local mt = getmetatable(fn)
-  if type(fn) ~= "function" and not (type(mt) == "table" and mt.__call) then
+  if not scoped.callable(fn) then
     error(string.format("semaphore:with: expected a function, got %s (semaphore '%s')",
       type(fn), self.path), 2)
   end
@@ -113,16 +111,12 @@ function Guard:is_held()
 end
 
 function Guard:with(fn, ...)
-  local mt = getmetatable(fn)
-  if type(fn) ~= "function" and not (type(mt) == "table" and mt.__call) then
+  if not scoped.callable(fn) then
     finalize(self)
     error(string.format("guard:with: expected a function, got %s (semaphore '%s')", type(fn),
       self.semaphore.path), 2)
   end
-  local r = pack(pcall(fn, ...))
-  finalize(self)
-  if not r[1] then error(r[2], 0) end
-  return unpack(r, 2, r.n)
+  return scoped.run(function() finalize(self) end, fn, ...)
 end
 
 function Guard:__tostring()
