@@ -20,7 +20,7 @@ describe("flock locks", function()
       assert.matches(path, msg, 1, true)
       local got = baton.lock(path, { timeout = 5 })
       assert.is_true(got:is_locked())
-      assert.is_false(H.alive(pid))
+      H.wait_for(function() return not H.alive(pid) end, 5, "the holder to exit")
       got:release()
     end)
 

@@ -6,13 +6,7 @@ local H = require "helpers"
 
 local MY_PID = tonumber(H.read("/proc/self/stat"):match("^(%d+)"))
 
-local function raises(pattern, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error matching " .. pattern)
-  assert.is_string(err)
-  assert.matches(pattern, err, 1, true)
-  return err
-end
+local raises = H.raises
 
 local function kill_and_reap(pid, sig)
   H.kill(pid, sig or "KILL")

@@ -5,13 +5,7 @@ local baton = require "baton"
 local H = require "helpers"
 local R = require "helpers.rw"
 
-local function raises(pattern, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error matching " .. pattern)
-  assert.is_string(err)
-  assert.matches(pattern, err, 1, true)
-  return err
-end
+local raises = H.raises
 
 describe("read/write locks", function()
   local dir, path

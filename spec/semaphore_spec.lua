@@ -4,13 +4,7 @@ local baton = require "baton"
 local H = require "helpers"
 local R = require "helpers.rw"
 
-local function raises(pattern, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error matching " .. pattern)
-  assert.is_string(err)
-  assert.matches(pattern, err, 1, true)
-  return err
-end
+local raises = H.raises
 
 -- A Lua child holding one slot of the semaphore at `path` with `n` slots; returns its pid
 -- and the slot it holds.

@@ -142,6 +142,16 @@ l.release()
   return pid
 end
 
+-- Call fn(...), which must raise a string containing `pattern` (plainly); returns it.
+function H.raises(pattern, fn, ...)
+  local check = require "luassert"
+  local ok, err = pcall(fn, ...)
+  check.is_false(ok, "expected an error matching " .. pattern)
+  check.is_string(err)
+  check.matches(pattern, err, 1, true)
+  return err
+end
+
 -- Run 5.4-only code (to-be-closed variables) so that older parsers can load the spec file.
 function H.run54(code, ...)
   local chunk = assert((loadstring or load)(code))
