@@ -31,7 +31,7 @@ printf 'Python filelock waiter:            '
 "$py" "$yard/handoff.py" "$tmp/h6.lock" 20 0.01 -- "$py" "$yard/waiter_pyfilelock.py" "$tmp/h6.lock"
 
 echo "== 8 processes x 10000 increments of a counter file under one lock (wall seconds)"
-cc -O2 -std=c11 -I"$here/../src" -o "$tmp/contend" "$here/contend.c" $(ls "$here"/../src/bt_*.c)
+cc -O2 -std=c11 -I"$here/../src" -o "$tmp/contend" "$here/contend.c" $(ls "$here"/../src/bt_*.c) -lsqlite3 -lm
 count() { echo "count $(cat "$1")"; }
 for mode in "raw" "core" "core 60"; do
   echo 0 > "$tmp/c.count"
@@ -56,6 +56,13 @@ echo 0 > "$tmp/n.count"
 printf 'Lua, the same work in one process without a lock: '
 "$lua" "$here/contend.lua" "" "$tmp/n.count" 80000 | tr '\n' ' '
 count "$tmp/n.count"
+
+echo "== soft locks (CPU ns per cycle; tmpfs, then this folder's file system)"
+"$lua" "$here/soft_cycle.lua" /dev/shm 50000 "$yard/py_cycle.py"
+"$lua" "$here/soft_cycle.lua" "$tmp" 20000 "$yard/py_cycle.py"
+
+echo "== read/write locks and semaphores"
+"$lua" "$here/rw_cycle.lua" "$tmp" 100000 "$rounds"
 
 echo "== waiter CPU while the lock stays held"
 "$lua" "$here/idle_cpu.lua" "$tmp/idle.lock" "${IDLE_SECONDS:-10}"
