@@ -28,19 +28,41 @@ CORE_SRC = $(wildcard src/*.c)
 HEADERS = $(wildcard src/*.h)
 LUA_SRC = $(wildcard lua/baton/*.lua lua/baton/*/*.lua)
 
+# etcd locks live in a module of their own, baton.etcd_core, so that baton.core never needs
+# libcurl. It is built when pkg-config finds libcurl and jansson (ETCD=1 insists, ETCD=0 skips).
+ETCD_PKGS = libcurl jansson
+ifeq ($(origin ETCD),undefined)
+  ETCD := $(shell pkg-config --exists $(ETCD_PKGS) 2>/dev/null && echo 1 || echo 0)
+endif
+ETCD_CFLAGS ?= $(shell pkg-config --cflags $(ETCD_PKGS) 2>/dev/null)
+ETCD_LIBS ?= $(shell pkg-config --libs $(ETCD_PKGS) 2>/dev/null || echo -lcurl -ljansson)
+ETCD_CORE = $(BUILD)/baton/etcd_core.so
+ETCD_SRC = $(wildcard src/etcd/*.c) src/bt_clock.c src/bt_pid.c
+ETCD_HEADERS = $(wildcard src/etcd/*.h) src/bt_clock.h src/bt_pid.h src/bt_errors.h src/lua_compat.h
+ifeq ($(ETCD),1)
+  ALL_MODULES = $(CORE) $(ETCD_CORE)
+else
+  ALL_MODULES = $(CORE)
+endif
+
 BUSTED ?= /usr/bin/busted
 TEST_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;$(CURDIR)/spec/?/init.lua;;" \
 	LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" BATON_TEST_LUA="$(LUA_BIN)"
 
 .PHONY: all test sanitize install clean example bench
 
-all: $(CORE)
+all: $(ALL_MODULES)
 
 $(CORE): $(CORE_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) $(CORE_SRC) -o $@ $(LIBFLAG) $(LIBS)
 
-test: $(CORE)
+$(ETCD_CORE): $(ETCD_SRC) $(ETCD_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I$(LUA_INCDIR) $(ETCD_CFLAGS) $(ETCD_SRC) -o $@ \
+		$(LIBFLAG) $(ETCD_LIBS) -pthread -lm
+
+test: $(ALL_MODULES)
 	$(TEST_ENV) $(LUA_BIN) $(BUSTED) $(BUSTED_ARGS)
 
 # The same specs with the C code built under AddressSanitizer and UndefinedBehaviorSanitizer.
@@ -55,9 +77,10 @@ sanitize:
 		ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1'
 
-install: $(CORE)
+install: $(ALL_MODULES)
 	install -d $(DESTDIR)$(INST_LIBDIR)/baton $(DESTDIR)$(INST_LUADIR)/baton/kind
 	install -m 0755 $(CORE) $(DESTDIR)$(INST_LIBDIR)/baton/core.so
+	if [ "$(ETCD)" = 1 ]; then install -m 0755 $(ETCD_CORE) $(DESTDIR)$(INST_LIBDIR)/baton/etcd_core.so; fi
 	install -m 0644 lua/baton/*.lua $(DESTDIR)$(INST_LUADIR)/baton/
 	install -m 0644 lua/baton/kind/*.lua $(DESTDIR)$(INST_LUADIR)/baton/kind/
 

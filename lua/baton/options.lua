@@ -40,6 +40,7 @@ local checks = {
   timeout = number, shared = of_type("boolean"), mode = mode, note = of_type("string"),
   warn_after = number, on_wait = of_type("function"), sleep = of_type("function"),
   cancel = of_type("function"), ttl = number, mkdir = of_type("boolean"), kind = kind,
+  on_lost = of_type("function"),
 }
 local per_acquire = {
   timeout = true, note = true, warn_after = true, on_wait = true, sleep = true, cancel = true,
