@@ -49,7 +49,7 @@ BUSTED ?= /usr/bin/busted
 TEST_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;$(CURDIR)/spec/?/init.lua;;" \
 	LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" BATON_TEST_LUA="$(LUA_BIN)"
 
-.PHONY: all test sanitize install clean example bench
+.PHONY: all test sanitize install clean example bench bench-etcd
 
 all: $(ALL_MODULES)
 
@@ -92,3 +92,7 @@ example: $(CORE)
 
 bench: $(CORE)
 	$(TEST_ENV) LUA_BIN=$(LUA_BIN) sh bench/run.sh
+
+# etcd locks against `etcdctl lock`, on an etcd the bench starts on loopback
+bench-etcd: $(ALL_MODULES)
+	$(TEST_ENV) $(LUA_BIN) bench/etcd_cycle.lua $(BENCH_N)

@@ -1,13 +1,16 @@
 #!/bin/sh
 # Install what baton needs to build and test on Debian 12 (run as root), then build it.
-# With --deps-only it stops after installing packages.
+# With --deps-only it stops after installing packages. libcurl, jansson and pkg-config build
+# the optional etcd module (baton.etcd_core); etcd-server and etcd-client run its specs (they
+# start their own etcd on loopback; the packaged service is not needed).
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   make gcc libc6-dev util-linux procps \
   lua5.4 liblua5.4-dev lua-busted luarocks \
-  python3 python3-filelock >/dev/null
+  python3 python3-filelock \
+  pkg-config libcurl4-openssl-dev libjansson-dev etcd-server etcd-client >/dev/null
 [ "${1:-}" = "--deps-only" ] && exit 0
 cd "$(dirname "$0")/.."
 make

@@ -394,7 +394,7 @@ int bt_etcd_release(bt_etcd_lock *l, char *why, size_t len) {
     adopt(l);
     if (!l->ready)
         return 0;
-    bt_etcd_watch_stop(&l->watch);
+    bt_etcd_watch_close(&l->watch); /* only waiters need it: no descriptors kept for it */
     if (l->state != BT_ETCD_IDLE && bt_etcd_lease_end(&l->lease, &l->http) &&
         l->state == BT_ETCD_HELD) {
         lost = 1;

@@ -11,12 +11,11 @@
 
 int bt_etcd_watch_init(bt_etcd_watch *w) {
     memset(w, 0, sizeof *w);
-    w->multi = curl_multi_init();
     w->headers = curl_slist_append(NULL, "Content-Type: application/json");
     /* "hasleader": a member cut off from its leader ends the stream instead of going quiet */
     struct curl_slist *more = w->headers ? curl_slist_append(w->headers,
                                                              "Grpc-Metadata-hasleader: true") : NULL;
-    if (!w->multi || !more) {
+    if (!more) {
         bt_etcd_watch_free(w);
         return -1;
     }
@@ -77,10 +76,15 @@ void bt_etcd_watch_stop(bt_etcd_watch *w) {
     w->fired = w->ended = 0;
 }
 
-void bt_etcd_watch_free(bt_etcd_watch *w) {
+void bt_etcd_watch_close(bt_etcd_watch *w) {
     bt_etcd_watch_stop(w);
     if (w->multi)
         curl_multi_cleanup(w->multi);
+    w->multi = NULL;
+}
+
+void bt_etcd_watch_free(bt_etcd_watch *w) {
+    bt_etcd_watch_close(w);
     curl_slist_free_all(w->headers);
     free(w->buf);
     memset(w, 0, sizeof *w);
@@ -90,6 +94,10 @@ int bt_etcd_watch_start(bt_etcd_watch *w, const char *base, const char *key_b64,
                         long long from, bt_etcd_err *err) {
     char url[512], rev[24];
     bt_etcd_watch_stop(w);
+    if (!w->multi && !(w->multi = curl_multi_init())) {
+        bt_etcd_fail(err, "ENOMEM", "out of memory starting a watch on etcd");
+        return BT_ETCD_ERROR;
+    }
     snprintf(url, sizeof url, "%s/v3/watch", base);
     snprintf(rev, sizeof rev, "%lld", from);
     json_t *req = json_pack("{s:{s:s,s:s,s:[s]}}", "create_request", "key", key_b64,

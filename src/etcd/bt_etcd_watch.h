@@ -9,7 +9,7 @@
 #include "bt_etcd_http.h"
 
 typedef struct bt_etcd_watch {
-    CURLM *multi;
+    CURLM *multi;               /* made by the first watch, closed on release */
     CURL *easy;                 /* the running watch; NULL when none */
     struct curl_slist *headers;
     char *buf;                  /* stream bytes not yet split into messages */
@@ -35,7 +35,9 @@ int bt_etcd_watch_wait(bt_etcd_watch *w, double seconds);
 /* The watch's socket, for an event loop to poll; -1 before it is connected or when none. */
 int bt_etcd_watch_fd(const bt_etcd_watch *w);
 
+/* End the watch; _close also lets go of the connection (made again by the next start). */
 void bt_etcd_watch_stop(bt_etcd_watch *w);
+void bt_etcd_watch_close(bt_etcd_watch *w);
 void bt_etcd_watch_free(bt_etcd_watch *w);
 
 #endif

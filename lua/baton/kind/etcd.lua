@@ -108,7 +108,8 @@ end
 function M.open(path, o)
   if not has_core then
     error("baton: etcd locks need the module baton.etcd_core, which is not installed: build "
-      .. "baton where libcurl and jansson are available (make ETCD=1). " .. tostring(core), 4)
+      .. "baton where libcurl and jansson are available (make ETCD=1): "
+      .. tostring(core):match("^[^\n]*"), 4)
   end
   local c, why = core.open(path, o.ttl or M.DEFAULT_TTL, o.shared or false, o.note)
   if not c then fail(path, why) end
