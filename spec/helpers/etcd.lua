@@ -40,6 +40,7 @@ end
 
 local running = {}
 local folders = {}
+local launched = {} -- every etcd started, so that none outlives the specs
 
 -- A folder of its own: the specs' H.cleanup() runs after each test, a server may outlive one.
 local function folder()
@@ -64,6 +65,13 @@ local function launch(m)
   m.pid = tonumber(f:read("*l"))
   f:close()
   running[m] = true
+  launched[#launched + 1] = { pid = m.pid, dir = m.dir }
+end
+
+-- True while `pid` is an etcd started on `dir` (not some process that got its pid later).
+local function ours(pid, dir)
+  local cmdline = H.read("/proc/" .. pid .. "/cmdline") or ""
+  return H.alive(pid) and cmdline:find(dir, 1, true) ~= nil
 end
 
 -- True when the member answers requests (it has a leader).
@@ -162,11 +170,13 @@ function E.stop(m)
 end
 
 function E.stop_all()
-  for m in pairs(running) do
-    H.kill(m.pid, "KILL")
-    H.wait_for(function() return not H.alive(m.pid) end, 10, "etcd to stop")
+  for _, p in ipairs(launched) do
+    if ours(p.pid, p.dir) then
+      H.kill(p.pid, "KILL")
+      H.wait_for(function() return not H.alive(p.pid) end, 10, "etcd to stop")
+    end
   end
-  running = {}
+  running, launched = {}, {}
   for _, dir in ipairs(folders) do os.execute("rm -rf " .. H.quote(dir)) end
   folders = {}
 end
