@@ -279,6 +279,27 @@ local f = assert(io.open(dir .. "/done" .. tostring(arg[4]), "w")); f:close()
       assert.is_true(l:release())
     end)
 
+    it("leaves no descriptor to commands started while it holds or waits", function()
+      local function inherited() -- sockets and eventfds a command started now would get
+        local _, out = H.run("ls -l /proc/self/fd")
+        local n = 0
+        for _ in out:gmatch("socket:") do n = n + 1 end
+        for _ in out:gmatch("anon_inode:") do n = n + 1 end
+        return n
+      end
+      local before = inherited()
+      local l = baton.lock(url, { ttl = 2 })
+      assert.equal(before, inherited())
+      local during
+      local other = baton.new(url, { ttl = 2 })
+      assert.is_nil(other:try_acquire({ timeout = 0.5, sleep = function(s)
+        during = during or inherited() -- while a watch is open
+        baton.sleep(s)
+      end }))
+      assert.equal(before, during)
+      l:release()
+    end)
+
     it("reports who holds the lock", function()
       assert.is_nil((require("baton.kind.etcd").holder(url)))
       local pid, _, token = holder(url, { hold = 30 })

@@ -2,6 +2,7 @@
 #include "bt_etcd_http.h"
 
 #include "../bt_errors.h"
+#include "bt_etcd_fds.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -188,7 +189,16 @@ static int post(bt_etcd_http *h, const char *api, const char *body, json_t **res
     curl_easy_setopt(h->curl, CURLOPT_URL, url);
     curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, h->timeout_ms);
-    CURLcode rc = curl_easy_perform(h->curl);
+    CURLcode rc;
+    if (h->sealed) {
+        rc = curl_easy_perform(h->curl);
+    } else {
+        bt_fds before; /* the first transfer makes the easy handle's inner multi handle */
+        bt_fds_note(&before);
+        rc = curl_easy_perform(h->curl);
+        bt_fds_seal(&before);
+        h->sealed = 1;
+    }
     if (rc != CURLE_OK) {
         bt_etcd_fail(err, curl_code(rc), "etcd at %s is unreachable: %s", ep + 7,
                      h->curl_err[0] ? h->curl_err : curl_easy_strerror(rc));

@@ -42,6 +42,7 @@ typedef struct bt_etcd_http {
     char *buf;                /* the response body */
     size_t len, cap;
     char curl_err[CURL_ERROR_SIZE];
+    int sealed;               /* curl's inner socket pair was made close-on-exec */
 } bt_etcd_http;
 
 /* Set libcurl up once per process (the module's loader calls it). Returns 0 on success. */

@@ -6,6 +6,7 @@
 
 #include "../bt_clock.h"
 #include "../bt_errors.h"
+#include "bt_etcd_fds.h"
 
 #define MAX_PENDING (1u << 20) /* one watch message is small; more unsplit bytes is nonsense */
 
@@ -94,9 +95,15 @@ int bt_etcd_watch_start(bt_etcd_watch *w, const char *base, const char *key_b64,
                         long long from, bt_etcd_err *err) {
     char url[512], rev[24];
     bt_etcd_watch_stop(w);
-    if (!w->multi && !(w->multi = curl_multi_init())) {
-        bt_etcd_fail(err, "ENOMEM", "out of memory starting a watch on etcd");
-        return BT_ETCD_ERROR;
+    if (!w->multi) {
+        bt_fds before;
+        bt_fds_note(&before);
+        w->multi = curl_multi_init();
+        bt_fds_seal(&before); /* its socket pair: see bt_etcd_fds.h */
+        if (!w->multi) {
+            bt_etcd_fail(err, "ENOMEM", "out of memory starting a watch on etcd");
+            return BT_ETCD_ERROR;
+        }
     }
     snprintf(url, sizeof url, "%s/v3/watch", base);
     snprintf(rev, sizeof rev, "%lld", from);
