@@ -49,14 +49,31 @@ HOST_HEADERS = $(wildcard src/host/*.h)
 EMBED = $(HOST_BUILD)/host/embedded.c
 HAVE_HOST := $(wildcard $(HOST_LUA_INCDIR)/lua.h)
 
+# etcd locks live in a module of their own, baton.etcd_core, so that baton.core never needs
+# libcurl. It is built when pkg-config finds libcurl and jansson (ETCD=1 insists, ETCD=0 skips).
+ETCD_PKGS = libcurl jansson
+ifeq ($(origin ETCD),undefined)
+  ETCD := $(shell pkg-config --exists $(ETCD_PKGS) 2>/dev/null && echo 1 || echo 0)
+endif
+ETCD_CFLAGS ?= $(shell pkg-config --cflags $(ETCD_PKGS) 2>/dev/null)
+ETCD_LIBS ?= $(shell pkg-config --libs $(ETCD_PKGS) 2>/dev/null || echo -lcurl -ljansson)
+ETCD_CORE = $(BUILD)/baton/etcd_core.so
+ETCD_SRC = $(wildcard src/etcd/*.c) src/bt_clock.c src/bt_pid.c
+ETCD_HEADERS = $(wildcard src/etcd/*.h) src/bt_clock.h src/bt_pid.h src/bt_errors.h src/lua_compat.h
+ifeq ($(ETCD),1)
+  ALL_MODULES = $(CORE) $(ETCD_CORE)
+else
+  ALL_MODULES = $(CORE)
+endif
+
 BUSTED ?= /usr/bin/busted
 TEST_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;$(CURDIR)/spec/?/init.lua;;" \
 	LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" BATON_TEST_LUA="$(LUA_BIN)" BATON_ROOT="$(CURDIR)" \
 	BATON_BIN="$(CURDIR)/$(HOST)"
 
-.PHONY: all rock test test-all sanitize install clean example bench
+.PHONY: all rock test test-all sanitize install clean example bench bench-etcd
 
-all: $(CORE) $(if $(HAVE_HOST),$(HOST))
+all: $(ALL_MODULES) $(if $(HAVE_HOST),$(HOST))
 
 # LuaRocks builds here afresh every time: the interpreter it builds for may have changed.
 rock:
@@ -75,6 +92,11 @@ $(HOST): $(CORE_SRC) $(HEADERS) $(HOST_SRC) $(HOST_HEADERS) $(EMBED)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -Isrc -Isrc/host -I$(HOST_LUA_INCDIR) $(SQLITE_CFLAGS) $(CORE_SRC) $(HOST_SRC) \
 		$(EMBED) -o $@ $(LDFLAGS) $(HOST_LIBS)
+
+$(ETCD_CORE): $(ETCD_SRC) $(ETCD_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I$(LUA_INCDIR) $(ETCD_CFLAGS) $(ETCD_SRC) -o $@ \
+		$(LIBFLAG) $(ETCD_LIBS) -pthread -lm
 
 # The Neovim and nginx specs load the LuaJIT build, made here when LuaJIT's headers exist.
 test: all
@@ -104,6 +126,7 @@ sanitize:
 install: all
 	install -d $(DESTDIR)$(INST_LIBDIR)/baton $(DESTDIR)$(INST_LUADIR)/baton/kind
 	install -m 0755 $(CORE) $(DESTDIR)$(INST_LIBDIR)/baton/core.so
+	if [ "$(ETCD)" = 1 ]; then install -m 0755 $(ETCD_CORE) $(DESTDIR)$(INST_LIBDIR)/baton/etcd_core.so; fi
 	install -m 0644 lua/baton/*.lua $(DESTDIR)$(INST_LUADIR)/baton/
 	install -m 0644 lua/baton/kind/*.lua $(DESTDIR)$(INST_LUADIR)/baton/kind/
 ifneq ($(HAVE_HOST),)
@@ -120,3 +143,7 @@ example: $(CORE)
 
 bench: $(CORE)
 	$(TEST_ENV) LUA_BIN=$(LUA_BIN) sh bench/run.sh
+
+# etcd locks against `etcdctl lock`, on an etcd the bench starts on loopback
+bench-etcd: $(ALL_MODULES)
+	$(TEST_ENV) $(LUA_BIN) bench/etcd_cycle.lua $(BENCH_N)

@@ -12,6 +12,11 @@ interoperate with flock(1) and Python's filelock, read/write locks on SQLite fil
 lock as filelock's ReadWriteLock) and counting semaphores, all released through Lua 5.4
 to-be-closed variables, __gc and a scoped :with() on older Lua versions. A C core does the system work;
 waiting wakes on the holder's release instead of polling, and can yield to an event loop.
+
+Locks on an etcd cluster (etcd://HOST:PORT/NAME paths, with leases and fencing tokens) live
+in the separate module baton.etcd_core, built only when pkg-config finds libcurl and jansson:
+on Debian, `apt-get install pkg-config libcurl4-openssl-dev libjansson-dev` before installing
+this rock. Without them, baton builds and works as before, and etcd paths raise a clear error.
 ]],
   license = "MIT",
   labels = { "lock", "flock", "ipc", "concurrency" },

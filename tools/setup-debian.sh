@@ -1,6 +1,8 @@
 #!/bin/sh
 # Install what baton needs to build and test on Debian 12 (run as root), then build it.
-# With --deps-only it stops after installing packages.
+# With --deps-only it stops after installing packages. libcurl, jansson and pkg-config build
+# the optional etcd module (baton.etcd_core); etcd-server and etcd-client run its specs (they
+# start their own etcd on loopback; the packaged service is not needed).
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
@@ -9,7 +11,8 @@ apt-get install -y -qq --no-install-recommends \
   lua5.4 liblua5.4-dev lua-busted luarocks lua-luv \
   lua5.1 liblua5.1-0-dev lua5.3 liblua5.3-dev luajit2 libluajit2-5.1-dev \
   neovim nginx-light libnginx-mod-http-lua curl \
-  python3 python3-filelock sqlite3 libsqlite3-dev >/dev/null
+  python3 python3-filelock sqlite3 libsqlite3-dev \
+  pkg-config libcurl4-openssl-dev libjansson-dev etcd-server etcd-client >/dev/null
 [ "${1:-}" = "--deps-only" ] && exit 0
 cd "$(dirname "$0")/.."
 make

@@ -15,6 +15,9 @@ local M = {}
 
 local EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE, EX_OSERR, EX_CANTCREAT =
   64, 65, 66, 69, 71, 73
+-- An etcd lock's lease was lost while the command ran (EX_TEMPFAIL: try again later).
+local EX_LOCK_LOST = 75
+local LOST_CHECK = 0.2 -- seconds between looks at a lock that can be lost
 
 -- A command-line mistake: raised as this table, turned into a message and status 64.
 local Usage = {}
@@ -58,10 +61,30 @@ local function format_since(since)
   return since and tostring(since) or nil
 end
 
+-- An etcd lock: what its holder's key says (host, pid, note, since, token).
+local function inspect_etcd(r)
+  local ok, info, msg = pcall(baton.holder, r.path)
+  if not ok or (info == nil and msg) then
+    r.error = tostring(ok and msg or info)
+    return r
+  end
+  r.held = info ~= nil
+  if info then
+    r.kind, r.since, r.note, r.host, r.shared = "etcd", info.since, info.note, info.host, info.shared
+    r.token = info.token
+    if info.pid then
+      r.pids[1] = info.pid
+      r.commands[1] = "?"
+    end
+  end
+  return r
+end
+
 -- Everything known about the lock at `path`: { path, exists, held, kind, shared, pids,
 -- commands, since, note, host, error }. `probe` allows a try-lock when nothing else tells.
 local function inspect(path, probe)
   local r = { path = path, pids = {}, commands = {}, exists = true }
+  if path:match("^etcds?://") then return inspect_etcd(r) end
   local f, _, errno = io.open(path, "rb")
   if f then
     f:close()
@@ -206,6 +229,8 @@ Options:
                           exit with CODE (0-255) when giving up (default 1)
       --soft              a soft lock: a marker file holding pid, host and start time
       --note TEXT         a note for `baton status` and for waiters to read
+      --ttl SECONDS       etcd:// locks: the lease's length (default 10); COMMAND sees the
+                          fencing token as BATON_TOKEN and is stopped if the lease is lost
       --inherit           hand the lock's descriptor to COMMAND (as BATON_LOCK_FD): the
                           lock then lasts while COMMAND or anything it left running holds it
   -o, --close             accepted for flock(1) compatibility: COMMAND never gets the
@@ -218,7 +243,7 @@ Options:
 Exit status: COMMAND's (128 + n when killed by signal n); 1 or -E's CODE when -n or -w gave
 up; 64 bad command line; 65 the lock failed; 66 FILE cannot be opened; 69 COMMAND cannot be
 run; 71 out of resources; 73 FILE cannot be created (read-only or full file system);
-130/143/129 when baton itself was stopped by SIGINT/SIGTERM/SIGHUP (COMMAND is stopped first).
+75 an etcd lock's lease was lost while COMMAND ran (COMMAND was stopped); 130/143/129 when baton itself was stopped by SIGINT/SIGTERM/SIGHUP (COMMAND is stopped first).
 ]]
 
 local LOCK_SHORT = {
@@ -231,9 +256,9 @@ local LOCK_LONG = {
   nb = "nonblock", timeout = "timeout", wait = "timeout", ["conflict-exit-code"] = "conflict",
   close = "close", verbose = "verbose", help = "help", version = "version", soft = "soft",
   note = "note", inherit = "inherit", unlock = "unlock", ["no-fork"] = "nofork",
-  fcntl = "fcntl",
+  fcntl = "fcntl", ttl = "ttl",
 }
-local LOCK_VALUES = { timeout = true, conflict = true, note = true }
+local LOCK_VALUES = { timeout = true, conflict = true, note = true, ttl = true }
 
 -- The command line, checked: options, the lock file, the command's argv.
 local function lock_command_line(args)
@@ -249,6 +274,11 @@ local function lock_command_line(args)
     local t = tonumber(o.timeout)
     if not t or t ~= t or t < 0 or t == math.huge then usage("invalid timeout value '%s'", o.timeout) end
     o.timeout = t
+  end
+  if o.ttl then
+    local t = tonumber(o.ttl)
+    if not t or not (t > 0) or t == math.huge then usage("invalid ttl value '%s'", o.ttl) end
+    o.ttl = t
   end
   if o.conflict then
     local c = tonumber(o.conflict)
@@ -294,6 +324,21 @@ local function version()
   return 0
 end
 
+-- Wait for the command; a lock that can be lost (an etcd lease) is watched meanwhile, and
+-- losing it stops the command (TERM, then KILL) and ends with EX_LOCK_LOST.
+local function wait_holding(p, l, file)
+  if not l:lostfd() then return p:wait() end
+  while true do
+    local status, err, why = p:wait(LOST_CHECK)
+    if status or why ~= "timeout" then return status, err end
+    if not l:is_locked() then
+      warn("lock", "lost the lock on '%s'; stopping %s", file, p.argv[1])
+      p:terminate()
+      return EX_LOCK_LOST
+    end
+  end
+end
+
 local function lock(args)
   local o, file, argv = lock_command_line(args)
   if o.help then
@@ -308,6 +353,11 @@ local function lock(args)
   local conflict = o.conflict or 1
   -- mkdir = false: as flock(1), a lock file in a missing folder is an error (66)
   local opts = { shared = o.shared, note = o.note, kind = o.soft and "soft" or nil, mkdir = false }
+  if file:match("^etcds?://") then
+    opts.mkdir, opts.ttl = nil, o.ttl
+  elseif o.ttl then
+    usage("--ttl is for etcd:// locks")
+  end
   if o.nonblock or o.timeout == 0 then
     opts.timeout = 0
   else
@@ -340,6 +390,7 @@ local function lock(args)
     warn("lock", "got the lock on '%s' after %.6f s; running %s", file, baton.now() - start, argv[1])
   end
   local spec = { unpack(argv) }
+  if l.token then spec.env = { BATON_TOKEN = tostring(l.token) } end -- etcd's fencing token
   if o.inherit then
     local fd = l._h.fileno and l._h:fileno()
     if not fd then
@@ -347,7 +398,8 @@ local function lock(args)
       usage("--inherit needs a flock lock; this lock has no descriptor")
     end
     spec.keep_fds = { fd }
-    spec.env = { BATON_LOCK_FD = fd }
+    spec.env = spec.env or {}
+    spec.env.BATON_LOCK_FD = fd
   end
   local p, why, ecode = baton.spawn(spec)
   if not p then
@@ -355,7 +407,7 @@ local function lock(args)
     io.stderr:write((why:gsub("^baton%.spawn", "baton lock")), "\n")
     return (ecode == "ENOMEM" or ecode == "EAGAIN") and EX_OSERR or EX_UNAVAILABLE
   end
-  local status, err = p:wait()
+  local status, err = wait_holding(p, l, file)
   if not status then
     io.stderr:write(tostring(err), "\n")
     status = EX_OSERR

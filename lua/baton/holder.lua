@@ -113,6 +113,10 @@ end
 -- Who holds the lock at `path`, or nil when nobody does (also for a missing file).
 function M.holder(path, opts)
   local kind = check(path, opts)
+  if path:match("^etcds?://") then
+    -- the value stored under the holder's key says who it is (lua/baton/kind/etcd.lua)
+    return require("baton.kind.etcd").holder(path)
+  end
   if kind == "flock" then return flock_holder(path) end
   if kind == "soft" then return soft_holder(path, true) end
   -- A named marker is a soft lock; otherwise ask the kernel about flock holders.

@@ -4,7 +4,10 @@
 --   try() -> true | false, message, code     one attempt, never blocking
 --   wait(seconds) -> woken                   a bounded pause that may end early on a release
 --   held() -> boolean                        held by this process (not a forked child)
---   release()                                give everything back; idempotent
+--   release()                                give everything back; idempotent; returns
+--                                            nil, message, "lost" when a held lock was lost
+-- and optionally block() (wait without a deadline), pollfd(), token() (the fencing token
+-- while held) and lostfd() (readable once a held lock was lost).
 -- This file adds reentrancy, options, errors and scoping on top.
 local options = require "baton.options"
 local wait = require "baton.wait"
@@ -50,7 +53,7 @@ function M.new(path, opts, fname, level)
   local o, impl, kname = EMPTY, FLOCK, "flock"
   if opts ~= nil then o = options.check(opts, fname, path, level + 1) end
   if o.kind ~= nil or byte(path, 1) == 101 then -- 'e', as in etcd://
-    kname = o.kind or (path:sub(1, 7) == "etcd://" and "etcd") or "flock"
+    kname = o.kind or (find(path, "^etcds?://") and "etcd") or "flock"
     impl = kind_named(kname)
     if not impl then options.misuse(level + 1, fname, path, "unknown lock kind '" .. kname .. "'") end
   end
@@ -64,6 +67,20 @@ local function check_open(self, fname)
   end
 end
 
+-- The fencing token of a kind that has one (etcd), else nil.
+local function token_of(h)
+  local f = h.token
+  if f then return f(h) end
+  return nil
+end
+
+-- Let go of the handle: nothing, or nil, message, "lost" when the lock had been lost.
+local function let_go(self)
+  self._n = 0
+  self.token = nil
+  return self._h:release()
+end
+
 -- Take the lock once more, or for the first time under options `o`, waiting up to `timeout`.
 -- Returns true, or nil, message, code.
 local function take(self, o, timeout)
@@ -74,9 +91,9 @@ local function take(self, o, timeout)
       return true
     end
     -- Inherited through fork(): the descriptor is the parent's lock, not ours. Let go of our
-    -- copy (never unlocking it under the parent) and take the lock for real.
-    self._h:release()
-    self._n = 0
+    -- copy (never unlocking it under the parent) and take the lock for real. (Or a lost
+    -- etcd lock: take it again.)
+    let_go(self)
   end
   local ok, msg, code = wait.acquire(self._h, self.path, o, timeout)
   if not ok then
@@ -85,6 +102,7 @@ local function take(self, o, timeout)
   end
   self._n = 1
   record(self._h, o.note)
+  self.token = token_of(self._h)
   return true
 end
 
@@ -127,6 +145,7 @@ function M.acquire_new(l, raise)
   if ok then
     l._n = 1
     record(l._h, o.note)
+    l.token = token_of(h)
     return l
   end
   h:release()
@@ -134,7 +153,8 @@ function M.acquire_new(l, raise)
   return nil, msg, code
 end
 
--- Release one level, or every level with { force = true }.
+-- Release one level, or every level with { force = true }. Returns true, or nil, message,
+-- "lost" when the lock had been lost before this release (an etcd lease that expired).
 function Lock:release(opts)
   local force = false
   if opts ~= nil then
@@ -152,11 +172,12 @@ function Lock:release(opts)
   local n = self._n
   if n == 0 then error(string.format("lock:release: lock '%s' is not held", self.path), 2) end
   if force or n == 1 then
-    self._n = 0
-    self._h:release()
+    local _, msg, code = let_go(self)
+    if msg then return nil, msg, code end
   else
     self._n = n - 1
   end
+  return true
 end
 
 -- Leaving a `<close>` scope releases the level that scope took. A lock released by hand
@@ -164,8 +185,7 @@ end
 function Lock:__close()
   local n = self._n
   if n == 1 then
-    self._n = 0
-    self._h:release()
+    let_go(self)
   elseif n > 1 then
     self._n = n - 1
   end
@@ -182,14 +202,19 @@ function Lock:pollfd()
   return f and f(self._h) or nil
 end
 
+-- A descriptor that becomes readable when a held lock is lost (etcd), or nil.
+function Lock:lostfd()
+  local f = self._h.lostfd
+  return f and f(self._h) or nil
+end
+
 function Lock:count()
   return self._n
 end
 
 -- Release every level and refuse further use. Idempotent.
 function Lock:close()
-  self._n = 0
-  self._h:release()
+  let_go(self)
   self._closed = true
 end
 

@@ -42,6 +42,7 @@ local checks = {
   poll = of_type("function"),
   cancel = of_type("function"), ttl = number, mkdir = of_type("boolean"), kind = kind,
   stale_after = number,
+  on_lost = of_type("function"),
 }
 local per_acquire = {
   timeout = true, note = true, warn_after = true, on_wait = true, sleep = true, poll = true,
