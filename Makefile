@@ -88,10 +88,16 @@ $(EMBED): $(LUA_SRC) tools/embed.sh
 	@mkdir -p $(dir $@)
 	sh tools/embed.sh $@ $(LUA_SRC)
 
-$(HOST): $(CORE_SRC) $(HEADERS) $(HOST_SRC) $(HOST_HEADERS) $(EMBED)
+# The executable carries the etcd module too, when it is built, so that it needs no
+# LUA_CPATH to find it (nor a module built for another Lua).
+HOST_ETCD_SRC = $(if $(filter 1,$(ETCD)),$(wildcard src/etcd/*.c))
+HOST_ETCD_FLAGS = $(if $(filter 1,$(ETCD)),-DBATON_HOST_ETCD -pthread $(ETCD_CFLAGS))
+HOST_ETCD_LIBS = $(if $(filter 1,$(ETCD)),$(ETCD_LIBS) -pthread)
+
+$(HOST): $(CORE_SRC) $(HEADERS) $(HOST_SRC) $(HOST_HEADERS) $(EMBED) $(HOST_ETCD_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) -Isrc -Isrc/host -I$(HOST_LUA_INCDIR) $(SQLITE_CFLAGS) $(CORE_SRC) $(HOST_SRC) \
-		$(EMBED) -o $@ $(LDFLAGS) $(HOST_LIBS)
+	$(CC) $(CFLAGS) $(WARN) $(HOST_ETCD_FLAGS) -Isrc -Isrc/host -I$(HOST_LUA_INCDIR) $(SQLITE_CFLAGS) \
+		$(CORE_SRC) $(HOST_SRC) $(HOST_ETCD_SRC) $(EMBED) -o $@ $(LDFLAGS) $(HOST_LIBS) $(HOST_ETCD_LIBS)
 
 $(ETCD_CORE): $(ETCD_SRC) $(ETCD_HEADERS)
 	@mkdir -p $(dir $@)

@@ -273,7 +273,7 @@ except filelock.Timeout:
     it("follows a lock file replaced by a peer while waiting", function()
       H.lua_holder(path, 10)
       -- the peer unlinks the held file and puts a fresh one in its place
-      H.spawn("sleep 0.3; rm -f " .. H.quote(path) .. "; touch " .. H.quote(path))
+      H.spawn("sh -c " .. H.quote("sleep 0.3; rm -f " .. H.quote(path) .. "; touch " .. H.quote(path)))
       local t0 = baton.now()
       local l = baton.lock(path, { timeout = 5 })
       assert.is_true(baton.now() - t0 < 2)

@@ -76,7 +76,7 @@ describe("the baton executable", function()
     it("has baton built in, without LUA_PATH or LUA_CPATH", function()
       local code, out, err = bt({ "-e", [[
         local baton = require "baton"
-        local l = baton.lock(arg[1] or ']] .. dir .. [[/built-in.lock')
+        local l = baton.lock(']] .. dir .. [[/built-in.lock')
         print(l:is_locked(), package.loaded["baton.core"] ~= nil, type(baton.spawn), type(baton.jobs))
         l:release()
       ]] }, { env = { LUA_PATH = false, LUA_CPATH = false } })

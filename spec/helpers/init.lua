@@ -23,7 +23,13 @@ function H.tmpdir()
   return dir
 end
 
+-- Every process H.spawn started leads a process group of its own (setsid), so that cleanup
+-- can stop it with whatever it started in turn.
+local spawned = {}
+
 function H.cleanup()
+  for _, pid in ipairs(spawned) do os.execute("kill -KILL -" .. pid .. " 2>/dev/null") end
+  spawned = {}
   for _, dir in ipairs(made) do os.execute("rm -rf " .. sh_quote(dir)) end
   made = {}
 end
@@ -44,9 +50,13 @@ end
 
 -- Run a shell command line in the background; returns its pid.
 function H.spawn(cmdline)
-  local f = assert(io.popen(cmdline .. " >/dev/null 2>&1 </dev/null & echo $!"))
+  -- exec, so that the pid is the command's own (a list of commands: wrap it in sh -c)
+  if not (cmdline:match("^exec ") or cmdline:match("^[%w_]+=")) then cmdline = "exec " .. cmdline end
+  local f = assert(io.popen("setsid sh -c " .. sh_quote(cmdline)
+    .. " >/dev/null 2>&1 </dev/null & echo $!"))
   local pid = tonumber(f:read("*l"))
   f:close()
+  spawned[#spawned + 1] = pid
   return pid
 end
 

@@ -55,7 +55,7 @@ function R.sqlite3_holder(path)
   local ready = H.tmpdir() .. "/ready"
   local script = string.format("{ printf '%%s\\n' '.bail on' 'BEGIN EXCLUSIVE;' %s; sleep 60; } "
     .. "| sqlite3 %s", H.quote(".shell touch " .. H.quote(ready)), H.quote(path))
-  local pgid = H.spawn("exec setsid sh -c " .. H.quote(script))
+  local pgid = H.spawn("sh -c " .. H.quote(script)) -- H.spawn gives it a group of its own
   H.wait_file(ready)
   return pgid
 end
