@@ -348,6 +348,7 @@ static int arm(bt_soft *l, const char *path) {
     l->notify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (l->notify_fd < 0)
         return -1;
+    l->watcher = bt_pid();
     l->watch = inotify_add_watch(l->notify_fd, dir,
                                  IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF |
                                      IN_ONLYDIR);
@@ -381,6 +382,8 @@ static int drain(bt_soft *l, const char *base) {
 
 int bt_soft_wait(bt_soft *l, const char *path, double seconds) {
 #ifdef __linux__
+    if (l->notify_fd >= 0 && l->watcher != bt_pid())
+        unwatch(l); /* inherited through fork(): its events are the parent's to read */
     if (l->notify_fd < 0 && arm(l, path) == 0)
         return 0; /* the caller's next attempt closes the race with a release before this */
     if (l->notify_fd >= 0) {
