@@ -65,6 +65,19 @@ local function check_open(self, fname)
   end
 end
 
+-- The wait, and the count it sets, run under wait.protect: an error at any point leaves the
+-- lock either held and counted or neither, never held by an object that says it is not.
+local function attempt(self, o, timeout)
+  local ok, msg, code = wait.acquire(self._h, self.path, o, timeout)
+  if ok then self._n = 1 end
+  return ok, msg, code
+end
+
+local function give_up(self)
+  self._n = 0
+  self._h:release()
+end
+
 -- Take the lock once more, or for the first time under options `o`, waiting up to `timeout`.
 -- Returns true, or nil, message, code.
 local function take(self, o, timeout)
@@ -79,12 +92,11 @@ local function take(self, o, timeout)
     self._h:release()
     self._n = 0
   end
-  local ok, msg, code = wait.acquire(self._h, self.path, o, timeout)
+  local ok, msg, code = wait.protect(o, give_up, self, attempt, self, o, timeout)
   if not ok then
     self._h:release()
     return nil, msg, code
   end
-  self._n = 1
   record(self._h, o.note)
   return true
 end
@@ -114,7 +126,7 @@ function Lock:try_acquire(opts)
 end
 
 -- What baton.lock (raise = true) and baton.try_lock do with a fresh object.
-function M.acquire_new(l, raise)
+local function first_attempt(l, raise)
   local o, h = l._o, l._h
   local ok, msg, code
   if o == EMPTY and raise and h.block then
@@ -125,9 +137,15 @@ function M.acquire_new(l, raise)
     if not raise and timeout == nil then timeout = 0 end
     ok, msg, code = wait.acquire(h, l.path, o, timeout)
   end
+  if ok then l._n = 1 end
+  return ok, msg, code
+end
+
+function M.acquire_new(l, raise)
+  local o, h = l._o, l._h
+  local ok, msg, code = wait.protect(o, give_up, l, first_attempt, l, raise)
   if ok then
-    l._n = 1
-    record(l._h, o.note)
+    record(h, o.note)
     return l
   end
   h:release()

@@ -89,6 +89,15 @@ else
   end
 end
 
+-- The wait, and the state it sets, under wait.protect: an error at any point (a callback's,
+-- a host's interrupt) gives back a waiting writer's PENDING lock and anything just taken.
+local function attempt(self, mode, o, timeout)
+  local ok, msg, code = wait.acquire(self._attempt[mode], self.path, o, timeout)
+  if not ok then return nil, msg, code end
+  self._mode, self._n = mode, 1
+  return new_guard(self, mode)
+end
+
 local OTHER = { read = "write", write = "read" }
 local HELD_FOR = { read = "writing", write = "reading" }
 local CHANGE = { read = "downgrading", write = "upgrading" }
@@ -115,14 +124,13 @@ local function acquire(self, mode, opts, fname, raise, default_timeout)
   end
   local timeout = o.timeout
   if timeout == nil then timeout = default_timeout end
-  local ok, msg, code = wait.acquire(self._attempt[mode], self.path, o, timeout)
-  if not ok then
+  local g, msg, code = wait.protect(o, drop_all, self, attempt, self, mode, o, timeout)
+  if not g then
     self._h:abandon() -- a waiting writer's PENDING lock
     if raise then error(msg, 3) end
     return nil, msg, code
   end
-  self._mode, self._n = mode, 1
-  return new_guard(self, mode)
+  return g
 end
 
 -- Shared (read) lock: waits as the options say, raises a string naming the path on failure.
