@@ -28,6 +28,7 @@
 #include "bt_openers.h"
 #include "bt_fs.h"
 #include "bt_pid.h"
+#include "bt_probe.h"
 #include "bt_proc.h"
 #include "bt_record.h"
 
@@ -451,24 +452,37 @@ void bt_soft_release(bt_soft *l, const char *path) {
     unwatch(l);
 }
 
-int bt_soft_inspect(const char *path, double stale_after, bt_soft_info *info) {
-    memset(info, 0, sizeof *info);
+/* Read the start of the file at `path` into buf: the length, 0 with st_mode not a regular
+ * file, or -1 with errno set (ENOENT and the like when there is none). */
+static ssize_t read_marker(const char *path, struct stat *st, char *buf, size_t cap) {
+    /* A lock file this process holds SQLite (POSIX record) locks on is read through the
+     * descriptor kept for it: closing any other descriptor on it would drop those locks. */
+    if (lstat(path, st) == 0 && S_ISREG(st->st_mode)) {
+        long kept = bt_probe_read(st->st_dev, st->st_ino, buf, cap);
+        if (kept != -2)
+            return (ssize_t)kept;
+    }
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
-        return errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? 0 : -1;
-    struct stat st;
-    char buf[BT_MARKER_MAX + 1];
-    ssize_t n = -1;
+        return -1;
+    ssize_t n = 0;
     int saved = 0;
-    if (fstat(fd, &st) != 0)
+    if (fstat(fd, st) != 0)
         saved = errno;
-    else if (S_ISREG(st.st_mode) && (n = read_from_start(fd, buf, sizeof buf)) < 0)
+    else if (S_ISREG(st->st_mode) && (n = read_from_start(fd, buf, cap)) < 0)
         saved = errno;
     close(fd);
-    if (saved) {
-        errno = saved;
-        return -1;
-    }
+    errno = saved;
+    return saved ? -1 : n;
+}
+
+int bt_soft_inspect(const char *path, double stale_after, bt_soft_info *info) {
+    memset(info, 0, sizeof *info);
+    struct stat st;
+    char buf[BT_MARKER_MAX + 1];
+    ssize_t n = read_marker(path, &st, buf, sizeof buf);
+    if (n < 0)
+        return errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? 0 : -1;
     if (!S_ISREG(st.st_mode))
         return 0;
     info->mtime = mtime_of(&st);
