@@ -99,7 +99,9 @@ describe("an error raised while waiting", function()
 
   -- The baton executable raises its interrupt error from a debug hook, between any two
   -- instructions; here a hook raises just as the attempt that took the lock returns.
-  it("raised by a hook just after the lock was taken, releases the lock", function()
+  -- (LuaJIT calls no hooks on returns from C functions.)
+  local it_puc = type(jit) == "table" and pending or it
+  it_puc("raised by a hook just after the lock was taken, releases the lock", function()
     local dir = H.tmpdir()
     local cases = {
       { "flock", dir .. "/block.lock", "block", function(p) return baton.lock(p) end },

@@ -92,7 +92,7 @@ local function take(self, o, timeout)
     self._h:release()
     self._n = 0
   end
-  local ok, msg, code = wait.protect(o, give_up, self, attempt, self, o, timeout)
+  local ok, msg, code = wait.protect(give_up, self, attempt, self, o, timeout)
   if not ok then
     self._h:release()
     return nil, msg, code
@@ -143,7 +143,7 @@ end
 
 function M.acquire_new(l, raise)
   local o, h = l._o, l._h
-  local ok, msg, code = wait.protect(o, give_up, l, first_attempt, l, raise)
+  local ok, msg, code = wait.protect(give_up, l, first_attempt, l, raise)
   if ok then
     record(h, o.note)
     return l

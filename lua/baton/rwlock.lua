@@ -124,7 +124,7 @@ local function acquire(self, mode, opts, fname, raise, default_timeout)
   end
   local timeout = o.timeout
   if timeout == nil then timeout = default_timeout end
-  local g, msg, code = wait.protect(o, drop_all, self, attempt, self, mode, o, timeout)
+  local g, msg, code = wait.protect(drop_all, self, attempt, self, mode, o, timeout)
   if not g then
     self._h:abandon() -- a waiting writer's PENDING lock
     if raise then error(msg, 3) end

@@ -58,7 +58,7 @@ local function acquire(self, opts, fname, raise, default_timeout)
   local timeout = o.timeout
   if timeout == nil then timeout = default_timeout end
   local h = core.semaphore(self.path, self.n, self._mode, self._mkdir)
-  local g, msg, code = wait.protect(o, release_handle, h, attempt, self, h, o, timeout)
+  local g, msg, code = wait.protect(release_handle, h, attempt, self, h, o, timeout)
   if not g then
     h:release()
     if code == "busy" then

@@ -47,10 +47,11 @@ local PCALL_YIELDS = _VERSION ~= "Lua 5.1" or type(jit) == "table"
 -- `on_wait` callback, or by a host's interrupt arriving between two instructions) first
 -- calls cleanup(x), which gives back whatever the attempt holds (a waiting writer's place,
 -- a lock taken a moment before the error), and then goes on unchanged. Without this, a
--- lock could stay held by an object that says it is not. On Lua 5.1, a wait whose pauses
--- may yield runs unprotected (its pcall cannot be yielded across).
-function M.protect(o, cleanup, x, fn, ...)
-  if not PCALL_YIELDS and (o.sleep or o.poll or coop.scheduler()) then return fn(...) end
+-- lock could stay held by an object that says it is not. On Lua 5.1 (not LuaJIT), whose
+-- pcall cannot be yielded across, a wait inside a coroutine runs unprotected, as its
+-- callbacks may yield.
+function M.protect(cleanup, x, fn, ...)
+  if not PCALL_YIELDS and coroutine.running() then return fn(...) end
   local ok, r1, r2, r3 = pcall(fn, ...)
   if ok then return r1, r2, r3 end
   cleanup(x)
