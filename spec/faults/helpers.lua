@@ -91,4 +91,88 @@ function F.tally(t, labels)
   return table.concat(parts, ", ")
 end
 
+-- The counter files the workers (spec/faults/worker.lua) and Python peers (peer.py) append
+-- to: 32-byte records "VALUE TAG\n", TAG = "ID:SEQ".
+local REC = 32
+
+-- Every record of a counter file: { value, id, seq }.
+local function records(file)
+  local s = H.read(file) or ""
+  assert(#s % REC == 0, file .. ": a torn record (size " .. #s .. ")")
+  local list = {}
+  for i = 1, #s, REC do
+    local rec = s:sub(i, i + REC - 1)
+    local value, id, seq = rec:match("^(%d+) ([%w%.]+):(%d+) *\n$")
+    assert(value, string.format("%s: bad record %q", file, rec))
+    list[#list + 1] = { tonumber(value), id, tonumber(seq) }
+  end
+  return list
+end
+F.records = records
+
+-- A process's log: the sections it completed as a writer, and how many it read.
+-- Lines "N" (a writer's section N), "rN" (a read section), "xN" (section N left its soft
+-- marker as a crash would).
+local function logged(dir, id)
+  local writes, reads, crashes = {}, 0, 0
+  for line in (H.read(dir .. "/log." .. id) or ""):gmatch("[^\n]+") do
+    local c = line:sub(1, 1)
+    if c == "r" then reads = reads + 1
+    elseif c == "x" then crashes = crashes + 1
+    else writes[#writes + 1] = assert(tonumber(line), line) end
+  end
+  return writes, reads, crashes
+end
+
+-- Account for every record of the counter files `counters` (names in `dir`): values 1..N in
+-- order in each file (no section lost, none counted twice), and each process's log lists
+-- exactly its records, except that a process in `killed` may lack its very last one (killed
+-- between the commit and the log). Returns the records, the read sections, the records
+-- a kill left unlogged and the markers left as by a crash.
+function F.account(dir, counters, killed)
+  local by_id, total = {}, 0
+  for _, name in ipairs(counters) do
+    local list = records(dir .. "/" .. name)
+    for i, r in ipairs(list) do
+      assert(i == r[1], name .. ": record " .. i .. " has value " .. r[1])
+      local mine = by_id[r[2]] or {}
+      by_id[r[2]] = mine
+      mine[#mine + 1] = r[3]
+    end
+    total = total + #list
+  end
+  local reads, unlogged, crashes = 0, 0, 0
+  for _, name in ipairs(F.ls(dir)) do
+    local id = name:match("^log%.(.+)$")
+    if id then
+      local writes, r, x = logged(dir, id)
+      reads, crashes = reads + r, crashes + x
+      local recs = by_id[id] or {}
+      by_id[id] = nil
+      table.sort(recs)
+      for i, seq in ipairs(writes) do
+        assert(seq == recs[i], id .. ": logged section " .. seq .. " has no record")
+      end
+      if #recs == #writes + 1 then
+        assert(killed[id], id .. " was not killed, yet has a record it did not log")
+        assert(recs[#recs] > (writes[#writes] or 0), id .. ": an unlogged record before its last logged one")
+        unlogged = unlogged + 1
+      else
+        assert(#recs == #writes, id .. ": " .. #recs .. " records, " .. #writes .. " logged")
+      end
+    end
+  end
+  assert(next(by_id) == nil, "records of a process without a log")
+  return total, reads, unlogged, crashes
+end
+
+-- The names in `dir` left by interrupted soft-lock breaks.
+function F.break_leftovers(dir)
+  local n = 0
+  for _, name in ipairs(F.ls(dir)) do
+    if name:match("^%.baton%-break%.") then n = n + 1 end
+  end
+  return n
+end
+
 return F

@@ -15,30 +15,6 @@ local F = require "faults.helpers"
 local ROUNDS = F.count("KILL_ROUNDS", 200)
 local WORKERS = math.floor(tonumber(os.getenv("BATON_FAULT_KILL_WORKERS") or "") or 4)
 local WORKER = F.HERE .. "/worker.lua"
-local REC = 32
-
--- Every record of a counter file: { value, worker, seq }.
-local function records(file)
-  local s = H.read(file) or ""
-  assert(#s % REC == 0, file .. ": a torn record (size " .. #s .. ")")
-  local list = {}
-  for i = 1, #s, REC do
-    local rec = s:sub(i, i + REC - 1)
-    local value, worker, seq = rec:match("^(%d+) ([%w%.]+):(%d+) *\n$")
-    assert(value, string.format("%s: bad record %q", file, rec))
-    list[#list + 1] = { tonumber(value), worker, tonumber(seq) }
-  end
-  return list
-end
-
--- A worker's log: the sections it completed (writers) and read (readers).
-local function logged(dir, id)
-  local writes, reads = {}, 0
-  for line in (H.read(dir .. "/log." .. id) or ""):gmatch("[^\n]+") do
-    if line:sub(1, 1) == "r" then reads = reads + 1 else writes[#writes + 1] = tonumber(line) end
-  end
-  return writes, reads
-end
 
 local KINDS = {
   { kind = "flock", probe = "flock", counters = { "counter" } },
@@ -90,43 +66,7 @@ describe("kill storms", function()
       local elapsed = baton.now() - t0
       assert.is_nil(H.read(dir .. "/violations"))
 
-      -- Every record: values 1..N in order, each section once, and each worker's log lists
-      -- exactly its records (a killed one may lack its very last).
-      local by_worker, total = {}, 0
-      for _, name in ipairs(k.counters) do
-        local list = records(dir .. "/" .. name)
-        for i, r in ipairs(list) do
-          assert.equal(i, r[1], name .. ": record " .. i .. " has value " .. r[1])
-          local mine = by_worker[r[2]] or {}
-          by_worker[r[2]] = mine
-          mine[#mine + 1] = r[3]
-        end
-        total = total + #list
-      end
-      local reads, unlogged, ids = 0, 0, {}
-      for _, name in ipairs(F.ls(dir)) do
-        local id = name:match("^log%.(.+)$")
-        if id then ids[#ids + 1] = id end
-      end
-      for _, id in ipairs(ids) do
-        local writes, r = logged(dir, id)
-        reads = reads + r
-        local recs = by_worker[id] or {}
-        by_worker[id] = nil
-        table.sort(recs)
-        for i, seq in ipairs(writes) do
-          assert.equal(seq, recs[i], id .. ": logged section " .. seq .. " has no record")
-        end
-        if #recs == #writes + 1 then
-          assert.is_true(killed[id], id .. " was not killed, yet has a record it did not log")
-          local last = writes[#writes] or 0
-          assert.is_true(recs[#recs] > last, id .. ": an unlogged record before its last logged one")
-          unlogged = unlogged + 1
-        else
-          assert.equal(#writes, #recs, id .. ": " .. #recs .. " records, " .. #writes .. " logged")
-        end
-      end
-      assert.is_nil(next(by_worker), "records of a worker without a log")
+      local total, reads, unlogged = F.account(dir, k.counters, killed)
 
       -- No lock left held: the next acquirer gets it. A soft marker may name a killed holder
       -- (broken at once) or nobody (killed between creating and writing it: stale after 2 s).
@@ -142,11 +82,7 @@ describe("kill storms", function()
         assert.is_not_nil(l, "the soft lock was not taken over within its 2 s rule")
         l:release()
         assert.is_nil(H.read(path))
-        local breaks = 0
-        for _, name in ipairs(F.ls(dir)) do
-          if name:match("^the%.lock%.baton%-break") or name:match("^%.baton%-break") then breaks = breaks + 1 end
-        end
-        assert.equal(0, breaks, "files of interrupted breaks are left behind")
+        assert.equal(0, F.break_leftovers(dir), "files of interrupted breaks are left behind")
       end
       assert.equal("free", F.probe(k.probe, path, k.n))
       assert.is_nil(baton.holder(path))

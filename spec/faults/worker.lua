@@ -1,6 +1,6 @@
 -- A kill-storm worker: takes one kind of lock again and again and, under it, appends one
 -- record to a shared counter file, until a stop file appears or it is killed.
---   lua worker.lua KIND LOCK DIR ID SEED
+--   lua worker.lua KIND LOCK DIR ID SEED [FLAGS]
 -- KIND: flock, flock-mixed (a third of the sections shared, readers), soft, rw (a third
 -- readers), sem (2 slots, a counter file per slot).
 --
@@ -22,6 +22,11 @@
 local baton = require "baton"
 
 local kind, path, dir, id, seed = arg[1], arg[2], arg[3], arg[4], tonumber(arg[5])
+-- FLAGS, comma-separated: "poll" waits by single attempts only (a tight breaker of stale
+-- soft markers); "crash" makes a soft holder leave, a third of the time, a marker naming a
+-- dead process instead of releasing (what a crash leaves, without the cost of a restart).
+local flags = {}
+for flag in (arg[6] or ""):gmatch("[^,]+") do flags[flag] = true end
 math.randomseed(seed)
 
 local REC = 32
@@ -90,8 +95,9 @@ local function read_section(file, seq)
 end
 
 -- How to wait this time: in the kernel's queue (no options), with a deadline, with a
--- cooperative sleep, or by polling single attempts.
+-- cooperative sleep, or by polling single attempts (always, with the "poll" flag).
 local function wait_options()
+  if flags.poll then return "poll" end
   local r = math.random(4)
   if r == 1 then return nil end
   if r == 2 then return { timeout = 60 } end
@@ -112,6 +118,8 @@ local function get(take, try)
 end
 
 local counter = dir .. "/counter"
+local HOST = require("baton.core").hostname()
+local DEAD_PID = tonumber(io.open("/proc/sys/kernel/pid_max"):read("*l")) + 1000 -- no process has it
 local objects = {}
 local function object(key, make)
   -- mostly one object per purpose, reused; sometimes a fresh one
@@ -143,6 +151,16 @@ local sections = {
     phase("C")
     write_section(counter, seq)
     phase("R")
+    if flags.crash and math.random() < 0.34 then
+      -- Leave the lock as a crashed holder would: the marker (the same file) now names a
+      -- process that does not exist, and this object is dropped without a release.
+      local f = assert(io.open(path, "r+b"))
+      f:write(string.format("%d\n%s\n", DEAD_PID, HOST))
+      f:close()
+      objects.x = nil
+      log:write("x", seq, "\n")
+      return
+    end
     l:release()
   end,
   rw = function(seq)
