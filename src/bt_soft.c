@@ -279,23 +279,26 @@ void bt_soft_init(bt_soft *l, mode_t mode, int make_parents, double stale_after)
     l->stale_after = stale_after;
 }
 
-/* We created the marker on fd: write our name into it. */
-static int take(bt_soft *l, const char *path, int fd, bt_err *err) {
-    const ident *id = identity();
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int saved = errno;
-        close(fd);
-        return fail(err, "stat", saved, NULL);
-    }
+/* We created the marker on fd: write our name into it at once. Until then the marker names
+ * nobody, and a holder killed in between leaves it for the 2 s rule to break; so nothing
+ * comes between the creation and this write (our identity is worked out beforehand). */
+static int take(bt_soft *l, const char *path, int fd, const ident *id, bt_err *err) {
     ssize_t w = write(fd, id->marker, id->marker_len);
-    if (w != (ssize_t)id->marker_len) {
-        int saved = w < 0 ? errno : ENOSPC;
-        struct stat now;
-        if (lstat(path, &now) == 0 && same_file(&now, &st))
-            unlink(path);
+    int saved = w < 0 ? errno : ENOSPC;
+    struct stat st;
+    int known = fstat(fd, &st) == 0;
+    if (w != (ssize_t)id->marker_len || !known) {
+        const char *op = w != (ssize_t)id->marker_len ? "write" : "stat";
+        if (known) {
+            struct stat now;
+            if (lstat(path, &now) == 0 && same_file(&now, &st))
+                unlink(path);
+        } else {
+            saved = errno;
+            unlink(path); /* made by us a moment ago, and we live: nobody else removes it */
+        }
         close(fd);
-        return fail(err, "write", saved, NULL);
+        return fail(err, op, saved, NULL);
     }
     l->fd = fd;
     l->owner = bt_pid();
@@ -313,11 +316,12 @@ int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
         l->fd = -1;
     }
     const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+    const ident *id = identity();
     int made_parents = 0;
     for (int round = 0; round < MAX_ROUNDS; round++) {
         int fd = open(path, flags, l->mode);
         if (fd >= 0)
-            return take(l, path, fd, err);
+            return take(l, path, fd, id, err);
         if (errno == ENOENT && l->make_parents && !made_parents) {
             if (bt_make_parent_folders(path) != 0)
                 return fail(err, "create the folder of", errno, NULL);
