@@ -274,16 +274,132 @@ void bt_soft_init(bt_soft *l, mode_t mode, int make_parents, double stale_after)
     l->record = -1;
     l->notify_fd = -1;
     l->watch = -1;
+    l->spare = -1;
     l->mode = mode;
     l->make_parents = make_parents;
     l->stale_after = stale_after;
 }
 
-/* We created the marker on fd: write our name into it at once. Until then the marker names
- * nobody, and a holder killed in between leaves it for the 2 s rule to break; so nothing
- * comes between the creation and this write (our identity is worked out beforehand). */
-static int take(bt_soft *l, const char *path, int fd, const ident *id, bt_err *err) {
-    ssize_t w = write(fd, id->marker, id->marker_len);
+/* The folder of `path` into dir: 0, or -1 when it does not fit. */
+static int folder_of(const char *path, char *dir, size_t cap) {
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, cap, ".");
+    else if (slash == path)
+        snprintf(dir, cap, "/");
+    else if ((size_t)(slash - path) < cap)
+        snprintf(dir, cap, "%.*s", (int)(slash - path), path);
+    else
+        return -1;
+    return 0;
+}
+
+/* ---- publishing a marker --------------------------------------------------------------
+ *
+ * A marker created with O_EXCL names nobody until it is written, and a holder killed in
+ * between (the kernel often switches tasks as the creating call returns) leaves a marker
+ * that waiters may only break after 2 s. Where the file system can (O_TMPFILE: ext4, xfs,
+ * btrfs, tmpfs and more, Linux 3.11+), the marker is written in full into an unnamed file
+ * first and then given its name with linkat(2), which fails with EEXIST while a marker is
+ * there, as O_EXCL does: a marker at the path always names its holder. Elsewhere, and
+ * whenever making the unnamed file fails, the O_EXCL way is taken. */
+
+static void drop_spare(bt_soft *l) {
+    if (l->spare >= 0)
+        close(l->spare);
+    l->spare = -1;
+}
+
+/* Our written, unnamed marker, made once per wait and kept between attempts; -1 when
+ * there is none to be had. */
+static int spare(bt_soft *l, const char *path, const ident *id) {
+#ifdef O_TMPFILE
+    if (l->spare >= 0 && l->spare_pid != bt_pid())
+        drop_spare(l); /* inherited through fork(): it names the parent */
+    if (l->spare >= 0) {
+        double now = bt_now();
+        if (now - l->spare_at > 1.0) { /* keep its age that of the attempt */
+            futimens(l->spare, NULL);
+            l->spare_at = now;
+        }
+        return l->spare;
+    }
+    char dir[4096];
+    if (l->no_tmpfile || folder_of(path, dir, sizeof dir) != 0)
+        return -1;
+    int fd = open(dir, O_WRONLY | O_TMPFILE | O_CLOEXEC | O_NOCTTY, l->mode);
+    if (fd < 0) {
+        if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
+            l->no_tmpfile = 1;
+        return -1; /* a missing folder, no permission...: met by the O_EXCL way */
+    }
+    if (write(fd, id->marker, id->marker_len) != (ssize_t)id->marker_len) {
+        close(fd);
+        return -1;
+    }
+    l->spare = fd;
+    l->spare_pid = bt_pid();
+    l->spare_at = bt_now();
+    return fd;
+#else
+    (void)l;
+    (void)path;
+    (void)id;
+    return -1;
+#endif
+}
+
+/* Name the unnamed file fd `path`: 0, or -1 with errno (EEXIST: a marker is there). Naming
+ * a descriptor (AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH before Linux 6.10; without it the
+ * name is given through /proc/self/fd. */
+static int publish(int fd, const char *path) {
+#ifdef AT_EMPTY_PATH
+    static int by_proc;
+    if (!__atomic_load_n(&by_proc, __ATOMIC_RELAXED)) {
+        if (linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) == 0)
+            return 0;
+        if (errno != ENOENT)
+            return -1;
+    }
+    char name[48];
+    snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
+    int r = linkat(AT_FDCWD, name, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+    if (r == 0)
+        __atomic_store_n(&by_proc, 1, __ATOMIC_RELAXED);
+    return r;
+#else
+    (void)fd;
+    (void)path;
+    errno = EOPNOTSUPP;
+    return -1;
+#endif
+}
+
+/* Create the marker at `path`: a descriptor on it, *written telling whether it already
+ * holds our name, or -1 with errno (EEXIST: a marker is there). */
+static int create(bt_soft *l, const char *path, const ident *id, int *written) {
+    int fd = spare(l, path, id);
+    if (fd >= 0) {
+        if (publish(fd, path) == 0) {
+            l->spare = -1;
+            *written = 1;
+            return fd;
+        }
+        if (errno == EEXIST)
+            return -1;
+        if (errno == EXDEV || errno == EPERM || errno == EMLINK || errno == EOPNOTSUPP)
+            l->no_tmpfile = 1; /* no hard links here */
+        drop_spare(l); /* and let the O_EXCL way meet whatever this was */
+    }
+    *written = 0;
+    return open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, l->mode);
+}
+
+/* We created the marker on fd: unless it holds our name already, write it at once (our
+ * identity is worked out beforehand, so nothing comes between creating and writing). */
+static int take(bt_soft *l, const char *path, int fd, int written, const ident *id,
+                bt_err *err) {
+    ssize_t w = written ? (ssize_t)id->marker_len : write(fd, id->marker, id->marker_len);
     int saved = w < 0 ? errno : ENOSPC;
     struct stat st;
     int known = fstat(fd, &st) == 0;
@@ -315,13 +431,13 @@ int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
         close(l->fd); /* inherited through fork(): the parent's marker, not ours */
         l->fd = -1;
     }
-    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
     const ident *id = identity();
     int made_parents = 0;
     for (int round = 0; round < MAX_ROUNDS; round++) {
-        int fd = open(path, flags, l->mode);
+        int written;
+        int fd = create(l, path, id, &written);
         if (fd >= 0)
-            return take(l, path, fd, id, err);
+            return take(l, path, fd, written, id, err);
         if (errno == ENOENT && l->make_parents && !made_parents) {
             if (bt_make_parent_folders(path) != 0)
                 return fail(err, "create the folder of", errno, NULL);
@@ -341,14 +457,7 @@ int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
 /* Watch the marker's folder for the marker leaving it. 0, or -1 when no watch can be had. */
 static int arm(bt_soft *l, const char *path) {
     char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        strcpy(dir, ".");
-    else if (slash == path)
-        strcpy(dir, "/");
-    else if ((size_t)(slash - path) < sizeof dir)
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else
+    if (folder_of(path, dir, sizeof dir) != 0)
         return -1;
     l->notify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (l->notify_fd < 0)
@@ -453,6 +562,7 @@ void bt_soft_release(bt_soft *l, const char *path) {
         close(l->fd); /* also ends the flock taken above */
         l->fd = -1;
     }
+    drop_spare(l);
     unwatch(l);
 }
 
