@@ -377,8 +377,8 @@ static int publish(int fd, const char *path) {
 
 /* Create the marker at `path`: a descriptor on it, *written telling whether it already
  * holds our name, or -1 with errno (EEXIST: a marker is there). */
-static int create(bt_soft *l, const char *path, const ident *id, int *written) {
-    int fd = spare(l, path, id);
+static int create(bt_soft *l, const char *path, const ident *id, int use_spare, int *written) {
+    int fd = use_spare ? spare(l, path, id) : -1;
     if (fd >= 0) {
         if (publish(fd, path) == 0) {
             l->spare = -1;
@@ -421,7 +421,27 @@ static int take(bt_soft *l, const char *path, int fd, int written, const ident *
     l->dev = st.st_dev;
     l->ino = st.st_ino;
     unwatch(l);
+    l->no_watch = 0;
     return BT_OK;
+}
+
+/* An attempt ran out of descriptors. If the wait's own (the unnamed marker, the watch)
+ * took them, let go of them and go on without (timed attempts instead of the watch): 1 to
+ * try again, 0 when there was nothing to give back. */
+static int short_of_descriptors(bt_soft *l, int *use_spare) {
+    if (l->spare >= 0 || *use_spare) {
+        drop_spare(l);
+        if (*use_spare) {
+            *use_spare = 0;
+            return 1;
+        }
+    }
+    if (l->notify_fd >= 0) {
+        unwatch(l);
+        l->no_watch = 1;
+        return 1;
+    }
+    return 0;
 }
 
 int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
@@ -432,12 +452,14 @@ int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
         l->fd = -1;
     }
     const ident *id = identity();
-    int made_parents = 0;
+    int made_parents = 0, use_spare = 1;
     for (int round = 0; round < MAX_ROUNDS; round++) {
         int written;
-        int fd = create(l, path, id, &written);
+        int fd = create(l, path, id, use_spare, &written);
         if (fd >= 0)
             return take(l, path, fd, written, id, err);
+        if ((errno == EMFILE || errno == ENFILE) && short_of_descriptors(l, &use_spare))
+            continue;
         if (errno == ENOENT && l->make_parents && !made_parents) {
             if (bt_make_parent_folders(path) != 0)
                 return fail(err, "create the folder of", errno, NULL);
@@ -447,6 +469,9 @@ int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
         if (errno != EEXIST)
             return fail(err, "create", errno, NULL);
         int r = examine(l, path, err);
+        if (r == BT_FAIL && (err->code == EMFILE || err->code == ENFILE) &&
+            short_of_descriptors(l, &use_spare))
+            continue;
         if (r != RETRY)
             return r;
     }
@@ -498,7 +523,7 @@ int bt_soft_wait(bt_soft *l, const char *path, double seconds) {
 #ifdef __linux__
     if (l->notify_fd >= 0 && l->watcher != bt_pid())
         unwatch(l); /* inherited through fork(): its events are the parent's to read */
-    if (l->notify_fd < 0 && arm(l, path) == 0)
+    if (l->notify_fd < 0 && !l->no_watch && arm(l, path) == 0)
         return 0; /* the caller's next attempt closes the race with a release before this */
     if (l->notify_fd >= 0) {
         const char *slash = strrchr(path, '/');
@@ -564,18 +589,22 @@ void bt_soft_release(bt_soft *l, const char *path) {
     }
     drop_spare(l);
     unwatch(l);
+    l->no_watch = 0;
 }
 
 /* Read the start of the file at `path` into buf: the length, 0 with st_mode not a regular
  * file, or -1 with errno set (ENOENT and the like when there is none). */
 static ssize_t read_marker(const char *path, struct stat *st, char *buf, size_t cap) {
+    /* Nothing there needs no descriptor to tell (there may be none left). */
+    if (lstat(path, st) != 0)
+        return -1;
+    if (!S_ISREG(st->st_mode))
+        return 0;
     /* A lock file this process holds SQLite (POSIX record) locks on is read through the
      * descriptor kept for it: closing any other descriptor on it would drop those locks. */
-    if (lstat(path, st) == 0 && S_ISREG(st->st_mode)) {
-        long kept = bt_probe_read(st->st_dev, st->st_ino, buf, cap);
-        if (kept != -2)
-            return (ssize_t)kept;
-    }
+    long kept = bt_probe_read(st->st_dev, st->st_ino, buf, cap);
+    if (kept != -2)
+        return (ssize_t)kept;
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return -1;

@@ -27,6 +27,7 @@ typedef struct bt_soft {
     pid_t spare_pid;   /* the process it names */
     double spare_at;   /* when it was written (its age matters to other hosts' stale_after) */
     int no_tmpfile;    /* the folder's file system cannot make or link unnamed files */
+    int no_watch;      /* the watch's descriptor was needed for attempts: wait without one */
     int make_parents;
     mode_t mode;       /* permission bits of the marker (umask applies) */
     double stale_after; /* seconds after which another host's marker is stale; < 0: never */

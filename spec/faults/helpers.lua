@@ -64,10 +64,14 @@ function F.probe(kind, path, n)
 end
 
 -- A peer holding the lock for `seconds`; returns its process once it holds the lock.
-function F.hold(kind, path, seconds, n, opts)
-  local ready = H.tmpdir() .. "/ready"
+-- `prefix` is a command line to run it under (setpriv ...).
+function F.hold(kind, path, seconds, n, opts, prefix)
+  local dir = H.tmpdir()
+  os.execute("chmod 0777 " .. H.quote(dir))
+  local ready = dir .. "/ready"
   local spec = { H.LUA, F.HOLD, kind, path, tostring(seconds), ready }
   if n then spec[7] = tostring(n) end
+  for i = #(prefix or {}), 1, -1 do table.insert(spec, 1, prefix[i]) end
   for k, v in pairs(opts or {}) do spec[k] = v end
   local p = assert(baton.spawn(spec))
   H.wait_for(function() return H.read(ready) ~= nil or not p:running() end, 20, "holder of " .. path)
