@@ -129,4 +129,44 @@ describe("an error raised while waiting", function()
       assert.equal("free", probe(probe_kind, path), path)
     end
   end)
+
+  -- The same interrupt as a release starts: the lock is still held, and the object says so.
+  it_puc("raised by a hook as a release starts, leaves the object telling the truth", function()
+    local dir = H.tmpdir()
+    local cases = {
+      { "flock", dir .. "/f.lock", function(p) local l = baton.lock(p); return l, function() l:release() end,
+        function() return l:is_locked() end end },
+      { "rw-read", dir .. "/rw.lock", function(p)
+        local rw = baton.rwlock(p)
+        local g = rw:write()
+        return g, function() g:release() end, function() return g:is_held() and rw:mode() == "write" end
+      end },
+      { "sem", dir .. "/sem", function(p)
+        local g = baton.semaphore(p, 1):acquire()
+        return g, function() g:release() end, function() return g:is_held() end
+      end },
+    }
+    for _, c in ipairs(cases) do
+      local probe_kind, path, take = c[1], c[2], c[3]
+      local obj, release, claims = take(path)
+      local fired = false
+      debug.sethook(function()
+        local info = debug.getinfo(2, "nS")
+        if not fired and info.what == "C" and info.name == "release" then
+          fired = true
+          error("interrupted")
+        end
+      end, "c")
+      local ok, err = pcall(release)
+      debug.sethook()
+      assert.is_true(fired, path)
+      assert.is_false(ok, path)
+      assert.matches("interrupted", err)
+      local truth = probe(probe_kind, path) == "busy"
+      assert.equal(truth, claims(), path)
+      if claims() then release() end
+      assert.equal("free", probe(probe_kind, path), path)
+      assert.is_not_nil(obj)
+    end
+  end)
 end)

@@ -74,8 +74,8 @@ local function attempt(self, o, timeout)
 end
 
 local function give_up(self)
-  self._n = 0
   self._h:release()
+  self._n = 0
 end
 
 -- Take the lock once more, or for the first time under options `o`, waiting up to `timeout`.
@@ -171,8 +171,10 @@ function Lock:release(opts)
   local n = self._n
   if n == 0 then error(string.format("lock:release: lock '%s' is not held", self.path), 2) end
   if force or n == 1 then
-    self._n = 0
+    -- The lock first, the count after: whatever comes between (a host's interrupt),
+    -- is_locked() asks the handle, so it never claims a lock that is gone.
     self._h:release()
+    self._n = 0
   else
     self._n = n - 1
   end
@@ -183,8 +185,8 @@ end
 function Lock:__close()
   local n = self._n
   if n == 1 then
-    self._n = 0
     self._h:release()
+    self._n = 0
   elseif n > 1 then
     self._n = n - 1
   end
@@ -207,8 +209,8 @@ end
 
 -- Release every level and refuse further use. Idempotent.
 function Lock:close()
-  self._n = 0
   self._h:release()
+  self._n = 0
   self._closed = true
 end
 

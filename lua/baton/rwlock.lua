@@ -51,22 +51,23 @@ end
 
 -- Let go of every level (and, in a forked child, of the inherited connection).
 local function drop_all(self)
+  self._h:release() -- first: until the state below changes, it asks the handle
   self._n = 0
   self._mode = false
   self._gen = self._gen + 1
-  self._h:release()
 end
 
 -- Release one level; the last one ends the SQLite transaction.
 local function drop_level(g)
-  g._live = false
   local rw = g.rw
-  if g._gen ~= rw._gen then return end -- every level already went (close, fork)
-  if rw._n <= 1 then
-    drop_all(rw)
-  else
-    rw._n = rw._n - 1
+  if g._gen == rw._gen then -- else every level already went (close, fork)
+    if rw._n <= 1 then
+      drop_all(rw)
+    else
+      rw._n = rw._n - 1
+    end
   end
+  g._live = false -- last: until here, is_held asks the handle
 end
 
 local function finalize(g)

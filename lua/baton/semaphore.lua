@@ -100,8 +100,8 @@ end
 
 local function finalize(g)
   if g._live then
+    g._h:release() -- first: until _live changes, is_held asks the handle
     g._live = false
-    g._h:release()
   end
 end
 
