@@ -6,13 +6,13 @@
 -- taken over at once, or within the 2 s its rule allows when the kill came between the
 -- marker's creation and its first write).
 --
--- BATON_FAULT_KILL_ROUNDS (default 200) kills per kind, BATON_FAULT_KILL_WORKERS (4)
+-- BATON_FAULT_KILL_ROUNDS (default 300) kills per kind, BATON_FAULT_KILL_WORKERS (4)
 -- workers at a time; BATON_FAULT_SCALE multiplies the rounds of every fault spec.
 local baton = require "baton"
 local H = require "helpers"
 local F = require "faults.helpers"
 
-local ROUNDS = F.count("KILL_ROUNDS", 200)
+local ROUNDS = F.count("KILL_ROUNDS", 300)
 local WORKERS = math.floor(tonumber(os.getenv("BATON_FAULT_KILL_WORKERS") or "") or 4)
 local WORKER = F.HERE .. "/worker.lua"
 

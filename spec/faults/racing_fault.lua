@@ -9,12 +9,12 @@
 --   and Python filelock 3.9's SoftFileLock (an empty marker) taking part in the sections.
 --
 -- Every holder checks that nobody else is inside, and every record of the counter is
--- accounted for. BATON_FAULT_RACE_SECTIONS (default 5000) records per case.
+-- accounted for. BATON_FAULT_RACE_SECTIONS (default 10000) records per case.
 local baton = require "baton"
 local H = require "helpers"
 local F = require "faults.helpers"
 
-local SECTIONS = F.count("RACE_SECTIONS", 5000)
+local SECTIONS = F.count("RACE_SECTIONS", 10000)
 local WORKER = F.HERE .. "/worker.lua"
 local PEER = F.HERE .. "/peer.py"
 

@@ -273,35 +273,42 @@ describe("signals during waits", function()
       local l = baton.new(path)
       local caught, held, wrong = 0, 0, 0
       -- Does the kernel list this process as a holder, and does the object say it holds?
-      -- Compared only when no interrupt came between the two looks.
       local function look()
         local truth = false
         local h = baton.holder(path)
         for _, e in ipairs(h and h.holders or {}) do if e.pid == me then truth = true end end
         return truth, l:is_locked()
       end
-      while caught < rounds do
-        local ok = pcall(l.acquire, l, math.random() < 0.5 and { timeout = 5 } or nil)
-        if not ok then caught = caught + 1 end
-        local looked, truth, claimed
-        repeat
-          looked, truth, claimed = pcall(look)
-          if not looked then caught = caught + 1 end
-        until looked
-        if truth ~= claimed then
-          wrong = wrong + 1
-          log:write("wrong: is_locked ", tostring(claimed), " but held ", tostring(truth), "\n")
+      -- Everything runs in here, so that an interrupt anywhere is caught; after each one
+      -- (and after each acquisition) the two looks are compared, taken afresh if interrupted.
+      local need_look = false
+      local function run()
+        while true do
+          if need_look then
+            local truth, claimed = look()
+            if truth ~= claimed then
+              wrong = wrong + 1
+              log:write("wrong: is_locked ", tostring(claimed), " but held ", tostring(truth), "\n")
+            end
+            need_look = false
+          end
+          if l:is_locked() then
+            l:release()
+            held = held + 1
+          end
+          if caught >= rounds then
+            log:write(string.format("done %d %d %d\n", caught, held, wrong))
+            return
+          end
+          need_look = true
+          l:acquire(math.random() < 0.5 and { timeout = 5 } or nil)
         end
-        local released
-        repeat
-          released = pcall(function()
-            if l:is_locked() then l:release(); held = held + 1 end
-          end)
-          if not released then caught = caught + 1 end
-        until released
       end
-      log:write(string.format("done %d %d %d\n", caught, held, wrong))
-    ]])
+      repeat
+        local ok = pcall(run)
+        if not ok then caught, need_look = caught + 1, true end
+      until ok
+]])
     local out = dir .. "/out"
     local p = assert(baton.spawn{ "env", "--default-signal=INT,TERM,HUP", F.BIN, script, path, out,
       tostring(INTS), stderr = "pipe" })
