@@ -71,7 +71,7 @@ TEST_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec
 	LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" BATON_TEST_LUA="$(LUA_BIN)" BATON_ROOT="$(CURDIR)" \
 	BATON_BIN="$(CURDIR)/$(HOST)"
 
-.PHONY: all rock test test-all sanitize install clean example bench bench-etcd
+.PHONY: all rock test test-all sanitize faults install clean example bench bench-etcd
 
 all: $(ALL_MODULES) $(if $(HAVE_HOST),$(HOST))
 
@@ -128,6 +128,13 @@ sanitize:
 		LD_PRELOAD="$(shell $(CC) -print-file-name=libasan.so) $(shell $(CC) -print-file-name=libubsan.so)" \
 		ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1'
+
+# The fault suite (spec/faults, doc/reliability.md): kill storms, racing peers, stopped
+# holders, exhausted resources, signals. Bounded to a few minutes; BATON_FAULT_SCALE=N
+# multiplies its rounds, BATON_FAULT_<NAME> sets one count, BATON_FAULT_SEED repeats a run,
+# and BATON_FAULT_REPORT=FILE collects the figures it prints.
+faults: all
+	$(TEST_ENV) $(LUA_BIN) $(BUSTED) --run=faults $(BUSTED_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(INST_LIBDIR)/baton $(DESTDIR)$(INST_LUADIR)/baton/kind

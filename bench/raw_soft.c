@@ -1,7 +1,8 @@
 /* The floor for one uncontended soft lock cycle, in CPU nanoseconds (user + system):
  *   create(O_EXCL)+close+unlink                         an existence lock that writes nothing
  *   create+write+close+unlink                           the same with filelock's owner line
- *   create+fstat+write, flock+lstat+unlink+close        what baton's soft lock does
+ *   create+fstat+write, flock+lstat+unlink+close        what baton's soft lock did with O_EXCL
+ *   tmpfile+write+linkat+fstat, flock+lstat+unlink+close what it does where O_TMPFILE works
  * usage: raw_soft [PATH] [CYCLES]    (cc -O2 bench/raw_soft.c -o raw_soft) */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -55,8 +56,37 @@ int main(int argc, char **argv) {
         close(fd);
     }
     double t3 = cpu_ns();
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, "%s", slash ? "/" : ".");
+    for (long i = 0; i < n; i++) {
+        int fd = open(dir, O_WRONLY | O_TMPFILE | O_CLOEXEC, 0644);
+        if (fd < 0 || write(fd, OWNER, strlen(OWNER)) < 0) {
+            perror("tmpfile");
+            return 1;
+        }
+        if (linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) != 0) {
+            char name[48];
+            snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
+            if (linkat(AT_FDCWD, name, AT_FDCWD, path, AT_SYMLINK_FOLLOW) != 0) {
+                perror("linkat");
+                return 1;
+            }
+        }
+        fstat(fd, &a);
+        flock(fd, LOCK_EX | LOCK_NB);
+        if (lstat(path, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+            unlink(path);
+        close(fd);
+    }
+    double t4 = cpu_ns();
     printf("create_close_unlink_ns %.0f\n", (t1 - t0) / n);
     printf("create_write_close_unlink_ns %.0f\n", (t2 - t1) / n);
-    printf("baton_soft_syscalls_ns %.0f\n", (t3 - t2) / n);
+    printf("baton_soft_excl_syscalls_ns %.0f\n", (t3 - t2) / n);
+    printf("baton_soft_tmpfile_syscalls_ns %.0f\n", (t4 - t3) / n);
     return 0;
 }

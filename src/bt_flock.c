@@ -39,6 +39,7 @@ void bt_flock_init(bt_flock *l, int shared, mode_t mode, int make_parents) {
     l->fd = -1;
     l->locked = 0;
     l->owner = 0;
+    l->opener = 0;
     l->notify_fd = -1;
     l->watch = -1;
     l->recheck = 0;
@@ -50,9 +51,15 @@ void bt_flock_init(bt_flock *l, int shared, mode_t mode, int make_parents) {
 
 #ifdef __linux__
 static void unwatch(bt_flock *l) {
-    if (l->watch >= 0)
-        inotify_rm_watch(l->notify_fd, l->watch);
-    bt_notify_give(l->notify_fd);
+    if (l->notify_fd >= 0 && l->opener != bt_pid()) {
+        /* A forked child's copy of its parent's instance: removing the watch or reading
+         * events would take them from the parent, which may still be waiting. */
+        close(l->notify_fd);
+    } else {
+        if (l->watch >= 0)
+            inotify_rm_watch(l->notify_fd, l->watch);
+        bt_notify_give(l->notify_fd);
+    }
     l->notify_fd = -1;
     l->watch = -1;
 }
@@ -89,6 +96,7 @@ static int open_file(bt_flock *l, const char *path, bt_err *err) {
     if (fd < 0)
         return fail(err, "open", errno, NULL);
     l->fd = fd;
+    l->opener = bt_pid();
     if (l->notify_fd >= 0)
         rewatch(l, path);
     return BT_OK;
@@ -108,6 +116,21 @@ static void drop_fd(bt_flock *l) {
     l->locked = 0;
 }
 
+/* After fork(), a child holds copies of its parent's descriptors. The lock file's copy
+ * shares the parent's open file description, on which flock(2) succeeds whenever the
+ * parent holds (or gets) the lock: the child would believe it holds the parent's lock, and
+ * both would go on as holders. Let go of the copies (never unlocking) and start afresh. */
+static void forget_inherited(bt_flock *l) {
+    if ((l->fd < 0 && l->notify_fd < 0) || l->opener == bt_pid())
+        return;
+    unwatch(l);
+    if (l->fd >= 0)
+        close(l->fd);
+    l->fd = -1;
+    l->locked = 0;
+    l->record = -1; /* the parent's record, which bt_record never lets a child touch */
+}
+
 /* 1 when our descriptor no longer refers to the file at `path` (unlinked, renamed, replaced). */
 static int replaced(const char *path, const struct stat *mine) {
     struct stat now;
@@ -119,6 +142,7 @@ static int replaced(const char *path, const struct stat *mine) {
 /* One attempt (block = 0) or a wait in the kernel's queue (block = 1), which a signal ends
  * with BT_BUSY so the caller's signal handling can run. */
 static int take(bt_flock *l, const char *path, int block, bt_err *err) {
+    forget_inherited(l);
     if (l->locked)
         return BT_OK;
     const int how = (l->shared ? LOCK_SH : LOCK_EX) | (block ? 0 : LOCK_NB);
@@ -177,9 +201,11 @@ int bt_flock_try(bt_flock *l, const char *path, bt_err *err) { return take(l, pa
 int bt_flock_block(bt_flock *l, const char *path, bt_err *err) { return take(l, path, 1, err); }
 
 int bt_flock_wait(bt_flock *l, const char *path, double seconds) {
+    forget_inherited(l);
 #ifdef __linux__
     if (l->notify_fd < 0) {
         l->notify_fd = bt_notify_take();
+        l->opener = bt_pid();
         if (l->notify_fd >= 0) {
             rewatch(l, path);
             if (l->notify_fd >= 0) {

@@ -11,6 +11,7 @@ typedef struct bt_flock {
     int fd;        /* descriptor on the lock file; -1 when none is open */
     int locked;    /* 1 while fd carries our flock */
     pid_t owner;   /* process that took the lock: a forked child must not unlock it */
+    pid_t opener;  /* process that opened fd and notify_fd: a forked child has only copies */
     int notify_fd; /* inotify instance while waiting; -1 otherwise */
     int watch;     /* inotify watch on the lock file; -1 when none */
     int recheck;   /* the file may have been replaced: compare inodes on the next busy attempt */

@@ -137,6 +137,27 @@ int bt_probe_alone(dev_t dev, ino_t ino) {
     return alone;
 }
 
+long bt_probe_read(dev_t dev, ino_t ino, char *buf, size_t cap) {
+    sqlite3_mutex *m = registry_mutex();
+    sqlite3_mutex_enter(m);
+    probe *p = find(dev, ino);
+    long n = p ? 0 : -2;
+    while (p && (size_t)n < cap) {
+        ssize_t r = pread(p->fds[0], buf + n, cap - (size_t)n, (off_t)n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            n = -1;
+        if (r <= 0)
+            break;
+        n += r;
+    }
+    int saved = errno;
+    sqlite3_mutex_leave(m);
+    errno = saved;
+    return n;
+}
+
 void bt_probe_put(dev_t dev, ino_t ino) {
     sqlite3_mutex *m = registry_mutex();
     sqlite3_mutex_enter(m);

@@ -23,6 +23,12 @@ int bt_probe_get(const char *path, mode_t mode, int make_parents, int *fd, struc
 /* 1 when a single connection of this process is on the file (dev, ino). */
 int bt_probe_alone(dev_t dev, ino_t ino);
 
+/* Read up to `cap` bytes from the start of the file (dev, ino) through the descriptor kept
+ * for it, so that code of this process that wants to look into a lock file (baton.holder)
+ * does not open and close another one, which would drop this process's locks there.
+ * Returns the length read, -1 with errno set, or -2 when no descriptor is kept for it. */
+long bt_probe_read(dev_t dev, ino_t ino, char *buf, size_t cap);
+
 /* One connection to the file (dev, ino) is gone; the last closes the descriptors. */
 void bt_probe_put(dev_t dev, ino_t ino);
 

@@ -77,14 +77,18 @@ static int sqlite_fail(bt_rw *l, bt_err *err, const char *op, int rc) {
     case SQLITE_FORMAT: code = EINVAL; break;
     default: code = EIO; break;
     }
+    int sys = 0;
     if ((rc & 0xff) == SQLITE_CANTOPEN && l->db && sqlite3_system_errno(l->db))
-        code = sqlite3_system_errno(l->db);
+        code = sys = sqlite3_system_errno(l->db);
     /* The connection's message when it describes this failure (it does for statements,
      * not for lock steps taken through the file handle). */
     const char *what = l->db && (sqlite3_errcode(l->db) & 0xff) == (rc & 0xff)
                            ? sqlite3_errmsg(l->db)
                            : sqlite3_errstr(rc);
-    snprintf(l->msg, sizeof l->msg, "SQLite: %s", what);
+    if (sys) /* "unable to open database file" alone does not say why */
+        snprintf(l->msg, sizeof l->msg, "SQLite: %s (%s)", what, strerror(sys));
+    else
+        snprintf(l->msg, sizeof l->msg, "SQLite: %s", what);
     return fail(err, op, code, l->msg);
 }
 

@@ -28,6 +28,7 @@
 #include "bt_openers.h"
 #include "bt_fs.h"
 #include "bt_pid.h"
+#include "bt_probe.h"
 #include "bt_proc.h"
 #include "bt_record.h"
 
@@ -273,35 +274,174 @@ void bt_soft_init(bt_soft *l, mode_t mode, int make_parents, double stale_after)
     l->record = -1;
     l->notify_fd = -1;
     l->watch = -1;
+    l->spare = -1;
     l->mode = mode;
     l->make_parents = make_parents;
     l->stale_after = stale_after;
 }
 
-/* We created the marker on fd: write our name into it. */
-static int take(bt_soft *l, const char *path, int fd, bt_err *err) {
-    const ident *id = identity();
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int saved = errno;
-        close(fd);
-        return fail(err, "stat", saved, NULL);
+/* The folder of `path` into dir: 0, or -1 when it does not fit. */
+static int folder_of(const char *path, char *dir, size_t cap) {
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, cap, ".");
+    else if (slash == path)
+        snprintf(dir, cap, "/");
+    else if ((size_t)(slash - path) < cap)
+        snprintf(dir, cap, "%.*s", (int)(slash - path), path);
+    else
+        return -1;
+    return 0;
+}
+
+/* ---- publishing a marker --------------------------------------------------------------
+ *
+ * A marker created with O_EXCL names nobody until it is written, and a holder killed in
+ * between (the kernel often switches tasks as the creating call returns) leaves a marker
+ * that waiters may only break after 2 s. Where the file system can (O_TMPFILE: ext4, xfs,
+ * btrfs, tmpfs and more, Linux 3.11+), the marker is written in full into an unnamed file
+ * first and then given its name with linkat(2), which fails with EEXIST while a marker is
+ * there, as O_EXCL does: a marker at the path always names its holder. Elsewhere, and
+ * whenever making the unnamed file fails, the O_EXCL way is taken. */
+
+static void drop_spare(bt_soft *l) {
+    if (l->spare >= 0)
+        close(l->spare);
+    l->spare = -1;
+}
+
+/* Our written, unnamed marker, made once per wait and kept between attempts; -1 when
+ * there is none to be had. */
+static int spare(bt_soft *l, const char *path, const ident *id) {
+#ifdef O_TMPFILE
+    if (l->spare >= 0 && l->spare_pid != bt_pid())
+        drop_spare(l); /* inherited through fork(): it names the parent */
+    if (l->spare >= 0) {
+        double now = bt_now();
+        if (now - l->spare_at > 1.0) { /* keep its age that of the attempt */
+            futimens(l->spare, NULL);
+            l->spare_at = now;
+        }
+        return l->spare;
     }
-    ssize_t w = write(fd, id->marker, id->marker_len);
-    if (w != (ssize_t)id->marker_len) {
-        int saved = w < 0 ? errno : ENOSPC;
-        struct stat now;
-        if (lstat(path, &now) == 0 && same_file(&now, &st))
-            unlink(path);
+    char dir[4096];
+    if (l->no_tmpfile || folder_of(path, dir, sizeof dir) != 0)
+        return -1;
+    int fd = open(dir, O_WRONLY | O_TMPFILE | O_CLOEXEC | O_NOCTTY, l->mode);
+    if (fd < 0) {
+        if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
+            l->no_tmpfile = 1;
+        return -1; /* a missing folder, no permission...: met by the O_EXCL way */
+    }
+    if (write(fd, id->marker, id->marker_len) != (ssize_t)id->marker_len) {
         close(fd);
-        return fail(err, "write", saved, NULL);
+        return -1;
+    }
+    l->spare = fd;
+    l->spare_pid = bt_pid();
+    l->spare_at = bt_now();
+    return fd;
+#else
+    (void)l;
+    (void)path;
+    (void)id;
+    return -1;
+#endif
+}
+
+/* Name the unnamed file fd `path`: 0, or -1 with errno (EEXIST: a marker is there). Naming
+ * a descriptor (AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH before Linux 6.10; without it the
+ * name is given through /proc/self/fd. */
+static int publish(int fd, const char *path) {
+#ifdef AT_EMPTY_PATH
+    static int by_proc;
+    if (!__atomic_load_n(&by_proc, __ATOMIC_RELAXED)) {
+        if (linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) == 0)
+            return 0;
+        if (errno != ENOENT)
+            return -1;
+    }
+    char name[48];
+    snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
+    int r = linkat(AT_FDCWD, name, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+    if (r == 0)
+        __atomic_store_n(&by_proc, 1, __ATOMIC_RELAXED);
+    return r;
+#else
+    (void)fd;
+    (void)path;
+    errno = EOPNOTSUPP;
+    return -1;
+#endif
+}
+
+/* Create the marker at `path`: a descriptor on it, *written telling whether it already
+ * holds our name, or -1 with errno (EEXIST: a marker is there). */
+static int create(bt_soft *l, const char *path, const ident *id, int use_spare, int *written) {
+    int fd = use_spare ? spare(l, path, id) : -1;
+    if (fd >= 0) {
+        if (publish(fd, path) == 0) {
+            l->spare = -1;
+            *written = 1;
+            return fd;
+        }
+        if (errno == EEXIST)
+            return -1;
+        if (errno == EXDEV || errno == EPERM || errno == EMLINK || errno == EOPNOTSUPP)
+            l->no_tmpfile = 1; /* no hard links here */
+        drop_spare(l); /* and let the O_EXCL way meet whatever this was */
+    }
+    *written = 0;
+    return open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, l->mode);
+}
+
+/* We created the marker on fd: unless it holds our name already, write it at once (our
+ * identity is worked out beforehand, so nothing comes between creating and writing). */
+static int take(bt_soft *l, const char *path, int fd, int written, const ident *id,
+                bt_err *err) {
+    ssize_t w = written ? (ssize_t)id->marker_len : write(fd, id->marker, id->marker_len);
+    int saved = w < 0 ? errno : ENOSPC;
+    struct stat st;
+    int known = fstat(fd, &st) == 0;
+    if (w != (ssize_t)id->marker_len || !known) {
+        const char *op = w != (ssize_t)id->marker_len ? "write" : "stat";
+        if (known) {
+            struct stat now;
+            if (lstat(path, &now) == 0 && same_file(&now, &st))
+                unlink(path);
+        } else {
+            saved = errno;
+            unlink(path); /* made by us a moment ago, and we live: nobody else removes it */
+        }
+        close(fd);
+        return fail(err, op, saved, NULL);
     }
     l->fd = fd;
     l->owner = bt_pid();
     l->dev = st.st_dev;
     l->ino = st.st_ino;
     unwatch(l);
+    l->no_watch = 0;
     return BT_OK;
+}
+
+/* An attempt ran out of descriptors. If the wait's own (the unnamed marker, the watch)
+ * took them, let go of them and go on without (timed attempts instead of the watch): 1 to
+ * try again, 0 when there was nothing to give back. */
+static int short_of_descriptors(bt_soft *l, int *use_spare) {
+    if (l->spare >= 0 || *use_spare) {
+        drop_spare(l);
+        if (*use_spare) {
+            *use_spare = 0;
+            return 1;
+        }
+    }
+    if (l->notify_fd >= 0) {
+        unwatch(l);
+        l->no_watch = 1;
+        return 1;
+    }
+    return 0;
 }
 
 int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
@@ -311,12 +451,15 @@ int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
         close(l->fd); /* inherited through fork(): the parent's marker, not ours */
         l->fd = -1;
     }
-    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
-    int made_parents = 0;
+    const ident *id = identity();
+    int made_parents = 0, use_spare = 1;
     for (int round = 0; round < MAX_ROUNDS; round++) {
-        int fd = open(path, flags, l->mode);
+        int written;
+        int fd = create(l, path, id, use_spare, &written);
         if (fd >= 0)
-            return take(l, path, fd, err);
+            return take(l, path, fd, written, id, err);
+        if ((errno == EMFILE || errno == ENFILE) && short_of_descriptors(l, &use_spare))
+            continue;
         if (errno == ENOENT && l->make_parents && !made_parents) {
             if (bt_make_parent_folders(path) != 0)
                 return fail(err, "create the folder of", errno, NULL);
@@ -326,6 +469,9 @@ int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
         if (errno != EEXIST)
             return fail(err, "create", errno, NULL);
         int r = examine(l, path, err);
+        if (r == BT_FAIL && (err->code == EMFILE || err->code == ENFILE) &&
+            short_of_descriptors(l, &use_spare))
+            continue;
         if (r != RETRY)
             return r;
     }
@@ -336,18 +482,12 @@ int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
 /* Watch the marker's folder for the marker leaving it. 0, or -1 when no watch can be had. */
 static int arm(bt_soft *l, const char *path) {
     char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        strcpy(dir, ".");
-    else if (slash == path)
-        strcpy(dir, "/");
-    else if ((size_t)(slash - path) < sizeof dir)
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else
+    if (folder_of(path, dir, sizeof dir) != 0)
         return -1;
     l->notify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (l->notify_fd < 0)
         return -1;
+    l->watcher = bt_pid();
     l->watch = inotify_add_watch(l->notify_fd, dir,
                                  IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF |
                                      IN_ONLYDIR);
@@ -381,7 +521,9 @@ static int drain(bt_soft *l, const char *base) {
 
 int bt_soft_wait(bt_soft *l, const char *path, double seconds) {
 #ifdef __linux__
-    if (l->notify_fd < 0 && arm(l, path) == 0)
+    if (l->notify_fd >= 0 && l->watcher != bt_pid())
+        unwatch(l); /* inherited through fork(): its events are the parent's to read */
+    if (l->notify_fd < 0 && !l->no_watch && arm(l, path) == 0)
         return 0; /* the caller's next attempt closes the race with a release before this */
     if (l->notify_fd >= 0) {
         const char *slash = strrchr(path, '/');
@@ -445,27 +587,45 @@ void bt_soft_release(bt_soft *l, const char *path) {
         close(l->fd); /* also ends the flock taken above */
         l->fd = -1;
     }
+    drop_spare(l);
     unwatch(l);
+    l->no_watch = 0;
+}
+
+/* Read the start of the file at `path` into buf: the length, 0 with st_mode not a regular
+ * file, or -1 with errno set (ENOENT and the like when there is none). */
+static ssize_t read_marker(const char *path, struct stat *st, char *buf, size_t cap) {
+    /* Nothing there needs no descriptor to tell (there may be none left). */
+    if (lstat(path, st) != 0)
+        return -1;
+    if (!S_ISREG(st->st_mode))
+        return 0;
+    /* A lock file this process holds SQLite (POSIX record) locks on is read through the
+     * descriptor kept for it: closing any other descriptor on it would drop those locks. */
+    long kept = bt_probe_read(st->st_dev, st->st_ino, buf, cap);
+    if (kept != -2)
+        return (ssize_t)kept;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = 0;
+    int saved = 0;
+    if (fstat(fd, st) != 0)
+        saved = errno;
+    else if (S_ISREG(st->st_mode) && (n = read_from_start(fd, buf, cap)) < 0)
+        saved = errno;
+    close(fd);
+    errno = saved;
+    return saved ? -1 : n;
 }
 
 int bt_soft_inspect(const char *path, double stale_after, bt_soft_info *info) {
     memset(info, 0, sizeof *info);
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0)
-        return errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? 0 : -1;
     struct stat st;
     char buf[BT_MARKER_MAX + 1];
-    ssize_t n = -1;
-    int saved = 0;
-    if (fstat(fd, &st) != 0)
-        saved = errno;
-    else if (S_ISREG(st.st_mode) && (n = read_from_start(fd, buf, sizeof buf)) < 0)
-        saved = errno;
-    close(fd);
-    if (saved) {
-        errno = saved;
-        return -1;
-    }
+    ssize_t n = read_marker(path, &st, buf, sizeof buf);
+    if (n < 0)
+        return errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? 0 : -1;
     if (!S_ISREG(st.st_mode))
         return 0;
     info->mtime = mtime_of(&st);

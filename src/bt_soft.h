@@ -22,6 +22,12 @@ typedef struct bt_soft {
     int record;        /* holder record (bt_record.h); -1 when none */
     int notify_fd;     /* inotify instance while waiting; -1 otherwise */
     int watch;         /* watch on the marker's folder; -1 when none */
+    pid_t watcher;     /* process that made notify_fd: a forked child must not read it */
+    int spare;         /* our marker, written but not yet named (O_TMPFILE); -1 when none */
+    pid_t spare_pid;   /* the process it names */
+    double spare_at;   /* when it was written (its age matters to other hosts' stale_after) */
+    int no_tmpfile;    /* the folder's file system cannot make or link unnamed files */
+    int no_watch;      /* the watch's descriptor was needed for attempts: wait without one */
     int make_parents;
     mode_t mode;       /* permission bits of the marker (umask applies) */
     double stale_after; /* seconds after which another host's marker is stale; < 0: never */

@@ -59,8 +59,9 @@ local function summary(kind, holders, extra)
 end
 
 local function flock_holder(path)
-  local list = core.flock_holders(path)
-  if not list or #list == 0 then return nil end
+  local list, msg, code = core.flock_holders(path)
+  if not list then return nil, msg, code end -- /proc/locks could not be read
+  if #list == 0 then return nil end
   local host = core.hostname()
   local holders = {}
   for i, h in ipairs(list) do
@@ -103,14 +104,15 @@ local function ownerless_marker(path, m)
 end
 
 local function soft_holder(path, asked)
-  local m = core.marker(path)
-  if not m then return nil end
+  local m, msg, code = core.marker(path)
+  if not m then return nil, msg, code end -- no marker, or (with msg) one that cannot be read
   if m.named then return named_marker(path, m) end
   if asked then return ownerless_marker(path, m) end
   return nil -- an empty or foreign file is no evidence of a soft lock
 end
 
--- Who holds the lock at `path`, or nil when nobody does (also for a missing file).
+-- Who holds the lock at `path`, or nil when nobody does (also for a missing file); nil,
+-- message, code when it cannot be told (no descriptor left, a marker it may not read).
 function M.holder(path, opts)
   local kind = check(path, opts)
   if path:match("^etcds?://") then
@@ -120,7 +122,11 @@ function M.holder(path, opts)
   if kind == "flock" then return flock_holder(path) end
   if kind == "soft" then return soft_holder(path, true) end
   -- A named marker is a soft lock; otherwise ask the kernel about flock holders.
-  return soft_holder(path, false) or flock_holder(path)
+  local info, msg, code = soft_holder(path, false)
+  if info then return info end
+  local finfo, fmsg, fcode = flock_holder(path)
+  if finfo then return finfo end
+  return nil, fmsg or msg, fcode or code
 end
 
 return M

@@ -67,6 +67,14 @@ local function check_open(self, fname)
   end
 end
 
+-- The wait, and the count it sets, run under wait.protect: an error at any point leaves the
+-- lock either held and counted or neither, never held by an object that says it is not.
+local function attempt(self, o, timeout)
+  local ok, msg, code = wait.acquire(self._h, self.path, o, timeout)
+  if ok then self._n = 1 end
+  return ok, msg, code
+end
+
 -- The fencing token of a kind that has one (etcd), else nil.
 local function token_of(h)
   local f = h.token
@@ -74,11 +82,14 @@ local function token_of(h)
   return nil
 end
 
--- Let go of the handle: nothing, or nil, message, "lost" when the lock had been lost.
+-- Let go of the handle, the lock first and the count after: whatever comes between (a host's
+-- interrupt), is_locked() asks the handle, so it never claims a lock that is gone. Returns
+-- nothing, or nil, message, "lost" when the lock had been lost (an etcd lease).
 local function let_go(self)
+  local ok, msg, code = self._h:release()
   self._n = 0
   self.token = nil
-  return self._h:release()
+  return ok, msg, code
 end
 
 -- Take the lock once more, or for the first time under options `o`, waiting up to `timeout`.
@@ -95,12 +106,11 @@ local function take(self, o, timeout)
     -- etcd lock: take it again.)
     let_go(self)
   end
-  local ok, msg, code = wait.acquire(self._h, self.path, o, timeout)
+  local ok, msg, code = wait.protect(let_go, self, attempt, self, o, timeout)
   if not ok then
     self._h:release()
     return nil, msg, code
   end
-  self._n = 1
   record(self._h, o.note)
   self.token = token_of(self._h)
   return true
@@ -131,7 +141,7 @@ function Lock:try_acquire(opts)
 end
 
 -- What baton.lock (raise = true) and baton.try_lock do with a fresh object.
-function M.acquire_new(l, raise)
+local function first_attempt(l, raise)
   local o, h = l._o, l._h
   local ok, msg, code
   if o == EMPTY and raise and h.block then
@@ -142,9 +152,15 @@ function M.acquire_new(l, raise)
     if not raise and timeout == nil then timeout = 0 end
     ok, msg, code = wait.acquire(h, l.path, o, timeout)
   end
+  if ok then l._n = 1 end
+  return ok, msg, code
+end
+
+function M.acquire_new(l, raise)
+  local o, h = l._o, l._h
+  local ok, msg, code = wait.protect(let_go, l, first_attempt, l, raise)
   if ok then
-    l._n = 1
-    record(l._h, o.note)
+    record(h, o.note)
     l.token = token_of(h)
     return l
   end

@@ -50,22 +50,23 @@ end
 
 -- Let go of every level (and, in a forked child, of the inherited connection).
 local function drop_all(self)
+  self._h:release() -- first: until the state below changes, it asks the handle
   self._n = 0
   self._mode = false
   self._gen = self._gen + 1
-  self._h:release()
 end
 
 -- Release one level; the last one ends the SQLite transaction.
 local function drop_level(g)
-  g._live = false
   local rw = g.rw
-  if g._gen ~= rw._gen then return end -- every level already went (close, fork)
-  if rw._n <= 1 then
-    drop_all(rw)
-  else
-    rw._n = rw._n - 1
+  if g._gen == rw._gen then -- else every level already went (close, fork)
+    if rw._n <= 1 then
+      drop_all(rw)
+    else
+      rw._n = rw._n - 1
+    end
   end
+  g._live = false -- last: until here, is_held asks the handle
 end
 
 local function finalize(g)
@@ -86,6 +87,15 @@ else
   new_guard = function(rw, mode)
     return setmetatable({ rw = rw, mode = mode, _gen = rw._gen, _live = true }, Guard)
   end
+end
+
+-- The wait, and the state it sets, under wait.protect: an error at any point (a callback's,
+-- a host's interrupt) gives back a waiting writer's PENDING lock and anything just taken.
+local function attempt(self, mode, o, timeout)
+  local ok, msg, code = wait.acquire(self._attempt[mode], self.path, o, timeout)
+  if not ok then return nil, msg, code end
+  self._mode, self._n = mode, 1
+  return new_guard(self, mode)
 end
 
 local OTHER = { read = "write", write = "read" }
@@ -114,14 +124,13 @@ local function acquire(self, mode, opts, fname, raise, default_timeout)
   end
   local timeout = o.timeout
   if timeout == nil then timeout = default_timeout end
-  local ok, msg, code = wait.acquire(self._attempt[mode], self.path, o, timeout)
-  if not ok then
+  local g, msg, code = wait.protect(drop_all, self, attempt, self, mode, o, timeout)
+  if not g then
     self._h:abandon() -- a waiting writer's PENDING lock
     if raise then error(msg, 3) end
     return nil, msg, code
   end
-  self._mode, self._n = mode, 1
-  return new_guard(self, mode)
+  return g
 end
 
 -- Shared (read) lock: waits as the options say, raises a string naming the path on failure.

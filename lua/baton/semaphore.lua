@@ -39,14 +39,26 @@ function M.new(path, n, opts, fname, level)
     _mkdir = o.mkdir ~= false }, Sem)
 end
 
+-- The wait and the guard's making, under wait.protect: an error at any point (a callback's,
+-- a host's interrupt) gives the slot back if it was taken.
+local function attempt(self, h, o, timeout)
+  local ok, msg, code = wait.acquire(h, self.path, o, timeout)
+  if not ok then return nil, msg, code end
+  local slot, file = h:slot()
+  -- The handle (a userdata) owns the slot: collecting the guard collects it and frees the slot.
+  return setmetatable({ slot = slot, path = file, semaphore = self, _h = h, _live = true }, Guard)
+end
+
+local function release_handle(h) h:release() end
+
 local function acquire(self, opts, fname, raise, default_timeout)
   local o = self._o
   if opts ~= nil then o = options.merge(o, options.check(opts, fname, self.path, 3, true)) end
   local timeout = o.timeout
   if timeout == nil then timeout = default_timeout end
   local h = core.semaphore(self.path, self.n, self._mode, self._mkdir)
-  local ok, msg, code = wait.acquire(h, self.path, o, timeout)
-  if not ok then
+  local g, msg, code = wait.protect(release_handle, h, attempt, self, h, o, timeout)
+  if not g then
     h:release()
     if code == "busy" then
       msg = string.format("baton: all %d slots of semaphore '%s' are held", self.n, self.path)
@@ -54,9 +66,7 @@ local function acquire(self, opts, fname, raise, default_timeout)
     if raise then error(msg, 3) end
     return nil, msg, code
   end
-  local slot, file = h:slot()
-  -- The handle (a userdata) owns the slot: collecting the guard collects it and frees the slot.
-  return setmetatable({ slot = slot, path = file, semaphore = self, _h = h, _live = true }, Guard)
+  return g
 end
 
 -- Take a slot, waiting as the options say; returns a guard, raises a string on failure.
@@ -88,8 +98,8 @@ end
 
 local function finalize(g)
   if g._live then
+    g._h:release() -- first: until _live changes, is_held asks the handle
     g._live = false
-    g._h:release()
   end
 end
 

@@ -40,6 +40,24 @@ local function job_poll(fd, seconds)
   if fd then coop.poll({ fd }, nil, seconds) else coop.sleep(seconds) end
 end
 
+-- Lua 5.1's pcall cannot be yielded across; LuaJIT's and Lua 5.2+'s can.
+local PCALL_YIELDS = _VERSION ~= "Lua 5.1" or type(jit) == "table"
+
+-- Call fn(...) so that an error raised inside it (by a `sleep`, `poll`, `cancel` or
+-- `on_wait` callback, or by a host's interrupt arriving between two instructions) first
+-- calls cleanup(x), which gives back whatever the attempt holds (a waiting writer's place,
+-- a lock taken a moment before the error), and then goes on unchanged. Without this, a
+-- lock could stay held by an object that says it is not. On Lua 5.1 (not LuaJIT), whose
+-- pcall cannot be yielded across, a wait inside a coroutine runs unprotected, as its
+-- callbacks may yield.
+function M.protect(cleanup, x, fn, ...)
+  if not PCALL_YIELDS and coroutine.running() then return fn(...) end
+  local ok, r1, r2, r3 = pcall(fn, ...)
+  if ok then return r1, r2, r3 end
+  cleanup(x)
+  error(r1, 0)
+end
+
 function M.acquire(h, path, o, timeout)
   local sleep, poll, cancel, on_wait = o.sleep, o.poll, o.cancel, o.on_wait
   if not (sleep or poll) and coop.scheduler() then poll = job_poll end
