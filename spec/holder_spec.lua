@@ -127,6 +127,45 @@ describe("baton.holder", function()
       l:release()
     end)
 
+    -- A holder's record table is a file of its owner's, read by anyone who asks: its owner
+    -- may cut it short or scribble over it at any moment, and the reader must not crash.
+    it("reads a record table its owner cuts short or scribbles over, without crashing", function()
+      local pid = baton_holder(path, "flock", "scribbled")
+      local uid = select(2, H.run("id -u")):match("%d+")
+      local table_file
+      for _, base in ipairs({ "/dev/shm", "/tmp" }) do
+        local f = base .. "/baton-" .. uid .. "/" .. pid .. "-" .. core.token(pid)
+        if not table_file and H.read(f) then table_file = f end
+      end
+      assert.is_string(table_file)
+      assert.equal("scribbled", baton.holder(path).note)
+      local size = #H.read(table_file)
+      -- cut short and grown back (to zeros) over and over while being read
+      local racer = H.spawn(H.PYTHON .. " -c " .. H.quote(string.format([[
+import os, time
+end = time.time() + 20
+while time.time() < end:
+    os.truncate(%q, 0)
+    os.truncate(%q, %d)
+]], table_file, table_file, size)))
+      for _ = 1, 3000 do
+        local h = baton.holder(path)
+        assert.equal(pid, h.pid)
+        assert.is_true(h.note == nil or h.note == "scribbled")
+      end
+      kill_and_reap(racer)
+      -- garbage of the right size, and a file cut short: no note, the kernel's word stands
+      local junk = {}
+      for i = 1, size do junk[i] = string.char((i * 131 + 7) % 256) end
+      H.write(table_file, table.concat(junk))
+      assert.is_nil(baton.holder(path).note)
+      H.write(table_file, "baton-h1")
+      local h = baton.holder(path)
+      assert.equal(pid, h.pid)
+      assert.is_nil(h.note)
+      kill_and_reap(pid)
+    end)
+
     it("is what on_wait is told while waiting", function()
       local pid = baton_holder(path, "flock", "holding on")
       local seen
