@@ -310,5 +310,23 @@ while time.time() < end:
       local mine = H.read("/proc/self/stat")
       assert.equal("R", (core.parse_stat(mine)))
     end)
+
+    it("find the boot time in /proc/stat, also after an interrupt line of tens of kilobytes", function()
+      local intr = "intr 123456" .. string.rep(" 0", 20000)
+      local text = "cpu  1 2 3 4\ncpu0 1 2 3 4\n" .. intr .. "\nctxt 99\nbtime 1700000000\n" ..
+        "processes 5\n"
+      assert.equal(1700000000, core.parse_btime(text))
+      assert.equal(1700000000, core.parse_btime("btime 1700000000"))
+      assert.is_nil(core.parse_btime("xbtime 1700000000\n"))
+      assert.is_nil(core.parse_btime("btime -5\n"))
+      assert.is_nil(core.parse_btime("btime 99999999999999999999999\n"))
+      assert.is_nil(core.parse_btime("btime \n"))
+      assert.is_nil(core.parse_btime(intr))
+      local real = core.parse_btime(H.read("/proc/stat"))
+      assert.is_true(real > 0 and real <= os.time())
+      -- a process's start time is counted from it
+      local p = core.process(tonumber(H.read("/proc/self/stat"):match("^(%d+)")))
+      assert.is_true(p.started >= real and p.started <= os.time() + 1)
+    end)
   end)
 end)

@@ -25,6 +25,10 @@ int bt_stat_parse(const char *buf, size_t len, bt_stat *out);
  * Surrounding white space is allowed. Returns 0, or -1 when it is not such a number. */
 int bt_boot_parse(const char *buf, size_t len, uint32_t out[4]);
 
+/* The boot time from the text of /proc/stat (its "btime" line), in seconds since the epoch;
+ * -1 when there is no such line or it does not hold a number. */
+double bt_btime_parse(const char *buf, size_t len);
+
 /* The start token as decimal digits: (boot << 64) | starttime, the number Python's
  * filelock writes on Linux. Returns its length; out is NUL-terminated. */
 size_t bt_token_format(const uint32_t boot[4], unsigned long long starttime,

@@ -108,6 +108,17 @@ static int l_parse_stat(lua_State *L) {
     return 2;
 }
 
+/* core.parse_btime(text of /proc/stat) -> boot time in seconds since the epoch, or nil */
+static int l_parse_btime(lua_State *L) {
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    double t = bt_btime_parse(text, len);
+    if (t < 0)
+        return 0;
+    lua_pushnumber(L, t);
+    return 1;
+}
+
 static void push_holders(lua_State *L, const bt_lock_holder *h, size_t n) {
     lua_createtable(L, (int)n, 0);
     for (size_t i = 0; i < n; i++) {
@@ -279,6 +290,7 @@ static const luaL_Reg holder_functions[] = {
     {"hostname", l_hostname},       {"token", l_token},
     {"start_token", l_start_token}, {"parse_marker", l_parse_marker},
     {"parse_stat", l_parse_stat},   {"parse_locks", l_parse_locks},
+    {"parse_btime", l_parse_btime},
     {"flock_holders", l_flock_holders}, {"marker", l_marker},
     {"process", l_process},         {"record", l_record},
     {"openers", l_openers},         {NULL, NULL}};
