@@ -9,7 +9,8 @@ apt-get install -y -qq --no-install-recommends \
   lua5.4 liblua5.4-dev lua-busted luarocks lua-luv \
   lua5.1 liblua5.1-0-dev lua5.3 liblua5.3-dev luajit2 libluajit2-5.1-dev \
   neovim nginx-light libnginx-mod-http-lua curl \
-  python3 python3-filelock sqlite3 libsqlite3-dev >/dev/null
+  python3 python3-filelock sqlite3 libsqlite3-dev \
+  clang libclang-rt-14-dev valgrind >/dev/null
 [ "${1:-}" = "--deps-only" ] && exit 0
 cd "$(dirname "$0")/.."
 make
