@@ -271,6 +271,11 @@ while time.time() < end:
       assert.same({ { pid = 200, shared = false }, { pid = 400, shared = true }, { shared = true },
         { pid = 500, shared = false } }, core.parse_locks(text, nil, nil, "123"))
       assert.same({ { pid = 600, shared = false } }, core.parse_locks(text, nil, nil, "1234"))
+      -- device numbers that are not whole numbers from 0 to 2^32-1 are refused
+      for _, bad in ipairs({ -1, 2 ^ 32, 2 ^ 64, 0 / 0, math.huge, 1.5 }) do
+        raises("a device number must be a whole number", core.parse_locks, text, bad, 1, "123")
+        raises("a device number must be a whole number", core.parse_locks, text, 0xfd, bad, "123")
+      end
     end)
 
     it("find this process's own flock in the real /proc/locks", function()

@@ -2,6 +2,7 @@
  * them, exposed so that specs can check them against Python and the kernel. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,15 @@ static unsigned long long check_u64(lua_State *L, int idx, const char *what) {
         v = v * 10 + (unsigned)(s[i] - '0');
     }
     return v;
+}
+
+/* A device major or minor number: a whole number from 0 to 2^32-1 (checked before the
+ * conversion, which is undefined for a NaN or a number out of range). */
+static unsigned long check_device(lua_State *L, int idx) {
+    lua_Number n = luaL_checknumber(L, idx);
+    luaL_argcheck(L, n >= 0 && n <= 4294967295.0 && n == floor(n), idx,
+                  "a device number must be a whole number from 0 to 2^32-1");
+    return (unsigned long)n;
 }
 
 static pid_t check_pid(lua_State *L, int idx) {
@@ -140,8 +150,8 @@ static int l_parse_locks(lua_State *L) {
     const char *text = luaL_checklstring(L, 1, &len);
     unsigned long major = BT_ANY_DEVICE, minor = 0;
     if (!lua_isnil(L, 2)) {
-        major = (unsigned long)luaL_checknumber(L, 2);
-        minor = (unsigned long)luaL_checknumber(L, 3);
+        major = check_device(L, 2);
+        minor = check_device(L, 3);
     }
     unsigned long long ino = check_u64(L, 4, "an inode number");
     bt_lock_holder h[MAX_HOLDERS];
