@@ -54,7 +54,7 @@ TEST_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec
 	LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" BATON_TEST_LUA="$(LUA_BIN)" BATON_ROOT="$(CURDIR)" \
 	BATON_BIN="$(CURDIR)/$(HOST)"
 
-.PHONY: all rock test test-all sanitize fuzz fuzz-build install clean example bench
+.PHONY: all rock test test-all sanitize fuzz fuzz-build fuzz-parsers fuzz-api install clean example bench
 
 all: $(CORE) $(if $(HAVE_HOST),$(HOST))
 
@@ -92,18 +92,20 @@ test-all:
 # LuaRocks, which load other builds). The interpreter itself is not instrumented, so the
 # runtime is preloaded into it (and into every process the specs start); leaks are checked
 # separately, as the interpreter's own exit does not free everything.
-SAN_FLAGS = -O1 -g -fPIC -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+SAN_FLAGS = -O1 -g -fPIC -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow \
+	-fno-sanitize-recover=all
+SAN_PRELOAD = LD_PRELOAD="$(shell $(CC) -print-file-name=libasan.so) $(shell $(CC) -print-file-name=libubsan.so)"
 sanitize:
 	$(MAKE) test BUILD=build/$(LUA)-san HOST_BUILD=build/5.4-san CFLAGS="$(SAN_FLAGS)" \
 		BUSTED_ARGS="--exclude-tags=hosts" \
 		TEST_ENV='$(subst $(CURDIR)/$(HOST),$(CURDIR)/build/5.4-san/bin/baton,$(subst $(BUILD),build/$(LUA)-san,$(TEST_ENV))) \
-		LD_PRELOAD="$(shell $(CC) -print-file-name=libasan.so) $(shell $(CC) -print-file-name=libubsan.so)" \
+		$(SAN_PRELOAD) \
 		ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1'
 
 # libFuzzer targets for every parser of outside data (fuzz/README.md): marker files,
 # /proc/locks, /proc/PID/stat and /proc/stat, boot ids and start tokens, holder record
-# tables. `make fuzz` builds them with clang and runs each for FUZZ_SECONDS from the
+# tables. `make fuzz-parsers` builds them with clang and runs each for FUZZ_SECONDS from the
 # committed seed corpus in fuzz/corpus/; a crash fails it and leaves the input in build/fuzz/.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 20
@@ -126,8 +128,26 @@ $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/check.h $(FUZZ_BUILD)/libcore.a
 
 fuzz-build: $(FUZZ_BINS)
 
-fuzz: $(FUZZ_BINS)
+# The Lua API fuzzer (fuzz/api_fuzz.lua) on the sanitized build, in a scratch folder of its
+# own under /tmp (removed afterwards): FUZZ_API_SECONDS at most; FUZZ_API_SEED reproduces a
+# run (random when empty; every run prints its seed).
+FUZZ_API_SECONDS ?= 60
+FUZZ_API_SEED ?=
+fuzz-api:
+	$(MAKE) --no-print-directory BUILD=build/$(LUA)-san CFLAGS="$(SAN_FLAGS)" build/$(LUA)-san/baton/core.so
+	@dir=$$(mktemp -d /tmp/baton-fuzz.XXXXXX) && cd $$dir && \
+	LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH="$(CURDIR)/build/$(LUA)-san/?.so;;" \
+	$(SAN_PRELOAD) ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	$(LUA_BIN) $(CURDIR)/fuzz/api_fuzz.lua --dir $$dir --seconds $(FUZZ_API_SECONDS) \
+		$(if $(FUZZ_API_SEED),--seed $(FUZZ_API_SEED)) $(FUZZ_API_ARGS) </dev/null >/dev/null; \
+	status=$$?; cd /; rm -rf $$dir; exit $$status
+
+fuzz-parsers: $(FUZZ_BINS)
 	sh fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# Both fuzzers, each bounded in time (about FUZZ_SECONDS x 5 + FUZZ_API_SECONDS).
+fuzz: fuzz-parsers fuzz-api
 
 install: all
 	install -d $(DESTDIR)$(INST_LIBDIR)/baton $(DESTDIR)$(INST_LUADIR)/baton/kind
