@@ -1,8 +1,9 @@
 #define _GNU_SOURCE
 /* What baton reads from /proc about a process: /proc/PID/stat (bt_stat_parse, whose command
- * name may hold anything, spaces and parentheses included) and the "btime" line of
- * /proc/stat (bt_btime_parse). The input is read as both. */
+ * name may hold anything, spaces and parentheses included), the "btime" line of /proc/stat
+ * (bt_btime_parse) and /proc/PID/cmdline (bt_cmdline_join). The input is read as each. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bt_proc.h"
@@ -19,5 +20,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(t == -1 || t >= 0);
     if (t >= 0)
         CHECK(size >= 7 && memmem(text, size, "btime ", 6) != NULL);
+
+    char *line = malloc(size + 1);
+    CHECK(line != NULL);
+    memcpy(line, data, size);
+    size_t n = bt_cmdline_join(line, size);
+    CHECK(n <= size && strlen(line) == n);
+    free(line);
     return 0;
 }

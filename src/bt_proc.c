@@ -196,7 +196,10 @@ size_t bt_proc_cmdline(pid_t pid, char *buf, size_t cap) {
         buf[0] = '\0';
         return 0;
     }
-    size_t len = (size_t)n;
+    return bt_cmdline_join(buf, (size_t)n);
+}
+
+size_t bt_cmdline_join(char *buf, size_t len) {
     while (len > 0 && buf[len - 1] == '\0')
         len--;
     for (size_t i = 0; i < len; i++)

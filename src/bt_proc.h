@@ -49,6 +49,11 @@ size_t bt_proc_token(pid_t pid, char out[BT_TOKEN_LEN], int *dead);
  * Returns its length, or 0 when it cannot be read (gone, a kernel thread, no access). */
 size_t bt_proc_cmdline(pid_t pid, char *buf, size_t cap);
 
+/* Turn the `len` bytes of a /proc/PID/cmdline in buf (arguments ending in NUL bytes) into
+ * one line, the arguments joined by spaces, NUL-terminated at buf[result] (buf has room for
+ * len + 1 bytes). Returns its length. */
+size_t bt_cmdline_join(char *buf, size_t len);
+
 /* When `pid` started, in seconds since the epoch; negative when /proc does not tell. */
 double bt_proc_started(pid_t pid);
 
