@@ -266,6 +266,7 @@ end
 -- A path where a file may be created: always under DIR (relative paths land there too, as
 -- it is the working folder), or a non-string (misuse), or one with a NUL byte (misuse).
 local BASE = DIR:match("([^/]+)$")
+local HAS_ETCD = pcall(require, "baton.kind.etcd")
 local lock_path_of
 local function lock_path()
   local p = lock_path_of(R(100))
@@ -290,6 +291,10 @@ function lock_path_of(r)
   if r <= 83 then return DIR .. "/../" .. BASE .. "/l2" end
   if r <= 84 then return DIR .. "/marker" end
   if r <= 85 then return DIR .. "/nul\0byte" end
+  if r <= 86 then -- another kind of lock, chosen by the path (misuse where it is missing)
+    if not HAS_ETCD then ctx.invalid = true end
+    return "etcd://127.0.0.1:1/fuzz"
+  end
   ctx.invalid = true
   local v
   repeat v = any() until type(v) ~= "string"
