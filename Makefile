@@ -71,7 +71,7 @@ TEST_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec
 	LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" BATON_TEST_LUA="$(LUA_BIN)" BATON_ROOT="$(CURDIR)" \
 	BATON_BIN="$(CURDIR)/$(HOST)"
 
-.PHONY: all rock test test-all sanitize faults install clean example bench bench-etcd
+.PHONY: all rock test test-all sanitize faults valgrind fuzz fuzz-build fuzz-parsers fuzz-api install clean example bench bench-etcd
 
 all: $(ALL_MODULES) $(if $(HAVE_HOST),$(HOST))
 
@@ -108,7 +108,7 @@ $(ETCD_CORE): $(ETCD_SRC) $(ETCD_HEADERS)
 test: all
 	@if [ "$(LUA)" != luajit ] && [ -d /usr/include/luajit-2.1 ]; then \
 		$(MAKE) --no-print-directory LUA=luajit BUILD=build/luajit CFLAGS="-O2 -fPIC" build/luajit/baton/core.so; fi
-	$(TEST_ENV) $(LUA_BIN) $(BUSTED) $(BUSTED_ARGS)
+	$(TEST_ENV) $(TEST_RUNNER) $(LUA_BIN) $(BUSTED) $(BUSTED_ARGS)
 
 # Every interpreter baton supports; to-be-closed specs run on 5.4 only.
 LUAS = 5.4 5.1 5.3 luajit
@@ -120,12 +120,14 @@ test-all:
 # LuaRocks, which load other builds). The interpreter itself is not instrumented, so the
 # runtime is preloaded into it (and into every process the specs start); leaks are checked
 # separately, as the interpreter's own exit does not free everything.
-SAN_FLAGS = -O1 -g -fPIC -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+SAN_FLAGS = -O1 -g -fPIC -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow \
+	-fno-sanitize-recover=all
+SAN_PRELOAD = LD_PRELOAD="$(shell $(CC) -print-file-name=libasan.so) $(shell $(CC) -print-file-name=libubsan.so)"
 sanitize:
 	$(MAKE) test BUILD=build/$(LUA)-san HOST_BUILD=build/5.4-san CFLAGS="$(SAN_FLAGS)" \
 		BUSTED_ARGS="--exclude-tags=hosts" \
 		TEST_ENV='$(subst $(CURDIR)/$(HOST),$(CURDIR)/build/5.4-san/bin/baton,$(subst $(BUILD),build/$(LUA)-san,$(TEST_ENV))) \
-		LD_PRELOAD="$(shell $(CC) -print-file-name=libasan.so) $(shell $(CC) -print-file-name=libubsan.so)" \
+		$(SAN_PRELOAD) \
 		ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1'
 
@@ -135,6 +137,72 @@ sanitize:
 # and BATON_FAULT_REPORT=FILE collects the figures it prints.
 faults: all
 	$(TEST_ENV) $(LUA_BIN) $(BUSTED) --run=faults $(BUSTED_ARGS)
+
+# libFuzzer targets for every parser of outside data (fuzz/README.md): marker files,
+# /proc/locks, /proc/PID/stat and /proc/stat, boot ids and start tokens, holder record
+# tables. `make fuzz-parsers` builds them with clang and runs each for FUZZ_SECONDS from the
+# committed seed corpus in fuzz/corpus/; a crash fails it and leaves the input in build/fuzz/.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS = marker locks proc token record
+FUZZ_BUILD = build/fuzz
+FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_OBJS = $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(wildcard src/bt_*.c))
+FUZZ_BINS = $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
+
+$(FUZZ_BUILD)/obj/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(WARN) $(SQLITE_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/libcore.a: $(FUZZ_OBJS)
+	rm -f $@
+	ar rcs $@ $(FUZZ_OBJS)
+
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/check.h $(FUZZ_BUILD)/libcore.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $(WARN) -Isrc $< $(FUZZ_BUILD)/libcore.a -o $@ $(LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# The Lua API fuzzer (fuzz/api_fuzz.lua) on the sanitized build, in a scratch folder of its
+# own under /tmp (removed afterwards): FUZZ_API_SECONDS at most; FUZZ_API_SEED reproduces a
+# run (random when empty; every run prints its seed).
+FUZZ_API_SECONDS ?= 60
+FUZZ_API_SEED ?=
+# $(call api_fuzz,BUILD,RUNNER,SECONDS): the fuzzer on BUILD's module, run through RUNNER.
+define api_fuzz
+	@dir=$$(mktemp -d /tmp/baton-fuzz.XXXXXX) && cd $$dir && \
+	LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH="$(CURDIR)/$(1)/?.so;;" \
+	$(2) $(LUA_BIN) $(CURDIR)/fuzz/api_fuzz.lua --dir $$dir --seconds $(3) \
+		$(if $(FUZZ_API_SEED),--seed $(FUZZ_API_SEED)) $(FUZZ_API_ARGS) </dev/null >/dev/null; \
+	status=$$?; cd /; rm -rf $$dir; exit $$status
+endef
+fuzz-api:
+	$(MAKE) --no-print-directory BUILD=build/$(LUA)-san CFLAGS="$(SAN_FLAGS)" build/$(LUA)-san/baton/core.so
+	$(call api_fuzz,build/$(LUA)-san,$(SAN_PRELOAD) \
+		ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1,$(FUZZ_API_SECONDS))
+
+fuzz-parsers: $(FUZZ_BINS)
+	sh fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# Both fuzzers, each bounded in time (about FUZZ_SECONDS x 5 + FUZZ_API_SECONDS).
+fuzz: fuzz-parsers fuzz-api
+
+# valgrind memcheck on a build without sanitizers: over the specs (the busted process, where
+# the binding and the C core run in the specs' own calls; the peer processes the specs start
+# are not traced), then over the Lua API fuzzer for VALGRIND_FUZZ_SECONDS. Any invalid
+# access or leak ("definitely" or "indirectly lost") fails it. Specs tagged "novalgrind" are
+# left out, with those that load other builds ("hosts"); see fuzz/README.md. VALGRIND_OPTS
+# adds to valgrind's options.
+VALGRIND_FUZZ_SECONDS ?= 60
+VALGRIND = valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect \
+	--errors-for-leak-kinds=definite,indirect --child-silent-after-fork=yes --keep-debuginfo=yes \
+	--num-callers=30 --quiet $(VALGRIND_OPTS)
+valgrind:
+	$(MAKE) --no-print-directory test BUILD=build/$(LUA)-vg HOST_BUILD=build/5.4-vg \
+		CFLAGS="-O1 -g -fPIC" TEST_RUNNER="$(VALGRIND)" \
+		BUSTED_ARGS="--exclude-tags=hosts,novalgrind $(BUSTED_ARGS)"
+	$(call api_fuzz,build/$(LUA)-vg,$(VALGRIND),$(VALGRIND_FUZZ_SECONDS))
 
 install: all
 	install -d $(DESTDIR)$(INST_LIBDIR)/baton $(DESTDIR)$(INST_LUADIR)/baton/kind

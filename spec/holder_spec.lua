@@ -121,6 +121,45 @@ describe("baton.holder", function()
       l:release()
     end)
 
+    -- A holder's record table is a file of its owner's, read by anyone who asks: its owner
+    -- may cut it short or scribble over it at any moment, and the reader must not crash.
+    it("reads a record table its owner cuts short or scribbles over, without crashing", function()
+      local pid = baton_holder(path, "flock", "scribbled")
+      local uid = select(2, H.run("id -u")):match("%d+")
+      local table_file
+      for _, base in ipairs({ "/dev/shm", "/tmp" }) do
+        local f = base .. "/baton-" .. uid .. "/" .. pid .. "-" .. core.token(pid)
+        if not table_file and H.read(f) then table_file = f end
+      end
+      assert.is_string(table_file)
+      assert.equal("scribbled", baton.holder(path).note)
+      local size = #H.read(table_file)
+      -- cut short and grown back (to zeros) over and over while being read
+      local racer = H.spawn(H.PYTHON .. " -c " .. H.quote(string.format([[
+import os, time
+end = time.time() + 20
+while time.time() < end:
+    os.truncate(%q, 0)
+    os.truncate(%q, %d)
+]], table_file, table_file, size)))
+      for _ = 1, 3000 do
+        local h = baton.holder(path)
+        assert.equal(pid, h.pid)
+        assert.is_true(h.note == nil or h.note == "scribbled")
+      end
+      kill_and_reap(racer)
+      -- garbage of the right size, and a file cut short: no note, the kernel's word stands
+      local junk = {}
+      for i = 1, size do junk[i] = string.char((i * 131 + 7) % 256) end
+      H.write(table_file, table.concat(junk))
+      assert.is_nil(baton.holder(path).note)
+      H.write(table_file, "baton-h1")
+      local h = baton.holder(path)
+      assert.equal(pid, h.pid)
+      assert.is_nil(h.note)
+      kill_and_reap(pid)
+    end)
+
     it("is what on_wait is told while waiting", function()
       local pid = baton_holder(path, "flock", "holding on")
       local seen
@@ -226,6 +265,11 @@ describe("baton.holder", function()
       assert.same({ { pid = 200, shared = false }, { pid = 400, shared = true }, { shared = true },
         { pid = 500, shared = false } }, core.parse_locks(text, nil, nil, "123"))
       assert.same({ { pid = 600, shared = false } }, core.parse_locks(text, nil, nil, "1234"))
+      -- device numbers that are not whole numbers from 0 to 2^32-1 are refused
+      for _, bad in ipairs({ -1, 2 ^ 32, 2 ^ 64, 0 / 0, math.huge, 1.5 }) do
+        raises("a device number must be a whole number", core.parse_locks, text, bad, 1, "123")
+        raises("a device number must be a whole number", core.parse_locks, text, 0xfd, bad, "123")
+      end
     end)
 
     it("find this process's own flock in the real /proc/locks", function()
@@ -264,6 +308,24 @@ describe("baton.holder", function()
       assert.is_nil(core.parse_stat("no parenthesis here"))
       local mine = H.read("/proc/self/stat")
       assert.equal("R", (core.parse_stat(mine)))
+    end)
+
+    it("find the boot time in /proc/stat, also after an interrupt line of tens of kilobytes", function()
+      local intr = "intr 123456" .. string.rep(" 0", 20000)
+      local text = "cpu  1 2 3 4\ncpu0 1 2 3 4\n" .. intr .. "\nctxt 99\nbtime 1700000000\n" ..
+        "processes 5\n"
+      assert.equal(1700000000, core.parse_btime(text))
+      assert.equal(1700000000, core.parse_btime("btime 1700000000"))
+      assert.is_nil(core.parse_btime("xbtime 1700000000\n"))
+      assert.is_nil(core.parse_btime("btime -5\n"))
+      assert.is_nil(core.parse_btime("btime 99999999999999999999999\n"))
+      assert.is_nil(core.parse_btime("btime \n"))
+      assert.is_nil(core.parse_btime(intr))
+      local real = core.parse_btime(H.read("/proc/stat"))
+      assert.is_true(real > 0 and real <= os.time())
+      -- a process's start time is counted from it
+      local p = core.process(tonumber(H.read("/proc/self/stat"):match("^(%d+)")))
+      assert.is_true(p.started >= real and p.started <= os.time() + 1)
     end)
   end)
 end)

@@ -417,6 +417,14 @@ describe("the baton executable", function()
       assert.matches('"error":"baton: cannot', out, 1, true)
     end)
 
+    it("reports a FIFO at once, without waiting for a writer", function()
+      local fifo = dir .. "/fifo"
+      assert.is_true((baton.run({ "mkfifo", fifo })))
+      local code, out = bt({ "status", fifo }, { timeout = 10 })
+      assert.equal(66, code)
+      assert.matches(lit(fifo) .. "%s+error", out)
+    end)
+
     it("refuses a bad command line with status 64", function()
       assert.equal(64, (bt({ "status" })))
       assert.equal(64, (bt({ "status", "--bogus", "x" })))

@@ -90,40 +90,66 @@ static long parse_pid(const word *w) {
     return v;
 }
 
+/* The holder the line [p, eol) names, when it is a granted FLOCK lock on the file: 1 with *h
+ * filled, else 0. "N: FLOCK  ADVISORY  WRITE 1234 fe:00:10952820 0 EOF" */
+static int holder_on_line(const char *p, const char *eol, unsigned long major,
+                          unsigned long minor, unsigned long long ino, bt_lock_holder *h) {
+    word w[6];
+    size_t n = split_words(p, eol, w, 6);
+    if (n < 6 || w[0].n < 2 || w[0].s[w[0].n - 1] != ':' || !word_is(&w[1], "FLOCK"))
+        return 0; /* blocked waiters have "->" in the second word */
+    if (word_is(&w[3], "READ"))
+        h->shared = 1;
+    else if (word_is(&w[3], "WRITE"))
+        h->shared = 0;
+    else
+        return 0;
+    if (!same_file(&w[5], major, minor, ino))
+        return 0;
+    h->pid = parse_pid(&w[4]);
+    return 1;
+}
+
+static const char *line_end(const char *p, const char *end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    return eol ? eol : end;
+}
+
+/* Whether a line of [buf, upto) names `pid` as a holder of the file: for the holders the
+ * caller had no room for. */
+static int named_before(const char *buf, const char *upto, unsigned long major,
+                        unsigned long minor, unsigned long long ino, long pid) {
+    for (const char *p = buf; p < upto;) {
+        const char *eol = line_end(p, upto);
+        bt_lock_holder h;
+        if (holder_on_line(p, eol, major, minor, ino, &h) && h.pid == pid)
+            return 1;
+        p = eol < upto ? eol + 1 : upto;
+    }
+    return 0;
+}
+
 size_t bt_locks_parse(const char *buf, size_t len, unsigned long major, unsigned long minor,
                       unsigned long long ino, bt_lock_holder *out, size_t max) {
     size_t total = 0;
     const char *p = buf, *end = buf + len;
     while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol)
-            eol = end;
-        /* "N: FLOCK  ADVISORY  WRITE 1234 fe:00:10952820 0 EOF" */
-        word w[6];
-        size_t n = split_words(p, eol, w, 6);
+        const char *line = p, *eol = line_end(p, end);
         p = eol < end ? eol + 1 : end;
-        if (n < 6 || w[0].n < 2 || w[0].s[w[0].n - 1] != ':' || !word_is(&w[1], "FLOCK"))
-            continue; /* blocked waiters have "->" in the second word */
-        int shared;
-        if (word_is(&w[3], "READ"))
-            shared = 1;
-        else if (word_is(&w[3], "WRITE"))
-            shared = 0;
-        else
+        bt_lock_holder h;
+        if (!holder_on_line(line, eol, major, minor, ino, &h))
             continue;
-        if (!same_file(&w[5], major, minor, ino))
-            continue;
-        long pid = parse_pid(&w[4]);
         int seen = 0;
-        for (size_t i = 0; i < total && i < max; i++)
-            if (pid != 0 && out[i].pid == pid)
-                seen = 1;
+        if (h.pid != 0 && total <= max) {
+            for (size_t i = 0; i < total; i++)
+                seen = seen || out[i].pid == h.pid;
+        } else if (h.pid != 0) {
+            seen = named_before(buf, line, major, minor, ino, h.pid);
+        }
         if (seen)
             continue;
-        if (total < max) {
-            out[total].pid = pid;
-            out[total].shared = shared;
-        }
+        if (total < max)
+            out[total] = h;
         total++;
     }
     return total;

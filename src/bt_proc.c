@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -195,7 +196,10 @@ size_t bt_proc_cmdline(pid_t pid, char *buf, size_t cap) {
         buf[0] = '\0';
         return 0;
     }
-    size_t len = (size_t)n;
+    return bt_cmdline_join(buf, (size_t)n);
+}
+
+size_t bt_cmdline_join(char *buf, size_t len) {
     while (len > 0 && buf[len - 1] == '\0')
         len--;
     for (size_t i = 0; i < len; i++)
@@ -205,20 +209,55 @@ size_t bt_proc_cmdline(pid_t pid, char *buf, size_t cap) {
     return len;
 }
 
-/* The boot time in seconds since the epoch (the "btime" line of /proc/stat), or -1. */
+double bt_btime_parse(const char *buf, size_t len) {
+    static const char key[] = "btime ";
+    size_t k = sizeof key - 1;
+    for (size_t at = 0; at + k <= len; at++) {
+        if ((at > 0 && buf[at - 1] != '\n') || memcmp(buf + at, key, k) != 0)
+            continue;
+        unsigned long long v = 0;
+        size_t i = at + k, start = i;
+        for (; i < len && buf[i] >= '0' && buf[i] <= '9'; i++) {
+            if (v > (~0ULL - 9) / 10)
+                return -1;
+            v = v * 10 + (unsigned)(buf[i] - '0');
+        }
+        return i > start && (i == len || buf[i] == '\n') ? (double)v : -1;
+    }
+    return -1;
+}
+
+/* The boot time in seconds since the epoch, or -1; read once. /proc/stat is read whole: its
+ * "intr" line, which comes before "btime", runs to tens of kilobytes on machines with many
+ * interrupt lines. */
 static double boot_time(void) {
     static double cached = -2;
     if (cached > -2)
         return cached;
-    char buf[8192];
-    ssize_t n = read_small("/proc/stat", buf, sizeof buf - 1);
     double t = -1;
-    if (n > 0) {
-        buf[n] = '\0';
-        const char *p = strstr(buf, "\nbtime ");
-        unsigned long long v;
-        if (p && sscanf(p + 7, "%llu", &v) == 1)
-            t = (double)v;
+    int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        size_t cap = 16384, n = 0;
+        char *buf = malloc(cap);
+        while (buf) {
+            if (n == cap) {
+                char *bigger = cap < ((size_t)1 << 24) ? realloc(buf, cap * 2) : NULL;
+                if (!bigger)
+                    break; /* look in what was read */
+                buf = bigger;
+                cap *= 2;
+            }
+            ssize_t r = read(fd, buf + n, cap - n);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                break;
+            n += (size_t)r;
+        }
+        if (buf)
+            t = bt_btime_parse(buf, n);
+        free(buf);
+        close(fd);
     }
     cached = t;
     return t;

@@ -25,6 +25,10 @@ int bt_stat_parse(const char *buf, size_t len, bt_stat *out);
  * Surrounding white space is allowed. Returns 0, or -1 when it is not such a number. */
 int bt_boot_parse(const char *buf, size_t len, uint32_t out[4]);
 
+/* The boot time from the text of /proc/stat (its "btime" line), in seconds since the epoch;
+ * -1 when there is no such line or it does not hold a number. */
+double bt_btime_parse(const char *buf, size_t len);
+
 /* The start token as decimal digits: (boot << 64) | starttime, the number Python's
  * filelock writes on Linux. Returns its length; out is NUL-terminated. */
 size_t bt_token_format(const uint32_t boot[4], unsigned long long starttime,
@@ -44,6 +48,11 @@ size_t bt_proc_token(pid_t pid, char out[BT_TOKEN_LEN], int *dead);
 /* The command line of `pid` with its arguments joined by spaces, NUL-terminated in buf.
  * Returns its length, or 0 when it cannot be read (gone, a kernel thread, no access). */
 size_t bt_proc_cmdline(pid_t pid, char *buf, size_t cap);
+
+/* Turn the `len` bytes of a /proc/PID/cmdline in buf (arguments ending in NUL bytes) into
+ * one line, the arguments joined by spaces, NUL-terminated at buf[result] (buf has room for
+ * len + 1 bytes). Returns its length. */
+size_t bt_cmdline_join(char *buf, size_t len);
 
 /* When `pid` started, in seconds since the epoch; negative when /proc does not tell. */
 double bt_proc_started(pid_t pid);

@@ -20,6 +20,7 @@
 #define SLOT_SIZE 256
 #define SLOTS 127
 #define TABLE_SIZE (SLOT_SIZE * (SLOTS + 1))
+_Static_assert(TABLE_SIZE == BT_RECORD_TABLE_SIZE, "the table size is published in bt_record.h");
 
 typedef union header {
     struct {
@@ -243,33 +244,35 @@ void bt_record_drop(int id) {
     __atomic_store_n(&s->s.used, 0, __ATOMIC_RELEASE);
 }
 
-/* A consistent copy of a slot; 0 when a writer kept changing it. */
-static int read_slot(const slot *s, slot *copy) {
-    for (int tries = 0; tries < 1000; tries++) {
-        uint32_t a = __atomic_load_n(&s->s.seq, __ATOMIC_ACQUIRE);
-        if (a & 1)
-            continue;
-        memcpy(copy, (const void *)s, sizeof *copy);
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if (__atomic_load_n(&s->s.seq, __ATOMIC_RELAXED) == a)
-            return 1;
-    }
-    return 0;
-}
-
-/* Search one mapped table. */
-static int search(const table *t, pid_t pid, const char *token, dev_t dev, ino_t ino,
-                  bt_record_info *out) {
-    if (memcmp(t->head.h.magic, MAGIC, 8) != 0 || t->head.h.pid != pid ||
-        strncmp(t->head.h.token, token, BT_TOKEN_LEN) != 0)
+/* The earliest record in one table about dev/ino, from two reads of the table's file made
+ * one after the other. A slot counts only where both reads agree and its sequence number is
+ * even: a writer makes it odd before it changes anything, so a slot that was being written
+ * during either read differs between them or is odd. Pure (memcpy out of the buffers, so
+ * they need no alignment): the reader of a file's untrusted bytes, fuzzed in fuzz/. */
+int bt_record_scan(const void *first, const void *second, size_t len, pid_t pid,
+                   const char *token, dev_t dev, ino_t ino, bt_record_info *out,
+                   int *unsettled) {
+    const unsigned char *a = first, *b = second;
+    header h;
+    *unsettled = 0;
+    if (len != TABLE_SIZE)
+        return 0;
+    memcpy(&h, a, sizeof h);
+    if (memcmp(h.h.magic, MAGIC, 8) != 0 || h.h.pid != pid ||
+        strncmp(h.h.token, token, BT_TOKEN_LEN) != 0)
         return 0;
     int found = 0;
-    for (int i = 0; i < SLOTS; i++) {
+    for (size_t i = 0; i < SLOTS; i++) {
+        size_t at = sizeof(header) + i * sizeof(slot);
         slot c;
-        if (!read_slot(&t->slots[i], &c) || c.s.kind == 0 || c.s.dev != (uint64_t)dev ||
-            c.s.ino != (uint64_t)ino)
+        memcpy(&c, a + at, sizeof c);
+        if (c.s.kind == 0 || c.s.dev != (uint64_t)dev || c.s.ino != (uint64_t)ino)
             continue;
-        if (found && c.s.since >= out->since)
+        if ((c.s.seq & 1) || memcmp(a + at, b + at, sizeof c) != 0) {
+            *unsettled = 1;
+            continue;
+        }
+        if (found && !(c.s.since < out->since))
             continue;
         found = 1;
         out->kind = (int)c.s.kind;
@@ -280,6 +283,47 @@ static int search(const table *t, pid_t pid, const char *token, dev_t dev, ino_t
         memcpy(out->note, c.s.note, out->note_len);
         out->note[out->note_len] = '\0';
     }
+    return found;
+}
+
+/* Read the whole table file twice. Reading (rather than mapping) it means a file cut short
+ * by its owner meanwhile makes a short read here, never a SIGBUS. */
+static int read_twice(int fd, unsigned char *a, unsigned char *b) {
+    for (int pass = 0; pass < 2; pass++) {
+        unsigned char *buf = pass ? b : a;
+        size_t n = 0;
+        while (n < TABLE_SIZE) {
+            ssize_t r = pread(fd, buf + n, TABLE_SIZE - n, (off_t)n);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                return -1;
+            n += (size_t)r;
+        }
+    }
+    return 0;
+}
+
+/* A table file's records about dev/ino: 1 found, 0 none (or not a table we trust). */
+static int search_file(int fd, uid_t uid, pid_t pid, const char *token, dev_t dev, ino_t ino,
+                       bt_record_info *out) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != uid ||
+        st.st_size != TABLE_SIZE)
+        return 0;
+    unsigned char *a = malloc(2 * (size_t)TABLE_SIZE);
+    if (!a)
+        return 0;
+    int found = 0, unsettled = 1;
+    /* Read again while a record about the file is being written; one that keeps changing
+     * is left out. */
+    for (int tries = 0; tries < 100 && unsettled; tries++) {
+        if (read_twice(fd, a, a + TABLE_SIZE) != 0)
+            break;
+        found = bt_record_scan(a, a + TABLE_SIZE, TABLE_SIZE, pid, token, dev, ino, out,
+                               &unsettled);
+    }
+    free(a);
     return found;
 }
 
@@ -296,16 +340,8 @@ int bt_record_find(pid_t pid, const char *token, dev_t dev, ino_t ino, bt_record
         int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0)
             continue;
-        struct stat st;
-        void *map = MAP_FAILED;
-        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == uid &&
-            st.st_size == TABLE_SIZE)
-            map = mmap(NULL, TABLE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+        int found = search_file(fd, uid, pid, token, dev, ino, out);
         close(fd);
-        if (map == MAP_FAILED)
-            continue;
-        int found = search(map, pid, token, dev, ino, out);
-        munmap(map, TABLE_SIZE);
         if (found)
             return 1;
     }

@@ -44,6 +44,18 @@ typedef struct bt_record_info {
  * Returns 1 with *out filled (the earliest such record), or 0 when there is none. */
 int bt_record_find(pid_t pid, const char *token, dev_t dev, ino_t ino, bt_record_info *out);
 
+/* The size of a table file. */
+#define BT_RECORD_TABLE_SIZE (256 * 128)
+
+/* Search the content of a table file (len bytes, read twice into `first` and `second`, one
+ * read after the other) for what process `pid` with start token `token` published about
+ * dev/ino. Returns 1 with *out filled (the earliest such record), or 0. *unsettled is set
+ * when a matching record was being written during the reads (read again to see it). Pure,
+ * for the untrusted bytes of a file another process wrote. */
+int bt_record_scan(const void *first, const void *second, size_t len, pid_t pid,
+                   const char *token, dev_t dev, ino_t ino, bt_record_info *out,
+                   int *unsettled);
+
 /* Called when a Lua state that loaded baton closes: when no state uses the table any more
  * and it holds no records, its file is removed. */
 void bt_record_retain(void);

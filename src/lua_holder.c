@@ -2,6 +2,7 @@
  * them, exposed so that specs can check them against Python and the kernel. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,15 @@ static unsigned long long check_u64(lua_State *L, int idx, const char *what) {
         v = v * 10 + (unsigned)(s[i] - '0');
     }
     return v;
+}
+
+/* A device major or minor number: a whole number from 0 to 2^32-1 (checked before the
+ * conversion, which is undefined for a NaN or a number out of range). */
+static unsigned long check_device(lua_State *L, int idx) {
+    lua_Number n = luaL_checknumber(L, idx);
+    luaL_argcheck(L, n >= 0 && n <= 4294967295.0 && n == floor(n), idx,
+                  "a device number must be a whole number from 0 to 2^32-1");
+    return (unsigned long)n;
 }
 
 static pid_t check_pid(lua_State *L, int idx) {
@@ -108,6 +118,17 @@ static int l_parse_stat(lua_State *L) {
     return 2;
 }
 
+/* core.parse_btime(text of /proc/stat) -> boot time in seconds since the epoch, or nil */
+static int l_parse_btime(lua_State *L) {
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    double t = bt_btime_parse(text, len);
+    if (t < 0)
+        return 0;
+    lua_pushnumber(L, t);
+    return 1;
+}
+
 static void push_holders(lua_State *L, const bt_lock_holder *h, size_t n) {
     lua_createtable(L, (int)n, 0);
     for (size_t i = 0; i < n; i++) {
@@ -129,8 +150,8 @@ static int l_parse_locks(lua_State *L) {
     const char *text = luaL_checklstring(L, 1, &len);
     unsigned long major = BT_ANY_DEVICE, minor = 0;
     if (!lua_isnil(L, 2)) {
-        major = (unsigned long)luaL_checknumber(L, 2);
-        minor = (unsigned long)luaL_checknumber(L, 3);
+        major = check_device(L, 2);
+        minor = check_device(L, 3);
     }
     unsigned long long ino = check_u64(L, 4, "an inode number");
     bt_lock_holder h[MAX_HOLDERS];
@@ -279,6 +300,7 @@ static const luaL_Reg holder_functions[] = {
     {"hostname", l_hostname},       {"token", l_token},
     {"start_token", l_start_token}, {"parse_marker", l_parse_marker},
     {"parse_stat", l_parse_stat},   {"parse_locks", l_parse_locks},
+    {"parse_btime", l_parse_btime},
     {"flock_holders", l_flock_holders}, {"marker", l_marker},
     {"process", l_process},         {"record", l_record},
     {"openers", l_openers},         {NULL, NULL}};

@@ -12,7 +12,8 @@ apt-get install -y -qq --no-install-recommends \
   lua5.1 liblua5.1-0-dev lua5.3 liblua5.3-dev luajit2 libluajit2-5.1-dev \
   neovim nginx-light libnginx-mod-http-lua curl \
   python3 python3-filelock sqlite3 libsqlite3-dev \
-  pkg-config libcurl4-openssl-dev libjansson-dev etcd-server etcd-client >/dev/null
+  pkg-config libcurl4-openssl-dev libjansson-dev etcd-server etcd-client \
+  clang libclang-rt-14-dev valgrind >/dev/null
 [ "${1:-}" = "--deps-only" ] && exit 0
 cd "$(dirname "$0")/.."
 make

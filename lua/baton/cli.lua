@@ -85,7 +85,9 @@ end
 local function inspect(path, probe)
   local r = { path = path, pids = {}, commands = {}, exists = true }
   if path:match("^etcds?://") then return inspect_etcd(r) end
-  local f, _, errno = io.open(path, "rb")
+  -- Opened for reading and writing only to learn whether it exists (nothing is written): a
+  -- FIFO opened for reading alone would wait for a writer.
+  local f, _, errno = io.open(path, "r+b")
   if f then
     f:close()
   elseif errno == 2 then -- ENOENT: nothing to hold, and nothing is created to find out
