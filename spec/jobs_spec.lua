@@ -76,7 +76,9 @@ describe("baton.jobs", function()
     assert.is_true(took < 1.6, "processes did not overlap: " .. took)
   end)
 
-  it("yields while waiting for a lock, and takes it when the holder lets go", function()
+  for _, opts in ipairs({ { timeout = 5 }, false }) do
+  local how = opts and "with a timeout" or "without options (never blocking in flock)"
+  it("yields while waiting for a lock " .. how .. ", and takes it when the holder lets go", function()
     local path = H.tmpdir() .. "/shared.lock"
     local order, ticks = {}, 0
     local jobs = baton.jobs()
@@ -89,7 +91,7 @@ describe("baton.jobs", function()
     end)
     jobs:add("waiter", function()
       baton.sleep(0.05)
-      local l = baton.lock(path, { timeout = 5 })
+      local l = baton.lock(path, opts or nil)
       order[#order + 1] = "waiter has it"
       l:release()
     end)
@@ -103,6 +105,7 @@ describe("baton.jobs", function()
     assert.same({ "holder has it", "holder lets go", "waiter has it" }, order)
     assert.equal(10, ticks)
   end)
+  end
 
   it("reads pipes without holding up the other jobs", function()
     local jobs = baton.jobs()

@@ -11,6 +11,7 @@
 -- This file adds reentrancy, options, errors and scoping on top.
 local options = require "baton.options"
 local wait = require "baton.wait"
+local coop = require "baton.coop"
 
 local byte, find = string.byte, string.find
 local scoped = require "baton.scoped"
@@ -107,7 +108,7 @@ local function take(self, o, timeout)
     let_go(self)
   end
   local h = self._h
-  if o == EMPTY and h.block and (timeout == nil or timeout < 0) then
+  if o == EMPTY and h.block and (timeout == nil or timeout < 0) and not coop.scheduler() then
     -- The kernel's queue, as wait.acquire would choose, without its protection: the count
     -- goes up first, so an error raised at any point (a host's interrupt) leaves a count
     -- that is_locked() checks against the handle and the next acquire retakes, never a
@@ -160,7 +161,7 @@ end
 local function first_attempt(l, raise)
   local o, h = l._o, l._h
   local ok, msg, code
-  if o == EMPTY and raise and h.block then
+  if o == EMPTY and raise and h.block and not coop.scheduler() then
     -- baton.lock(path) with no options: the kernel's queue, as wait.acquire would choose
     repeat ok, msg, code = h:block() until ok or code ~= "busy"
   else
