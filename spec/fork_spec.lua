@@ -146,8 +146,7 @@ local SHARES = { ["flock-shared"] = true, ["rw-read"] = true }
 describe("after fork() #hosts", function()
   after_each(H.cleanup)
   if not available() then
-    pending("needs luajit and the LuaJIT build (make LUA=luajit)")
-    return
+    return pending("needs luajit and the LuaJIT build (make LUA=luajit)")
   end
 
   for _, kind in ipairs({ "flock", "flock-shared", "soft", "rw-read", "rw-write", "sem" }) do
