@@ -15,15 +15,6 @@
 #include "bt_pid.h"
 #include "bt_record.h"
 
-#ifdef __linux__
-#include <poll.h>
-#include <sys/inotify.h>
-/* A holder's close ends its lock; a rename, unlink or link-count change means the path may
- * now name another file, which the next attempt must re-open. */
-#define WATCH_EVENTS (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_ATTRIB | IN_DELETE_SELF | \
-                      IN_MOVE_SELF | IN_DONT_FOLLOW)
-#define REPLACE_EVENTS (IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)
-#endif
 
 /* How often a lock file may be swapped under us before we give up one attempt. */
 #define MAX_REOPENS 64
@@ -68,7 +59,7 @@ static void unwatch(bt_flock *l) {
 static void rewatch(bt_flock *l, const char *path) {
     if (l->watch >= 0)
         inotify_rm_watch(l->notify_fd, l->watch);
-    l->watch = inotify_add_watch(l->notify_fd, path, WATCH_EVENTS);
+    l->watch = inotify_add_watch(l->notify_fd, path, BT_NOTIFY_EVENTS);
     if (l->watch < 0)
         unwatch(l);
 }
@@ -215,28 +206,10 @@ int bt_flock_wait(bt_flock *l, const char *path, double seconds) {
         }
     }
     if (l->notify_fd >= 0) {
-        if (!(seconds > 0))
-            seconds = 0;
-        if (seconds > 1e6)
-            seconds = 1e6;
-        struct timespec ts;
-        ts.tv_sec = (time_t)seconds;
-        ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
-        struct pollfd pfd = {l->notify_fd, POLLIN, 0};
-        if (ppoll(&pfd, 1, &ts, NULL) <= 0)
-            return 0;
-        /* Drain, noting whether the file itself changed. */
-        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-        ssize_t n;
-        while ((n = read(l->notify_fd, buf, sizeof buf)) > 0) {
-            for (char *p = buf; p < buf + n;) {
-                const struct inotify_event *ev = (const struct inotify_event *)p;
-                if (ev->mask & REPLACE_EVENTS)
-                    l->recheck = 1;
-                p += sizeof *ev + ev->len;
-            }
-        }
-        return 1;
+        int woken = bt_notify_wait(l->notify_fd, seconds);
+        if (woken == 2)
+            l->recheck = 1;
+        return woken != 0;
     }
 #else
     (void)path;

@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #ifdef __linux__
+#include <poll.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <sys/inotify.h>
 
 #include "bt_pid.h"
@@ -60,7 +62,37 @@ void bt_notify_give(int fd) {
     close(fd);
 }
 
+int bt_notify_wait(int fd, double seconds) {
+    if (!(seconds > 0))
+        seconds = 0;
+    if (seconds > 1e6)
+        seconds = 1e6;
+    struct timespec ts;
+    ts.tv_sec = (time_t)seconds;
+    ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+    struct pollfd pfd = {fd, POLLIN, 0};
+    if (ppoll(&pfd, 1, &ts, NULL) <= 0)
+        return 0;
+    int woken = 1;
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            if (ev->mask & BT_NOTIFY_REPLACED)
+                woken = 2;
+            p += sizeof *ev + ev->len;
+        }
+    }
+    return woken;
+}
+
 #else
 int bt_notify_take(void) { return -1; }
+int bt_notify_wait(int fd, double seconds) {
+    (void)fd;
+    (void)seconds;
+    return 0;
+}
 void bt_notify_give(int fd) { (void)fd; }
 #endif

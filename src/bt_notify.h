@@ -10,4 +10,17 @@ int bt_notify_take(void);
 /* Give back a descriptor from bt_notify_take whose watches have been removed. */
 void bt_notify_give(int fd);
 
+#ifdef __linux__
+#include <sys/inotify.h>
+/* What a waiter watches a lock file for: a holder's close may end its lock; a rename, unlink
+ * or link-count change means the path may now name another file, to be opened anew. */
+#define BT_NOTIFY_EVENTS (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_ATTRIB | IN_DELETE_SELF | \
+                          IN_MOVE_SELF | IN_DONT_FOLLOW)
+#define BT_NOTIFY_REPLACED (IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)
+#endif
+
+/* Wait up to `seconds` for events on `fd`, then read them all. Returns 0 when none came,
+ * 1 when some did, 2 when one of them says a watched file was replaced or removed. */
+int bt_notify_wait(int fd, double seconds);
+
 #endif

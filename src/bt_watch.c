@@ -8,14 +8,6 @@
 #include "bt_notify.h"
 #include "bt_pid.h"
 
-#ifdef __linux__
-#include <poll.h>
-#include <sys/inotify.h>
-/* A holder's close may end its lock; the other events mean the path may name another file. */
-#define WATCH_EVENTS (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_ATTRIB | IN_DELETE_SELF | \
-                      IN_MOVE_SELF | IN_DONT_FOLLOW)
-#define REPLACE_EVENTS (IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)
-#endif
 
 void bt_watch_init(bt_watch *w, int *wds, int n) {
     w->fd = -1;
@@ -50,23 +42,9 @@ void bt_watch_stop(bt_watch *w) {
 static void rewatch(bt_watch *w, int i, const char *path) {
     if (w->wd[i] >= 0)
         inotify_rm_watch(w->fd, w->wd[i]);
-    w->wd[i] = inotify_add_watch(w->fd, path, WATCH_EVENTS);
+    w->wd[i] = inotify_add_watch(w->fd, path, BT_NOTIFY_EVENTS);
 }
 
-/* Read every queued event, re-aiming the watches of files that were replaced. */
-static void drain(bt_watch *w, const char *const *paths) {
-    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-    ssize_t got;
-    while ((got = read(w->fd, buf, sizeof buf)) > 0) {
-        for (char *p = buf; p < buf + got;) {
-            const struct inotify_event *ev = (const struct inotify_event *)p;
-            for (int i = 0; (ev->mask & REPLACE_EVENTS) && i < w->n; i++)
-                if (w->wd[i] == ev->wd)
-                    rewatch(w, i, paths[i]);
-            p += sizeof *ev + ev->len;
-        }
-    }
-}
 #endif
 
 int bt_watch_wait(bt_watch *w, const char *const *paths, double seconds) {
@@ -83,18 +61,11 @@ int bt_watch_wait(bt_watch *w, const char *const *paths, double seconds) {
         }
     }
     if (w->fd >= 0) {
-        if (!(seconds > 0))
-            seconds = 0;
-        if (seconds > 1e6)
-            seconds = 1e6;
-        struct timespec ts;
-        ts.tv_sec = (time_t)seconds;
-        ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
-        struct pollfd pfd = {w->fd, POLLIN, 0};
-        if (ppoll(&pfd, 1, &ts, NULL) <= 0)
-            return 0;
-        drain(w, paths);
-        return 1;
+        int woken = bt_notify_wait(w->fd, seconds);
+        if (woken == 2) /* a file was replaced: watch whatever is at the paths now */
+            for (int i = 0; i < w->n; i++)
+                rewatch(w, i, paths[i]);
+        return woken != 0;
     }
 #else
     (void)paths;
