@@ -12,6 +12,7 @@
 
 #include "bt_pid.h"
 #include "bt_probe.h"
+#include "bt_rwvfs.h"
 #include "bt_watch.h"
 
 /* How often the lock file may be swapped under us before we give up one attempt. */
@@ -188,7 +189,14 @@ static int open_connection(bt_rw *l, const char *path, bt_err *err) {
     char name[48];
     snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
     const char *target = access(name, F_OK) == 0 ? name : path;
-    int rc = sqlite3_open_v2(target, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    /* Through a VFS that can neither see nor touch a journal, a WAL file or the file's
+     * content: SQLite would otherwise play back or delete whatever journal it finds. */
+    const char *vfs = bt_rwvfs_name();
+    if (!vfs) {
+        bt_probe_put(l->dev, l->ino);
+        return fail(err, "open", ENOSYS, "SQLite has no unix VFS");
+    }
+    int rc = sqlite3_open_v2(target, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, vfs);
     if (rc == SQLITE_OK)
         rc = sqlite3_busy_handler(l->db, never_wait, NULL);
     if (rc == SQLITE_OK &&
