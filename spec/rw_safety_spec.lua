@@ -120,6 +120,27 @@ describe("read/write locks leave alone what is not theirs", function()
     assert.equal(user .. "\n" .. user .. "\n", owners)
   end)
 
+  it("refuse a lock file made a WAL database after they connected, opening no WAL file", function()
+    local path = dir .. "/rw.lock"
+    local rw = baton.rwlock(path)
+    rw:read({ timeout = 5 }):release() -- connected, holding nothing
+    local code, out = H.run("sqlite3 " .. H.quote(path) .. " 'CREATE TABLE t(x);' "
+      .. "'PRAGMA journal_mode=WAL;' 'INSERT INTO t VALUES (1);'")
+    assert.equal(0, code, out)
+    assert.same({ "rw.lock" }, R.ls(dir))
+    local before = snapshot(dir)
+    for _, try in ipairs({ rw.try_read, rw.try_write }) do
+      local g, msg, err = try(rw)
+      assert.same({ "rw.lock" }, R.ls(dir))
+      assert.is_nil(g)
+      assert.equal("EINVAL", err)
+      assert.matches("WAL", msg, 1, true)
+      assert.matches(path, msg, 1, true)
+    end
+    rw:close()
+    assert.same(before, snapshot(dir))
+  end)
+
   it("create nothing beside the lock file and remove nothing from its folder", function()
     local path = dir .. "/rw.lock"
     H.write(dir .. "/notes.txt", "not ours\n")

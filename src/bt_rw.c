@@ -63,8 +63,23 @@ static int fail(bt_err *err, const char *op, int code, const char *detail) {
     return BT_FAIL;
 }
 
+/* Header bytes 18 and 19 are the format versions, 2 in WAL mode. */
+static int is_wal(int fd) {
+    unsigned char h[20];
+    ssize_t n = pread(fd, h, sizeof h, 0);
+    return n == (ssize_t)sizeof h && memcmp(h, "SQLite format 3", 16) == 0 &&
+           (h[18] == 2 || h[19] == 2);
+}
+
+#define WAL_REFUSED "an SQLite database in WAL mode, where readers cannot be kept out; " \
+                    "give the lock a file of its own"
+
 /* An SQLite result code as a failure with an errno name scripts can match on. */
 static int sqlite_fail(bt_rw *l, bt_err *err, const char *op, int rc) {
+    /* A file that became a WAL database after we connected: SQLite cannot open its WAL
+     * through our VFS, and says only that it cannot open the database. */
+    if ((rc & 0xff) == SQLITE_CANTOPEN && l->db && is_wal(l->probe))
+        return fail(err, "use", EINVAL, WAL_REFUSED);
     int code;
     switch (rc & 0xff) {
     case SQLITE_NOMEM: code = ENOMEM; break;
@@ -109,14 +124,6 @@ static int never_wait(void *arg, int count) {
     (void)arg;
     (void)count;
     return 0;
-}
-
-/* Header bytes 18 and 19 are the format versions, 2 in WAL mode. */
-static int is_wal(int fd) {
-    unsigned char h[20];
-    ssize_t n = pread(fd, h, sizeof h, 0);
-    return n == (ssize_t)sizeof h && memcmp(h, "SQLite format 3", 16) == 0 &&
-           (h[18] == 2 || h[19] == 2);
 }
 
 static void drop_vfs_lock(bt_rw *l) {
@@ -177,9 +184,7 @@ static int open_connection(bt_rw *l, const char *path, bt_err *err) {
         return BT_FAIL;
     if (fresh && is_wal(fd)) {
         bt_probe_put(st.st_dev, st.st_ino);
-        return fail(err, "use", EINVAL,
-                    "an SQLite database in WAL mode, where readers cannot be kept out; "
-                    "give the lock a file of its own");
+        return fail(err, "use", EINVAL, WAL_REFUSED);
     }
     l->dev = st.st_dev;
     l->ino = st.st_ino;
