@@ -61,7 +61,7 @@ local function acquire(self, opts, fname, raise, default_timeout)
   if not g then
     local bad, bad_code = h:unusable() -- a slot file passed over; asked before release forgets it
     h:release()
-    if bad then bad = string.format("%s (%s)", bad:gsub("^baton: ", ""), bad_code) end
+    if bad then bad = string.format("%s (%s)", (bad:gsub("^baton: ", "")), bad_code) end
     if code == "busy" and bad then
       msg = string.format("baton: no slot of semaphore '%s' is free: each is held or unusable; %s",
         self.path, bad)
