@@ -39,6 +39,17 @@ static int fail(bt_err *err, const char *op, int code, const char *detail) {
     return BT_FAIL;
 }
 
+/* Why the lock file could not be opened. A symbolic link at the path is refused by
+ * O_NOFOLLOW with ELOOP, but may show as EACCES first: in a sticky folder, opening with
+ * O_CREAT what another user owns there is denied before the link is looked at. Say what it
+ * is, whatever the kernel said. */
+static int open_failed(const char *path, int code, bt_err *err) {
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+        return fail(err, "use", ELOOP, "it is a symbolic link");
+    return fail(err, "open", code, NULL);
+}
+
 static int open_file(const char *path, mode_t mode, int make_parents, bt_err *err) {
     /* O_NONBLOCK: opening a FIFO must not hang; it is refused as not a regular file. */
     const int common = O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
@@ -55,7 +66,7 @@ static int open_file(const char *path, mode_t mode, int make_parents, bt_err *er
         fd = open(path, O_RDWR | O_CREAT | common, mode);
     }
     if (fd < 0)
-        return fail(err, "open", errno, NULL);
+        return open_failed(path, errno, err);
     return fd;
 }
 

@@ -12,6 +12,7 @@
 
 #include "bt_pid.h"
 #include "bt_probe.h"
+#include "bt_rwvfs.h"
 #include "bt_watch.h"
 
 /* How often the lock file may be swapped under us before we give up one attempt. */
@@ -62,8 +63,23 @@ static int fail(bt_err *err, const char *op, int code, const char *detail) {
     return BT_FAIL;
 }
 
+/* Header bytes 18 and 19 are the format versions, 2 in WAL mode. */
+static int is_wal(int fd) {
+    unsigned char h[20];
+    ssize_t n = pread(fd, h, sizeof h, 0);
+    return n == (ssize_t)sizeof h && memcmp(h, "SQLite format 3", 16) == 0 &&
+           (h[18] == 2 || h[19] == 2);
+}
+
+#define WAL_REFUSED "an SQLite database in WAL mode, where readers cannot be kept out; " \
+                    "give the lock a file of its own"
+
 /* An SQLite result code as a failure with an errno name scripts can match on. */
 static int sqlite_fail(bt_rw *l, bt_err *err, const char *op, int rc) {
+    /* A file that became a WAL database after we connected: SQLite cannot open its WAL
+     * through our VFS, and says only that it cannot open the database. */
+    if ((rc & 0xff) == SQLITE_CANTOPEN && l->db && is_wal(l->probe))
+        return fail(err, "use", EINVAL, WAL_REFUSED);
     int code;
     switch (rc & 0xff) {
     case SQLITE_NOMEM: code = ENOMEM; break;
@@ -108,14 +124,6 @@ static int never_wait(void *arg, int count) {
     (void)arg;
     (void)count;
     return 0;
-}
-
-/* Header bytes 18 and 19 are the format versions, 2 in WAL mode. */
-static int is_wal(int fd) {
-    unsigned char h[20];
-    ssize_t n = pread(fd, h, sizeof h, 0);
-    return n == (ssize_t)sizeof h && memcmp(h, "SQLite format 3", 16) == 0 &&
-           (h[18] == 2 || h[19] == 2);
 }
 
 static void drop_vfs_lock(bt_rw *l) {
@@ -176,9 +184,7 @@ static int open_connection(bt_rw *l, const char *path, bt_err *err) {
         return BT_FAIL;
     if (fresh && is_wal(fd)) {
         bt_probe_put(st.st_dev, st.st_ino);
-        return fail(err, "use", EINVAL,
-                    "an SQLite database in WAL mode, where readers cannot be kept out; "
-                    "give the lock a file of its own");
+        return fail(err, "use", EINVAL, WAL_REFUSED);
     }
     l->dev = st.st_dev;
     l->ino = st.st_ino;
@@ -188,7 +194,14 @@ static int open_connection(bt_rw *l, const char *path, bt_err *err) {
     char name[48];
     snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
     const char *target = access(name, F_OK) == 0 ? name : path;
-    int rc = sqlite3_open_v2(target, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    /* Through a VFS that can neither see nor touch a journal, a WAL file or the file's
+     * content: SQLite would otherwise play back or delete whatever journal it finds. */
+    const char *vfs = bt_rwvfs_name();
+    if (!vfs) {
+        bt_probe_put(l->dev, l->ino);
+        return fail(err, "open", ENOSYS, "SQLite has no unix VFS");
+    }
+    int rc = sqlite3_open_v2(target, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, vfs);
     if (rc == SQLITE_OK)
         rc = sqlite3_busy_handler(l->db, never_wait, NULL);
     if (rc == SQLITE_OK &&

@@ -18,10 +18,15 @@ typedef struct bt_sem bt_sem;
 bt_sem *bt_sem_new(const char *path, int n, mode_t mode, int make_parents);
 
 /* One attempt without blocking to take a free slot, trying them in order: BT_OK (a slot is
- * held), BT_BUSY (every slot is held), or BT_FAIL with *err filled in and *failed naming
- * the slot file at fault. While busy, the slot files stay open so the waiter can watch
- * them. */
+ * held), BT_BUSY (every slot is held by others, or cannot be used), or BT_FAIL when no slot
+ * is held by others and none can be used, with *err filled in and *failed naming the first
+ * slot file at fault. A slot file that cannot be used is passed over. While busy, the slot
+ * files stay open so the waiter can watch them. */
 int bt_sem_try(bt_sem *s, bt_err *err, const char **failed);
+
+/* After a busy attempt: the first slot file it could not use, with *err saying why, or NULL
+ * when every slot was held by others. */
+const char *bt_sem_unusable(const bt_sem *s, bt_err *err);
 
 /* Wait up to `seconds` for a sign that a slot may have become free (a slot file was closed,
  * replaced or removed). The first call only arms the watches and returns at once, so the

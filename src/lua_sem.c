@@ -46,6 +46,21 @@ static int l_sem_try(lua_State *L) {
     return bt_lua_push_attempt(L, rc, "lock file", failed, &err);
 }
 
+/* h:unusable() -> message, code for the first slot file the last busy attempt could not
+ * use; nil when every slot was held by others */
+static int l_sem_unusable(lua_State *L) {
+    sem_ud *u = check_sem(L);
+    bt_err err;
+    const char *path = bt_sem_unusable(u->sem, &err);
+    if (!path) {
+        lua_pushnil(L);
+        return 1;
+    }
+    bt_lua_push_failure(L, path, &err); /* false, message, code */
+    lua_remove(L, -3);
+    return 2;
+}
+
 /* h:wait(seconds) -> true when woken by a change to a slot file */
 static int l_sem_wait(lua_State *L) {
     sem_ud *u = check_sem(L);
@@ -99,7 +114,8 @@ static int l_sem_tostring(lua_State *L) {
 
 static const luaL_Reg sem_methods[] = {
     {"try", l_sem_try},   {"wait", l_sem_wait},       {"held", l_sem_held},
-    {"slot", l_sem_slot}, {"release", l_sem_release}, {NULL, NULL}};
+    {"slot", l_sem_slot}, {"release", l_sem_release}, {"unusable", l_sem_unusable},
+    {NULL, NULL}};
 
 static const luaL_Reg sem_meta[] = {
     {"__gc", l_sem_gc},

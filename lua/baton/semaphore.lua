@@ -59,9 +59,16 @@ local function acquire(self, opts, fname, raise, default_timeout)
   local h = core.semaphore(self.path, self.n, self._mode, self._mkdir)
   local g, msg, code = wait.protect(release_handle, h, attempt, self, h, o, timeout)
   if not g then
+    local bad, bad_code = h:unusable() -- a slot file passed over; asked before release forgets it
     h:release()
-    if code == "busy" then
+    if bad then bad = string.format("%s (%s)", (bad:gsub("^baton: ", "")), bad_code) end
+    if code == "busy" and bad then
+      msg = string.format("baton: no slot of semaphore '%s' is free: each is held or unusable; %s",
+        self.path, bad)
+    elseif code == "busy" then
       msg = string.format("baton: all %d slots of semaphore '%s' are held", self.n, self.path)
+    elseif code == "timeout" and bad then
+      msg = msg .. "; " .. bad
     end
     if raise then error(msg, 3) end
     return nil, msg, code
