@@ -144,20 +144,50 @@ static void push_holders(lua_State *L, const bt_lock_holder *h, size_t n) {
     }
 }
 
+/* The file a parse_* call asks about: device (or any, when major is nil) and inode. */
+static void check_file(lua_State *L, unsigned long *major, unsigned long *minor,
+                       unsigned long long *ino) {
+    *major = BT_ANY_DEVICE;
+    *minor = 0;
+    if (!lua_isnil(L, 2)) {
+        *major = check_device(L, 2);
+        *minor = check_device(L, 3);
+    }
+    *ino = check_u64(L, 4, "an inode number");
+}
+
 /* core.parse_locks(text, major, minor, inode) -> { { pid =, shared = }, ... }; with major
  * and minor nil, any device matches */
 static int l_parse_locks(lua_State *L) {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
-    unsigned long major = BT_ANY_DEVICE, minor = 0;
-    if (!lua_isnil(L, 2)) {
-        major = check_device(L, 2);
-        minor = check_device(L, 3);
-    }
-    unsigned long long ino = check_u64(L, 4, "an inode number");
+    unsigned long major, minor;
+    unsigned long long ino;
+    check_file(L, &major, &minor, &ino);
     bt_lock_holder h[MAX_HOLDERS];
     size_t n = bt_locks_parse(text, len, major, minor, ino, h, MAX_HOLDERS);
     push_holders(L, h, n < MAX_HOLDERS ? n : MAX_HOLDERS);
+    return 1;
+}
+
+static void push_record_holder(lua_State *L, const bt_lock_holder *h);
+
+/* core.parse_record_locks(text, major, minor, inode) -> { { pid =, shared =, writes =,
+ * sqlite = }, ... }: the POSIX and OFD record locks of the file, one entry per process */
+static int l_parse_record_locks(lua_State *L) {
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    unsigned long major, minor;
+    unsigned long long ino;
+    check_file(L, &major, &minor, &ino);
+    bt_lock_holder h[MAX_HOLDERS];
+    size_t n = bt_locks_parse_kinds(text, len, major, minor, ino, BT_LOCK_POSIX, h, MAX_HOLDERS);
+    n = n < MAX_HOLDERS ? n : MAX_HOLDERS;
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        push_record_holder(L, &h[i]);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
     return 1;
 }
 
@@ -402,7 +432,7 @@ static const luaL_Reg holder_functions[] = {
     {"hostname", l_hostname},       {"token", l_token},
     {"start_token", l_start_token}, {"parse_marker", l_parse_marker},
     {"parse_stat", l_parse_stat},   {"parse_locks", l_parse_locks},
-    {"parse_btime", l_parse_btime},
+    {"parse_btime", l_parse_btime}, {"parse_record_locks", l_parse_record_locks},
     {"flock_holders", l_flock_holders}, {"marker", l_marker},
     {"process", l_process},         {"record", l_record},
     {"openers", l_openers},         {"lock_holders", l_lock_holders},
