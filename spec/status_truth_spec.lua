@@ -100,9 +100,13 @@ import ctypes, json, os, select, subprocess, sys
 libc = ctypes.CDLL(None, use_errno=True)
 IN_OPEN, IN_NONBLOCK = 0x20, 0x800
 fd = libc.inotify_init1(IN_NONBLOCK)
+IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x02, 0x04, 0x08
 for p in sys.argv[1:3]:
     assert libc.inotify_add_watch(fd, p.encode(), IN_OPEN) >= 0
-p = subprocess.run(sys.argv[3:], stdout=subprocess.PIPE, timeout=20)
+# a regular lock file may be read, never opened for writing or changed
+mask = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE
+assert libc.inotify_add_watch(fd, sys.argv[3].encode(), mask) >= 0
+p = subprocess.run(sys.argv[4:], stdout=subprocess.PIPE, timeout=20)
 select.select([fd], [], [], 0.2)
 try:
     events = len(os.read(fd, 65536)) // 16
@@ -111,25 +115,33 @@ except BlockingIOError:
 print(p.returncode, events)
 sys.stdout.write(p.stdout.decode())
 ]]
-      local ok, code, out = baton.run({ H.PYTHON, "-c", watch, fifo, dev, BIN, "status", to_fifo,
-        to_dev, fifo, dev, timeout = 30, stderr = "pipe" })
+      local plain = dir .. "/plain.lock"
+      H.write(plain, "")
+      local ok, code, out = baton.run({ H.PYTHON, "-c", watch, fifo, dev, plain, BIN, "status",
+        to_fifo, to_dev, fifo, dev, plain, timeout = 30, stderr = "pipe" })
       assert(ok ~= nil, code)
       local rc, events = out:match("^(%d+) (%d+)\n")
-      assert.equal("0", events, "status opened the FIFO or the device:\n" .. out)
+      assert.equal("0", events, "status opened the FIFO or the device, or wrote:\n" .. out)
       assert.equal("66", rc)
       assert.matches("fifo.lock%s+unknown%s+a symbolic link to " .. dir:gsub("%p", "%%%0") .. "/fifo, not followed", out)
       assert.matches("serial.lock%s+unknown%s+a symbolic link", out)
       assert.matches("/fifo%s+error%s+.*fifo, not a lock file", out)
       assert.matches("/ttyX%s+error%s+.*character device, not a lock file", out)
+      assert.matches("plain.lock%s+free", out)
     end)
 
     it("says unknown, and exits 66, where the kernel's lock table cannot be read", function()
       if not is_root() then return pending("needs root for a mount namespace") end
       local path = dir .. "/x.lock"
       H.write(path, "")
+      -- /proc/locks covered (in a mount namespace of its own) by a socket, which cannot be
+      -- opened: everything else in /proc stays as it is
+      local sock = dir .. "/sock"
+      assert.is_true((baton.run({ H.PYTHON, "-c",
+        "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])", sock })))
       local code, out = H.run(string.format("unshare -m sh -c %s",
-        H.quote(string.format("mount -t tmpfs none /proc && %s status --json %s",
-          H.quote(BIN), H.quote(path)))))
+        H.quote(string.format("mount --bind %s /proc/locks && %s status --json %s",
+          H.quote(sock), H.quote(BIN), H.quote(path)))))
       if out:match("unshare failed") or out:match("mount: .*permission") then
         return pending("no mount namespace here: " .. out)
       end
