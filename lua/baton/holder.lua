@@ -133,12 +133,13 @@ local function soft_holder(path, asked)
   return nil -- an empty or foreign file is no evidence of a soft lock
 end
 
--- A marker that names nobody, kept open for writing only by a process (as filelock 3.9's
+-- An empty marker, kept open for writing only by a process (as filelock 3.9's
 -- SoftFileLock keeps its empty marker while it holds the lock): a soft lock, even when the
 -- soft kind was not asked for. Lock files for flock or SQLite are never open that way.
 local function written_marker(path)
   local m = core.marker(path)
-  if not m or m.named then return nil end
+  -- filelock 3.9 writes nothing into it; only then is /proc walked to find its holder
+  if not m or m.named or m.size ~= 0 then return nil end
   local host = core.hostname()
   local holders = {}
   for i, pid in ipairs(core.openers(path, true)) do
