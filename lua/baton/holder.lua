@@ -58,7 +58,7 @@ local function summary(kind, holders, extra)
   return info
 end
 
--- The holders the kernel's table lists for `kind` ("flock" or "rw"), one entry per process.
+-- Entries for the holders the kernel's table lists (flock or record locks), one per process.
 local function kernel_entries(path, list)
   local host = core.hostname()
   local holders = {}
