@@ -408,12 +408,14 @@ describe("the baton executable", function()
     end)
 
     it("reports a file it cannot inspect with status 66", function()
-      local code, out = bt({ "status", dir })
+      H.write(dir .. "/file", "")
+      local bad = dir .. "/file/x.lock"
+      local code, out = bt({ "status", bad })
       assert.equal(66, code)
-      assert.matches(lit(dir) .. "%s+error%s+.*Is a directory", out)
-      code, out = bt({ "status", "--json", dir })
+      assert.matches(lit(bad) .. "%s+error%s+.*Not a directory", out)
+      code, out = bt({ "status", "--json", bad })
       assert.equal(66, code)
-      assert.matches('"held":false', out, 1, true)
+      assert.matches('"held":null', out, 1, true)
       assert.matches('"error":"baton: cannot', out, 1, true)
     end)
 

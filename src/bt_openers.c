@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,8 +23,30 @@ static long parse_pid(const char *s) {
     return v;
 }
 
-/* 1 when some descriptor of the process whose /proc folder is `proc_fd` is the file. */
-static int has_open(int proc_fd, dev_t dev, ino_t ino) {
+/* 1 when the descriptor `name` of the process whose /proc folder is `proc_fd` is open for
+ * writing only (the "flags:" line of its fdinfo, in octal). */
+static int write_only(int proc_fd, const char *name) {
+    char path[64], buf[256];
+    if (snprintf(path, sizeof path, "fdinfo/%s", name) >= (int)sizeof path)
+        return 0;
+    int fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *flags = strstr(buf, "flags:");
+    if (!flags)
+        return 0;
+    unsigned long v = strtoul(flags + 6, NULL, 8);
+    return (v & O_ACCMODE) == O_WRONLY;
+}
+
+/* 1 when some descriptor of the process whose /proc folder is `proc_fd` is the file (open
+ * for writing only, when `writers`). */
+static int has_open(int proc_fd, dev_t dev, ino_t ino, int writers) {
     int fds = openat(proc_fd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fds < 0)
         return 0; /* gone, or not ours to look at */
@@ -40,7 +63,7 @@ static int has_open(int proc_fd, dev_t dev, ino_t ino) {
             continue;
         /* stat follows the descriptor's link to the open file, even an unlinked one */
         if (fstatat(dirfd(d), e->d_name, &st, 0) == 0 && st.st_ino == ino && st.st_dev == dev)
-            found = 1;
+            found = !writers || write_only(proc_fd, e->d_name);
     }
     closedir(d);
     return found;
@@ -52,12 +75,12 @@ int bt_has_open(pid_t pid, dev_t dev, ino_t ino) {
     int pfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (pfd < 0)
         return 0;
-    int found = has_open(pfd, dev, ino);
+    int found = has_open(pfd, dev, ino, 0);
     close(pfd);
     return found;
 }
 
-long bt_openers(dev_t dev, ino_t ino, uid_t uid, pid_t *pids, size_t max) {
+static long openers(dev_t dev, ino_t ino, uid_t uid, int writers, pid_t *pids, size_t max) {
     DIR *proc = opendir("/proc");
     if (!proc)
         return -1;
@@ -73,7 +96,7 @@ long bt_openers(dev_t dev, ino_t ino, uid_t uid, pid_t *pids, size_t max) {
             continue;
         struct stat st;
         int mine = fstat(pfd, &st) == 0 && (uid == (uid_t)-1 || st.st_uid == uid);
-        if (mine && has_open(pfd, dev, ino)) {
+        if (mine && has_open(pfd, dev, ino, writers)) {
             if ((size_t)total < max)
                 pids[total] = (pid_t)pid;
             total++;
@@ -82,4 +105,12 @@ long bt_openers(dev_t dev, ino_t ino, uid_t uid, pid_t *pids, size_t max) {
     }
     closedir(proc);
     return total;
+}
+
+long bt_openers(dev_t dev, ino_t ino, uid_t uid, pid_t *pids, size_t max) {
+    return openers(dev, ino, uid, 0, pids, max);
+}
+
+long bt_writers(dev_t dev, ino_t ino, uid_t uid, pid_t *pids, size_t max) {
+    return openers(dev, ino, uid, 1, pids, max);
 }

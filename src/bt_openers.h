@@ -13,6 +13,11 @@
  * found in all, or -1 with errno set when /proc cannot be read. */
 long bt_openers(dev_t dev, ino_t ino, uid_t uid, pid_t *pids, size_t max);
 
+/* As bt_openers, counting only processes that have the file open for writing only, as
+ * filelock 3.9's SoftFileLock keeps its empty marker (lock files for flock and SQLite are
+ * open for reading, or reading and writing). */
+long bt_writers(dev_t dev, ino_t ino, uid_t uid, pid_t *pids, size_t max);
+
 /* 1 when process `pid` has the file dev/ino open (as far as this process may look). */
 int bt_has_open(pid_t pid, dev_t dev, ino_t ino);
 

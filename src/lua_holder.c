@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bt_locks.h"
 #include "bt_marker.h"
@@ -143,20 +144,50 @@ static void push_holders(lua_State *L, const bt_lock_holder *h, size_t n) {
     }
 }
 
+/* The file a parse_* call asks about: device (or any, when major is nil) and inode. */
+static void check_file(lua_State *L, unsigned long *major, unsigned long *minor,
+                       unsigned long long *ino) {
+    *major = BT_ANY_DEVICE;
+    *minor = 0;
+    if (!lua_isnil(L, 2)) {
+        *major = check_device(L, 2);
+        *minor = check_device(L, 3);
+    }
+    *ino = check_u64(L, 4, "an inode number");
+}
+
 /* core.parse_locks(text, major, minor, inode) -> { { pid =, shared = }, ... }; with major
  * and minor nil, any device matches */
 static int l_parse_locks(lua_State *L) {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
-    unsigned long major = BT_ANY_DEVICE, minor = 0;
-    if (!lua_isnil(L, 2)) {
-        major = check_device(L, 2);
-        minor = check_device(L, 3);
-    }
-    unsigned long long ino = check_u64(L, 4, "an inode number");
+    unsigned long major, minor;
+    unsigned long long ino;
+    check_file(L, &major, &minor, &ino);
     bt_lock_holder h[MAX_HOLDERS];
     size_t n = bt_locks_parse(text, len, major, minor, ino, h, MAX_HOLDERS);
     push_holders(L, h, n < MAX_HOLDERS ? n : MAX_HOLDERS);
+    return 1;
+}
+
+static void push_record_holder(lua_State *L, const bt_lock_holder *h);
+
+/* core.parse_record_locks(text, major, minor, inode) -> { { pid =, shared =, writes =,
+ * sqlite = }, ... }: the POSIX and OFD record locks of the file, one entry per process */
+static int l_parse_record_locks(lua_State *L) {
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    unsigned long major, minor;
+    unsigned long long ino;
+    check_file(L, &major, &minor, &ino);
+    bt_lock_holder h[MAX_HOLDERS];
+    size_t n = bt_locks_parse_kinds(text, len, major, minor, ino, BT_LOCK_POSIX, h, MAX_HOLDERS);
+    n = n < MAX_HOLDERS ? n : MAX_HOLDERS;
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        push_record_holder(L, &h[i]);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
     return 1;
 }
 
@@ -174,6 +205,104 @@ static int l_flock_holders(lua_State *L) {
         return 3;
     }
     push_holders(L, h, (size_t)n < MAX_HOLDERS ? (size_t)n : MAX_HOLDERS);
+    return 1;
+}
+
+/* One holder of a record lock: { pid =, shared =, bytes =, sqlite = }. */
+static void push_record_holder(lua_State *L, const bt_lock_holder *h) {
+    lua_createtable(L, 0, 4);
+    if (h->pid > 0) {
+        lua_pushinteger(L, (lua_Integer)h->pid);
+        lua_setfield(L, -2, "pid");
+    }
+    lua_pushboolean(L, h->shared);
+    lua_setfield(L, -2, "shared");
+    lua_pushboolean(L, (h->bytes & BT_BYTES_WRITE) != 0);
+    lua_setfield(L, -2, "writes");
+    const char *state = bt_locks_sqlite_state(h->bytes);
+    if (state) {
+        lua_pushstring(L, state);
+        lua_setfield(L, -2, "sqlite");
+    }
+}
+
+/* core.lock_holders(path) -> flock holders, record-lock holders: two lists as the kernel's
+ * table gives them ({ pid =, shared = } and { pid =, shared =, writes =, sqlite = }), empty
+ * when free or missing; nil, message, code when /proc/locks cannot be read. Any kind of
+ * file but a symbolic link is looked up; nothing is opened but /proc/locks. */
+static int l_lock_holders(lua_State *L) {
+    const char *path = bt_lua_check_path(L, 1);
+    bt_lock_holder h[MAX_HOLDERS];
+    long n = bt_locks_find(path, BT_LOCK_FLOCK | BT_LOCK_POSIX, h, MAX_HOLDERS);
+    if (n < 0) {
+        char buf[16];
+        lua_pushnil(L);
+        lua_pushfstring(L, "baton: cannot read /proc/locks: %s", strerror(errno));
+        lua_pushstring(L, bt_errno_name(errno, buf));
+        return 3;
+    }
+    size_t listed = (size_t)n < MAX_HOLDERS ? (size_t)n : MAX_HOLDERS;
+    lua_newtable(L);
+    lua_newtable(L);
+    int nflock = 0, nposix = 0;
+    for (size_t i = 0; i < listed; i++) {
+        if (h[i].kind == BT_LOCK_FLOCK) {
+            push_holders(L, &h[i], 1);
+            lua_rawgeti(L, -1, 1);
+            lua_remove(L, -2);
+            lua_rawseti(L, -3, ++nflock);
+        } else {
+            push_record_holder(L, &h[i]);
+            lua_rawseti(L, -2, ++nposix);
+        }
+    }
+    return 2;
+}
+
+static const char *type_name(mode_t mode) {
+    if (S_ISREG(mode))
+        return "file";
+    if (S_ISDIR(mode))
+        return "directory";
+    if (S_ISLNK(mode))
+        return "link";
+    if (S_ISFIFO(mode))
+        return "fifo";
+    if (S_ISSOCK(mode))
+        return "socket";
+    if (S_ISCHR(mode))
+        return "character device";
+    if (S_ISBLK(mode))
+        return "block device";
+    return "unknown";
+}
+
+/* core.lstat(path) -> { type =, target = (links) }, nil when there is nothing at path; nil,
+ * message, code when it cannot be looked at. Never follows a link, never opens the file. */
+static int l_lstat(lua_State *L) {
+    const char *path = bt_lua_check_path(L, 1);
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        char buf[16];
+        int saved = errno;
+        lua_pushnil(L);
+        lua_pushfstring(L, "baton: cannot look at '%s': %s", path, strerror(saved));
+        lua_pushstring(L, bt_errno_name(saved, buf));
+        return 3;
+    }
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, type_name(st.st_mode));
+    lua_setfield(L, -2, "type");
+    if (S_ISLNK(st.st_mode)) {
+        char target[4096];
+        ssize_t n = readlink(path, target, sizeof target);
+        if (n >= 0) {
+            lua_pushlstring(L, target, (size_t)n);
+            lua_setfield(L, -2, "target");
+        }
+    }
     return 1;
 }
 
@@ -268,15 +397,18 @@ static int l_record(lua_State *L) {
     return 1;
 }
 
-/* core.openers(path) -> { pid, ... }: other processes of the file owner's user that have
- * the file open (those this process may look at) */
+/* core.openers(path [, writers]) -> { pid, ... }: other processes of the file owner's user
+ * that have the file open (those this process may look at); with `writers`, only those that
+ * have it open for writing only */
 static int l_openers(lua_State *L) {
     const char *path = bt_lua_check_path(L, 1);
+    int writers = lua_toboolean(L, 2);
     struct stat st;
     pid_t pids[MAX_HOLDERS];
     long n = 0;
     if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
-        n = bt_openers(st.st_dev, st.st_ino, st.st_uid, pids, MAX_HOLDERS);
+        n = (writers ? bt_writers : bt_openers)(st.st_dev, st.st_ino, st.st_uid, pids,
+                                                MAX_HOLDERS);
     if (n < 0)
         n = 0;
     if (n > MAX_HOLDERS)
@@ -300,10 +432,11 @@ static const luaL_Reg holder_functions[] = {
     {"hostname", l_hostname},       {"token", l_token},
     {"start_token", l_start_token}, {"parse_marker", l_parse_marker},
     {"parse_stat", l_parse_stat},   {"parse_locks", l_parse_locks},
-    {"parse_btime", l_parse_btime},
+    {"parse_btime", l_parse_btime}, {"parse_record_locks", l_parse_record_locks},
     {"flock_holders", l_flock_holders}, {"marker", l_marker},
     {"process", l_process},         {"record", l_record},
-    {"openers", l_openers},         {NULL, NULL}};
+    {"openers", l_openers},         {"lock_holders", l_lock_holders},
+    {"lstat", l_lstat},             {NULL, NULL}};
 
 void bt_lua_open_holder(lua_State *L) {
     luaL_setfuncs(L, holder_functions, 0);

@@ -33,24 +33,74 @@ end
 ---------------------------------------------------------------------------------------------
 -- Who holds a lock
 
--- baton.holder(path), when this build has it (it records pid, host, since, note, kind).
-local function holder_function()
-  if type(baton.holder) == "function" then return baton.holder end
-  local ok, mod = pcall(require, "baton.holder")
-  if ok then
-    if type(mod) == "function" then return mod end
-    if type(mod) == "table" and type(mod.holder) == "function" then return mod.holder end
+-- Text from others (paths, notes, command lines, host names) as valid UTF-8 or single bytes:
+-- calls emit(text, codepoint) for each well-formed character, emit(byte, nil) for each byte
+-- that is not part of one.
+local function each_char(s, emit)
+  local i, n = 1, #s
+  while i <= n do
+    local c = s:byte(i)
+    local len, cp, min
+    if c < 0x80 then
+      len, cp, min = 1, c, 0
+    elseif c >= 0xc2 and c <= 0xdf then
+      len, cp, min = 2, c - 0xc0, 0x80
+    elseif c >= 0xe0 and c <= 0xef then
+      len, cp, min = 3, c - 0xe0, 0x800
+    elseif c >= 0xf0 and c <= 0xf4 then
+      len, cp, min = 4, c - 0xf0, 0x10000
+    end
+    local ok = len ~= nil and i + len - 1 <= n
+    if ok then
+      for j = i + 1, i + len - 1 do
+        local b = s:byte(j)
+        if b < 0x80 or b > 0xbf then
+          ok = false
+          break
+        end
+        cp = cp * 64 + (b - 0x80)
+      end
+      ok = ok and cp >= min and cp <= 0x10ffff and not (cp >= 0xd800 and cp <= 0xdfff)
+    end
+    if ok then
+      emit(s:sub(i, i + len - 1), cp)
+      i = i + len
+    else
+      emit(s:sub(i, i), nil)
+      i = i + 1
+    end
   end
 end
 
-local function command_of(pid)
-  local f = io.open("/proc/" .. tostring(pid) .. "/cmdline", "rb")
-  if not f then return nil end
-  local s = f:read("*a") or ""
-  f:close()
-  s = s:gsub("%z$", ""):gsub("%z", " ")
-  if s == "" then return nil end
-  return s
+-- Characters that would act on a terminal or change how a line reads: C0 and C1 controls,
+-- DEL, and the bidirectional overrides and isolates.
+local function control(cp)
+  return cp < 0x20 or (cp >= 0x7f and cp <= 0x9f) or (cp >= 0x202a and cp <= 0x202e)
+    or (cp >= 0x2066 and cp <= 0x2069) or cp == 0x2028 or cp == 0x2029
+end
+
+local SHOWN = { [0x5c] = "\\\\", [0x0a] = "\\n", [0x0d] = "\\r", [0x09] = "\\t" }
+
+-- `s` for a table row on a terminal: controls as visible escapes (\n, \t, \x1b, \u202e),
+-- bytes that are not UTF-8 as \xff, a backslash doubled.
+local function visible(s)
+  s = tostring(s)
+  if not s:find("[%c\\\128-\255]") then return s end
+  local out = {}
+  each_char(s, function(ch, cp)
+    if cp == nil then
+      out[#out + 1] = string.format("\\x%02x", ch:byte())
+    elseif SHOWN[cp] then
+      out[#out + 1] = SHOWN[cp]
+    elseif cp < 0x80 and control(cp) then
+      out[#out + 1] = string.format("\\x%02x", cp)
+    elseif control(cp) then
+      out[#out + 1] = string.format("\\u%04x", cp)
+    else
+      out[#out + 1] = ch
+    end
+  end)
+  return table.concat(out)
 end
 
 local function format_since(since)
@@ -71,75 +121,73 @@ local function inspect_etcd(r)
   r.held = info ~= nil
   if info then
     r.kind, r.since, r.note, r.host, r.shared = "etcd", info.since, info.note, info.host, info.shared
+    r.mode = info.shared and "shared" or "exclusive"
     r.token = info.token
     if info.pid then
       r.pids[1] = info.pid
       r.commands[1] = "?"
+      r.holders[1] = { pid = info.pid, host = info.host, mode = r.mode }
     end
   end
   return r
 end
 
--- Everything known about the lock at `path`: { path, exists, held, kind, shared, pids,
--- commands, since, note, host, error }. `probe` allows a try-lock when nothing else tells.
-local function inspect(path, probe)
-  local r = { path = path, pids = {}, commands = {}, exists = true }
+-- What baton.holder said, into the result `r`. A command line is shown only for a holder on
+-- this host: a pid from another host's marker names no process here.
+local function add_holders(r, info)
+  r.held = true
+  r.kind, r.since, r.note, r.host = info.kind, info.since, info.note, info.host
+  r.shared = info.shared and true or false
+  r.mode = info.mode or (r.shared and "shared" or "exclusive")
+  local here = core.hostname()
+  for _, h in ipairs(type(info.holders) == "table" and info.holders or {}) do
+    local command = (h.host == nil or h.host == here) and h.cmdline or nil
+    r.holders[#r.holders + 1] = { pid = h.pid, host = h.host, command = command,
+      mode = h.mode or (h.shared and "shared" or "exclusive"), sqlite = h.sqlite,
+      since = h.since, note = h.note }
+    if h.pid then
+      r.pids[#r.pids + 1] = h.pid
+      r.commands[#r.commands + 1] = command or "?"
+    end
+  end
+end
+
+-- Everything known about the lock at `path`: { path, exists, type, held, kind, shared, mode,
+-- pids, commands, holders, since, note, host, unknown, error }. `held` is true or false when
+-- it can be told, else nil with `unknown` (or `error`) saying why. Nothing is locked, opened
+-- for writing, or followed: the path is looked at with lstat, the holders in the kernel's
+-- table (/proc/locks), and only a regular file is read (for a soft lock's marker).
+local function inspect(path)
+  local r = { path = path, pids = {}, commands = {}, holders = {}, exists = true }
   if path:match("^etcds?://") then return inspect_etcd(r) end
-  -- Opened for reading and writing only to learn whether it exists (nothing is written): a
-  -- FIFO opened for reading alone would wait for a writer.
-  local f, _, errno = io.open(path, "r+b")
-  if f then
-    f:close()
-  elseif errno == 2 then -- ENOENT: nothing to hold, and nothing is created to find out
-    r.exists, r.held = false, false
+  local st, msg = core.lstat(path)
+  if not st then
+    if msg then
+      r.error = msg
+    else -- nothing to hold, and nothing is created to find out
+      r.exists, r.held = false, false
+    end
     return r
   end
-  local list, msg, code = core.flock_holders(path)
-  if not list then
-    if code ~= "ENOSYS" then
-      r.error = msg
-      return r
-    end
-    list = {}
+  r.type = st.type
+  if st.type == "link" then
+    -- baton never locks through a link; peers that follow it lock whatever it names
+    r.unknown = "a symbolic link" .. (st.target and (" to " .. st.target) or "")
+      .. ", not followed"
+    return r
   end
-  for _, h in ipairs(list) do
-    if h.pid > 0 then
-      r.pids[#r.pids + 1] = h.pid
-      r.commands[#r.commands + 1] = command_of(h.pid) or "?"
-    end
-    r.shared = h.shared
+  local ok, info, why = pcall(baton.holder, path)
+  if not ok then
+    r.error = tostring(info)
+  elseif info then
+    add_holders(r, info)
+  elseif why then
+    r.unknown = why -- the kernel's table could not be read: no guess instead
+  elseif st.type ~= "file" and st.type ~= "directory" then
+    r.error = string.format("baton: '%s' is a %s, not a lock file (not opened)", path, st.type)
+  else
+    r.held = false
   end
-  r.held = #list > 0
-  local fn = holder_function()
-  if fn then
-    local ok, info = pcall(fn, path)
-    if ok and type(info) == "table" then
-      r.held = true
-      r.kind, r.since, r.note, r.host = info.kind, info.since, info.note, info.host
-      if info.shared ~= nil then r.shared = info.shared end
-      local pids = type(info.pids) == "table" and info.pids or { info.pid }
-      for _, pid in ipairs(pids) do
-        local known = false
-        for _, p in ipairs(r.pids) do known = known or p == pid end
-        if not known and type(pid) == "number" then
-          r.pids[#r.pids + 1] = pid
-          r.commands[#r.commands + 1] = info.command or info.cmd or command_of(pid) or "?"
-        end
-      end
-    end
-  end
-  if not r.held and probe then
-    -- The kernel's table did not show it (e.g. not available here): one attempt tells.
-    local l, msg, why = baton.try_lock(path, { timeout = 0, mkdir = false })
-    if l then
-      l:release()
-    elseif why == "busy" then
-      r.held = true
-    else
-      r.error = msg
-    end
-  end
-  if r.held then r.kind = r.kind or "flock" end
   return r
 end
 
@@ -147,12 +195,12 @@ end
 local function describe(r)
   local parts = {}
   for i, pid in ipairs(r.pids) do
-    parts[#parts + 1] = "pid " .. pid .. " (" .. (r.commands[i] or "?") .. ")"
+    parts[#parts + 1] = "pid " .. pid .. " (" .. visible(r.commands[i] or "?") .. ")"
   end
   local s = #parts > 0 and table.concat(parts, ", ") or "another process"
-  if r.host then s = s .. " on " .. r.host end
+  if r.host then s = s .. " on " .. visible(r.host) end
   if r.since then s = s .. ", since " .. format_since(r.since) end
-  if r.note then s = s .. ", note: " .. r.note end
+  if r.note then s = s .. ", note: " .. visible(r.note) end
   return s
 end
 
@@ -432,18 +480,47 @@ local STATUS_HELP = [[
 usage: baton status [--json] FILE...
 
 Say who holds each lock: kind, mode, pids and their commands, since when and the note (the
-last two where the holder recorded them). Exit status: 0 when every lock is free, 1 when any
-is held, 66 when one could not be inspected (and none is held), 64 for a bad command line.
+last two where the holder recorded them). Nothing is locked, created, followed or written.
+A state is "free", "held", "unknown" (it cannot be told, e.g. a symbolic link or no
+/proc/locks) or "error". Exit status: 0 when every lock is free, 1 when any is held, 66 when
+one is unknown or could not be inspected (and none is held), 64 for a bad command line.
 ]]
 
+-- `s` as a JSON string: valid JSON whatever the bytes. Controls (C0, DEL, C1) and the line
+-- and paragraph separators are escaped; a byte that is not part of well-formed UTF-8 becomes
+-- the code point of its value (\u00ff for the byte 0xff).
+local JSON_NAMED = { [0x22] = '\\"', [0x5c] = "\\\\", [0x0a] = "\\n", [0x0d] = "\\r",
+  [0x09] = "\\t", [0x08] = "\\b", [0x0c] = "\\f" }
+
 local function json_string(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    local named = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
-    return named[c] or string.format("\\u%04x", c:byte())
-  end) .. '"'
+  local out = { '"' }
+  each_char(s, function(ch, cp)
+    if cp == nil then
+      out[#out + 1] = string.format("\\u%04x", ch:byte())
+    elseif JSON_NAMED[cp] then
+      out[#out + 1] = JSON_NAMED[cp]
+    elseif cp < 0x20 or (cp >= 0x7f and cp <= 0x9f) or cp == 0x2028 or cp == 0x2029 then
+      out[#out + 1] = string.format("\\u%04x", cp)
+    else
+      out[#out + 1] = ch
+    end
+  end)
+  out[#out + 1] = '"'
+  return table.concat(out)
 end
 
-local function json(v)
+local json
+
+-- An object with its keys in the order given (absent values as null).
+local function json_fields(t, keys)
+  local parts = {}
+  for i, k in ipairs(keys) do parts[i] = json_string(k) .. ":" .. json(t[k]) end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
+local HOLDER_FIELDS = { "pid", "host", "mode", "sqlite", "command", "since", "note" }
+
+json = function(v)
   local t = type(v)
   if v == nil then return "null" end
   if t == "boolean" then return tostring(v) end
@@ -454,35 +531,62 @@ local function json(v)
   end
   if t == "string" then return json_string(v) end
   local parts = {}
-  for i, x in ipairs(v) do parts[i] = json(x) end
+  for i, x in ipairs(v) do
+    parts[i] = type(x) == "table" and json_fields(x, HOLDER_FIELDS) or json(x)
+  end
   return "[" .. table.concat(parts, ",") .. "]"
 end
 
 local FIELDS = { "path", "held", "kind", "shared", "pids", "commands", "since", "note", "host",
-  "error" }
+  "error", "state", "mode", "holders", "type" }
+
+local function state_of(r)
+  if r.held then return "held" end
+  if r.held == false then return "free" end
+  return r.error and "error" or "unknown"
+end
 
 local function json_object(r)
-  local parts = {}
-  for _, k in ipairs(FIELDS) do
-    local v = r[k]
-    if k == "shared" and not r.held then v = nil end
-    parts[#parts + 1] = json_string(k) .. ":" .. json(v)
+  local o = {}
+  for _, k in ipairs(FIELDS) do o[k] = r[k] end
+  o.state = state_of(r)
+  o.error = r.error or r.unknown
+  if not r.held then o.shared, o.mode = nil, nil end
+  return json_fields(o, FIELDS)
+end
+
+-- MODE of a held lock: flock's "shared"/"exclusive"; a read/write lock's "read" or "write"
+-- ("read+write" with readers beside a writer that waits for them or reserved the lock).
+local function mode_column(r)
+  if r.kind ~= "rw" then return r.shared and "shared" or "exclusive" end
+  local reads, writes = false, false
+  for _, h in ipairs(r.holders) do
+    if h.mode == "write" then writes = true else reads = true end
   end
-  return "{" .. table.concat(parts, ",") .. "}"
+  if reads and writes then return "read+write" end
+  return writes and "write" or "read"
 end
 
 local function table_rows(results)
   local rows = { { "LOCK", "STATE", "KIND", "MODE", "PID", "SINCE", "NOTE", "COMMAND" } }
   for _, r in ipairs(results) do
-    local state = r.error and "error" or (r.held and "held" or "free")
-    local pids = {}
+    local state = state_of(r)
+    local pids, commands = {}, {}
     for i, p in ipairs(r.pids) do pids[i] = tostring(p) end
+    for i, c in ipairs(r.commands) do commands[i] = visible(c) end
+    local path = visible(r.path)
     if r.held then
-      rows[#rows + 1] = { r.path, state, r.kind or "-", r.shared and "shared" or "exclusive",
-        #pids > 0 and table.concat(pids, ",") or "?", format_since(r.since) or "-", r.note or "-",
-        #r.commands > 0 and table.concat(r.commands, "; ") or "-" }
+      local who = #pids > 0 and table.concat(pids, ",") or "?"
+      if r.host and r.host ~= core.hostname() then who = who .. "@" .. visible(r.host) end
+      rows[#rows + 1] = { path, state, visible(r.kind or "-"), mode_column(r), who,
+        format_since(r.since) or "-", r.note and visible(r.note) or "-",
+        #commands > 0 and table.concat(commands, "; ") or "-" }
+    elseif r.held == false then
+      local what = not r.exists and "(no lock file)" or r.type == "directory" and "(directory)"
+        or ""
+      rows[#rows + 1] = { path, state, what }
     else
-      rows[#rows + 1] = { r.path, state, r.error or (r.exists and "" or "(no lock file)") }
+      rows[#rows + 1] = { path, state, visible(r.error or r.unknown or "") }
     end
   end
   local width = {}
@@ -506,12 +610,18 @@ local function status(args)
   end
   local files = { unpack(args, i) }
   if #files == 0 then usage("status needs at least one lock file") end
-  local results, held, failed = {}, false, false
+  for _, path in ipairs(files) do
+    if path == "" then usage("the lock file name is empty") end
+    if path:find("\0", 1, true) then
+      usage("the lock file name '%s' contains a NUL byte", visible(path))
+    end
+  end
+  local results, held, unsure = {}, false, false
   for n, path in ipairs(files) do
-    local r = inspect(path, true)
+    local r = inspect(path)
     results[n] = r
-    held = held or r.held
-    failed = failed or r.error ~= nil
+    held = held or r.held == true
+    unsure = unsure or r.held == nil
   end
   if o.json then
     local objs = {}
@@ -521,7 +631,7 @@ local function status(args)
     table_rows(results)
   end
   if held then return 1 end
-  return failed and EX_NOINPUT or 0
+  return unsure and EX_NOINPUT or 0
 end
 
 ---------------------------------------------------------------------------------------------

@@ -58,21 +58,43 @@ local function summary(kind, holders, extra)
   return info
 end
 
-local function flock_holder(path)
-  local list, msg, code = core.flock_holders(path)
-  if not list then return nil, msg, code end -- /proc/locks could not be read
-  if #list == 0 then return nil end
+-- Entries for the holders the kernel's table lists (flock or record locks), one per process.
+local function kernel_entries(path, list)
   local host = core.hostname()
   local holders = {}
   for i, h in ipairs(list) do
     local e = { pid = h.pid, host = host, shared = h.shared, alive = true }
+    if h.writes ~= nil then
+      e.mode, e.sqlite = h.writes and "write" or "read", h.sqlite
+    end
     if h.pid then
       describe(e, h.pid)
       add_record(e, h.pid, path)
     end
     holders[i] = e
   end
-  return summary("flock", holders)
+  return holders
+end
+
+-- The kernel's word: flock holders, else record-lock (SQLite, "rw") holders; nil when it
+-- lists none; nil, message, code when /proc/locks cannot be read.
+local function kernel_holder(path, only_flock)
+  local flocks, posix, code = core.lock_holders(path)
+  if not flocks then return nil, posix, code end
+  if #flocks > 0 then return summary("flock", kernel_entries(path, flocks)) end
+  if only_flock or #posix == 0 then return nil end
+  local holders = kernel_entries(path, posix)
+  local info = summary("rw", holders)
+  -- the lock's mode: "write" when a holder writes (or is about to), else "read"
+  info.mode = "read"
+  for _, e in ipairs(holders) do
+    if e.mode == "write" then info.mode = "write" end
+  end
+  return info
+end
+
+local function flock_holder(path)
+  return kernel_holder(path, true)
 end
 
 -- A marker that names its owner.
@@ -111,6 +133,26 @@ local function soft_holder(path, asked)
   return nil -- an empty or foreign file is no evidence of a soft lock
 end
 
+-- An empty marker, kept open for writing only by a process (as filelock 3.9's
+-- SoftFileLock keeps its empty marker while it holds the lock): a soft lock, even when the
+-- soft kind was not asked for. Lock files for flock or SQLite are never open that way.
+local function written_marker(path)
+  local m = core.marker(path)
+  -- filelock 3.9 writes nothing into it; only then is /proc walked to find its holder
+  if not m or m.named or m.size ~= 0 then return nil end
+  local host = core.hostname()
+  local holders = {}
+  for i, pid in ipairs(core.openers(path, true)) do
+    local e = { pid = pid, host = host, alive = true, since = m.mtime, shared = false }
+    describe(e, pid)
+    holders[i] = e
+  end
+  if #holders == 0 then return nil end
+  local info = summary("soft", holders, { stale = m.stale, malformed = true, since = m.mtime })
+  info.alive = true
+  return info
+end
+
 -- Who holds the lock at `path`, or nil when nobody does (also for a missing file); nil,
 -- message, code when it cannot be told (no descriptor left, a marker it may not read).
 function M.holder(path, opts)
@@ -121,12 +163,15 @@ function M.holder(path, opts)
   end
   if kind == "flock" then return flock_holder(path) end
   if kind == "soft" then return soft_holder(path, true) end
-  -- A named marker is a soft lock; otherwise ask the kernel about flock holders.
+  -- The kernel's table first: a holder it lists holds the lock, whatever the file says.
+  -- Then a marker that names its owner, then one a process keeps open to hold it.
+  local kinfo, kmsg, kcode = kernel_holder(path)
+  if kinfo then return kinfo end
   local info, msg, code = soft_holder(path, false)
   if info then return info end
-  local finfo, fmsg, fcode = flock_holder(path)
-  if finfo then return finfo end
-  return nil, fmsg or msg, fcode or code
+  info = written_marker(path)
+  if info then return info end
+  return nil, kmsg or msg, kcode or code
 end
 
 return M
