@@ -296,8 +296,8 @@ except filelock.Timeout:
       l:release()
     end)
 
-    it("keeps a marker that names no owner for 2 s, then breaks it", function()
-      H.write(path, "garbage")
+    it("keeps an empty marker (filelock 3.9) for 2 s, then breaks it", function()
+      H.write(path, "")
       assert.equal("busy", select(3, baton.try_lock(path, { kind = "soft" })))
       set_age(path, 3)
       baton.soft_lock(path, { timeout = 0 }):release()

@@ -82,6 +82,8 @@ static int open_failed(const char *path, int code, bt_err *err) {
 static int open_file(bt_flock *l, const char *path, bt_err *err) {
     /* O_NONBLOCK: opening a FIFO must not hang; it is refused below as not a regular file. */
     const int common = O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
+    if (bt_fs_vet(path, err) != BT_OK) /* no planted link among its folders */
+        return BT_FAIL;
     int fd = open(path, O_RDWR | O_CREAT | common, l->mode);
     if (fd < 0 && (errno == EACCES || errno == EROFS)) {
         /* flock needs no write access: an existing file we may only read still locks. */

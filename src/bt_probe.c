@@ -53,6 +53,8 @@ static int open_failed(const char *path, int code, bt_err *err) {
 static int open_file(const char *path, mode_t mode, int make_parents, bt_err *err) {
     /* O_NONBLOCK: opening a FIFO must not hang; it is refused as not a regular file. */
     const int common = O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
+    if (bt_fs_vet(path, err) != BT_OK) /* no planted link among its folders */
+        return -1;
     int fd = open(path, O_RDWR | O_CREAT | common, mode);
     if (fd < 0 && (errno == EACCES || errno == EROFS)) {
         int saved = errno; /* readers only need read access */

@@ -16,13 +16,21 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#if defined(__linux__) && defined(__GLIBC__) && \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 25))
+#include <sys/random.h>
+#define HAVE_GETRANDOM 1
+#endif
 
 #include "bt_clock.h"
 #include "bt_openers.h"
@@ -43,8 +51,14 @@
 #define SCAN_EVERY 1.0
 /* How long a release waits for a breaker that holds the marker's flock. */
 #define RELEASE_PATIENCE_STEPS 100
+/* Names tried for moving a stale marker aside before giving up (a name is taken only when
+ * someone made a file of that random name meanwhile). */
+#define ASIDE_TRIES 8
 
-enum { HELD = 0, STALE = 1 };
+/* What a marker at the path is: a live holder's (or one that cannot be judged yet), a dead
+ * holder's, a file that is no marker at all, or a marker whose file was not written by the
+ * user of the process it names. Only STALE is ever broken. */
+enum { HELD = 0, STALE = 1, FOREIGN = 2, FORGED = 3 };
 enum { RETRY = 2 }; /* beside BT_OK, BT_BUSY, BT_FAIL: create again */
 
 static int fail(bt_err *err, const char *op, int code, const char *detail) {
@@ -53,6 +67,11 @@ static int fail(bt_err *err, const char *op, int code, const char *detail) {
     err->detail = detail;
     return BT_FAIL;
 }
+
+#define FOREIGN_DETAIL "the file there holds other data, not a lock marker, and is left alone"
+
+/* The detail of the last forged marker met on this thread (bt_err.detail points here). */
+static _Thread_local char forged_why[1024];
 
 /* ---- who we are ---------------------------------------------------------------------- */
 
@@ -132,7 +151,8 @@ static int held_open(bt_soft *l, const struct stat *st) {
         now - l->scan_at < SCAN_EVERY)
         return l->scan_found;
     pid_t one;
-    long n = bt_openers(st->st_dev, st->st_ino, st->st_uid, &one, 1);
+    /* Any process that has it open holds it, whoever owns the file. */
+    long n = bt_openers(st->st_dev, st->st_ino, (uid_t)-1, &one, 1);
     l->scan_dev = st->st_dev;
     l->scan_ino = st->st_ino;
     l->scan_at = now;
@@ -140,14 +160,91 @@ static int held_open(bt_soft *l, const struct stat *st) {
     return l->scan_found;
 }
 
+static ssize_t read_from_start(int fd, char *buf, size_t cap);
+
+int bt_soft_user_name(uid_t uid, char *out, size_t cap) {
+    struct passwd pw, *found = NULL;
+    char buf[2048];
+    if (cap == 0 || getpwuid_r(uid, &pw, buf, sizeof buf, &found) != 0 || !found ||
+        !found->pw_name) {
+        if (cap)
+            out[0] = '\0';
+        return 0;
+    }
+    snprintf(out, cap, "%s", found->pw_name);
+    return 1;
+}
+
+void bt_soft_describe_uid(uid_t uid, char *out, size_t cap) {
+    char name[256];
+    if (bt_soft_user_name(uid, name, sizeof name))
+        snprintf(out, cap, "uid %ld (%s)", (long)uid, name);
+    else
+        snprintf(out, cap, "uid %ld", (long)uid);
+}
+
+/* 1 when `uid` is one of the user ids of process `pid` (real, effective, saved, file
+ * system) as /proc/PID/status lists them. */
+static int has_uid(pid_t pid, uid_t uid) {
+    char path[48], buf[4096];
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read_from_start(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *p = strstr(buf, "\nUid:");
+    if (!p)
+        return 0;
+    p += 5;
+    for (int i = 0; i < 4; i++) {
+        char *end;
+        unsigned long v = strtoul(p, &end, 10);
+        if (end == p)
+            break;
+        if ((uid_t)v == uid)
+            return 1;
+        p = end;
+    }
+    return 0;
+}
+
+/* A marker on this host naming a live process is believed only when its file belongs to
+ * that process's user: anybody can write any pid into a file, but only the holder's own
+ * user can own the file. Otherwise another local user could name pid 1 and have the lock
+ * reported as held by it (or, naming a process of the waiter's, make it wait forever). */
+static int believed(const bt_marker *m, const struct stat *st) {
+    uid_t owner;
+    if (bt_proc_uid((pid_t)m->pid, &owner) != 0)
+        return 1; /* gone meanwhile: the next look finds it dead */
+    if (owner == st->st_uid || has_uid((pid_t)m->pid, st->st_uid))
+        return 1;
+    char proc_user[320], file_user[320];
+    bt_soft_describe_uid(owner, proc_user, sizeof proc_user);
+    bt_soft_describe_uid(st->st_uid, file_user, sizeof file_user);
+    snprintf(forged_why, sizeof forged_why,
+             "the marker there names pid %ld, a process of %s, but the file belongs to %s: "
+             "the marker is not believed and is left alone",
+             m->pid, proc_user, file_user);
+    return 0;
+}
+
 static int judge(bt_soft *l, const struct stat *st, const char *buf, size_t n) {
     bt_marker m;
     double age = wall_now() - mtime_of(st);
     if (bt_marker_parse(buf, n, &m)) {
-        if (same_host(&m))
-            return owner_alive(&m) ? HELD : STALE;
+        if (same_host(&m)) {
+            if (!owner_alive(&m))
+                return STALE;
+            return believed(&m, st) ? HELD : FORGED;
+        }
         return l->stale_after >= 0 && age >= l->stale_after ? STALE : HELD;
     }
+    if (n > 0)
+        return FOREIGN; /* not a marker: somebody's data, never ours to remove */
     if (!(age >= BT_SOFT_MALFORMED_AGE))
         return HELD; /* perhaps created a moment ago and not yet written */
     return held_open(l, st) ? HELD : STALE;
@@ -175,14 +272,60 @@ static int same_file(const struct stat *a, const struct stat *b) {
 
 /* ---- breaking a stale marker --------------------------------------------------------- */
 
-/* A name beside `path` for moving a marker out of the way: unique to this process and call. */
+/* 64 unpredictable bits: getrandom(2), else /dev/urandom, else (neither available) the
+ * clock mixed with the pid, which a taken name only makes us try again. */
+static unsigned long long random_bits(void) {
+    unsigned long long v = 0;
+#ifdef HAVE_GETRANDOM
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) == (ssize_t)sizeof v)
+        return v;
+#endif
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd >= 0) {
+        ssize_t n = read(fd, &v, sizeof v);
+        close(fd);
+        if (n == (ssize_t)sizeof v)
+            return v;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    v = ((unsigned long long)ts.tv_sec * 1000000007ULL) ^ (unsigned long long)ts.tv_nsec ^
+        ((unsigned long long)bt_pid() << 40);
+    return v * 0x9E3779B97F4A7C15ULL;
+}
+
+/* A name beside `path` for moving a marker out of the way, random so that nobody can make
+ * it beforehand (a folder or file of the name would make the move fail or replace it). */
 static int aside_name(const char *path, char *out, size_t cap) {
-    static unsigned counter;
     const char *slash = strrchr(path, '/');
     int dir_len = slash ? (int)(slash - path + 1) : 0;
-    unsigned n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
-    int r = snprintf(out, cap, "%.*s.baton-break.%ld.%u", dir_len, path, (long)bt_pid(), n);
+    int r = snprintf(out, cap, "%.*s.baton-break.%016llx", dir_len, path, random_bits());
     return r > 0 && (size_t)r < cap ? 0 : -1;
+}
+
+/* Move the marker at `path` to a fresh name beside it, never replacing anything there:
+ * 0 with the name in aside, or -1 with errno. */
+static int move_aside(const char *path, char *aside, size_t cap) {
+    for (int i = 0; i < ASIDE_TRIES; i++) {
+        if (aside_name(path, aside, cap) != 0) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+#ifdef RENAME_NOREPLACE
+        if (renameat2(AT_FDCWD, path, AT_FDCWD, aside, RENAME_NOREPLACE) == 0)
+            return 0;
+        if (errno == EEXIST)
+            continue; /* the name was taken: another one */
+        if (errno != EINVAL && errno != ENOSYS)
+            return -1;
+        /* the file system cannot refuse to replace: a random name does it */
+#endif
+        if (rename(path, aside) == 0)
+            return 0;
+        if (errno != EISDIR && errno != ENOTEMPTY && errno != EEXIST && errno != ENOTDIR)
+            return -1;
+    }
+    return -1;
 }
 
 /* Break the marker open on `fd`, just judged stale. Returns RETRY when the path is free to
@@ -196,12 +339,10 @@ static int break_marker(bt_soft *l, const char *path, int fd, bt_err *err) {
     if (fstat(fd, &st) != 0 || lstat(path, &at_path) != 0 || !same_file(&st, &at_path))
         return RETRY;
     ssize_t n = read_from_start(fd, buf, sizeof buf);
-    if (n < 0 || n > BT_MARKER_MAX || judge(l, &st, buf, (size_t)n) == HELD)
-        return BT_BUSY;
+    if (n < 0 || n > BT_MARKER_MAX || judge(l, &st, buf, (size_t)n) != STALE)
+        return BT_BUSY; /* the next attempt tells what it has become */
     char aside[4096];
-    if (aside_name(path, aside, sizeof aside) != 0)
-        return fail(err, "break the stale", ENAMETOOLONG, NULL);
-    if (rename(path, aside) != 0) {
+    if (move_aside(path, aside, sizeof aside) != 0) {
         if (errno == ENOENT)
             return RETRY;
         return fail(err, "break the stale", errno, NULL);
@@ -245,11 +386,21 @@ static int examine(bt_soft *l, const char *path, bt_err *err) {
         r = fail(err, "read", errno, NULL);
     } else if (n > BT_MARKER_MAX) {
         /* Far longer than any marker: someone's data, which breaking would delete. */
-        r = fail(err, "use", EEXIST, "the file there holds other data, not a lock marker");
-    } else if (judge(l, &st, buf, (size_t)n) == HELD) {
-        r = BT_BUSY;
+        r = fail(err, "use", EEXIST, FOREIGN_DETAIL);
     } else {
-        r = break_marker(l, path, fd, err);
+        switch (judge(l, &st, buf, (size_t)n)) {
+        case HELD:
+            r = BT_BUSY;
+            break;
+        case FOREIGN:
+            r = fail(err, "use", EEXIST, FOREIGN_DETAIL);
+            break;
+        case FORGED:
+            r = fail(err, "use", EPERM, forged_why);
+            break;
+        default:
+            r = break_marker(l, path, fd, err);
+        }
     }
     close(fd);
     return r;
@@ -451,6 +602,8 @@ int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
         close(l->fd); /* inherited through fork(): the parent's marker, not ours */
         l->fd = -1;
     }
+    if (bt_fs_vet(path, err) != BT_OK) /* no planted link among its folders */
+        return BT_FAIL;
     const ident *id = identity();
     int made_parents = 0, use_spare = 1;
     for (int round = 0; round < MAX_ROUNDS; round++) {
@@ -623,6 +776,11 @@ int bt_soft_inspect(const char *path, double stale_after, bt_soft_info *info) {
     memset(info, 0, sizeof *info);
     struct stat st;
     char buf[BT_MARKER_MAX + 1];
+    bt_err err;
+    if (bt_fs_vet(path, &err) != BT_OK) {
+        errno = ELOOP;
+        return -1;
+    }
     ssize_t n = read_marker(path, &st, buf, sizeof buf);
     if (n < 0)
         return errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? 0 : -1;
@@ -638,6 +796,11 @@ int bt_soft_inspect(const char *path, double stale_after, bt_soft_info *info) {
     info->alive = !info->named ? -1 : info->this_host ? owner_alive(&info->m) : -1;
     bt_soft judge_with;
     bt_soft_init(&judge_with, 0, 0, stale_after);
-    info->stale = judge(&judge_with, &st, buf, (size_t)n) == STALE;
+    int verdict = judge(&judge_with, &st, buf, (size_t)n);
+    info->stale = verdict == STALE;
+    info->foreign = verdict == FOREIGN || (size_t)n > BT_MARKER_MAX;
+    info->believed = verdict != FORGED;
+    if (verdict == FORGED)
+        bt_proc_uid((pid_t)info->m.pid, &info->owner_uid);
     return 1;
 }

@@ -68,12 +68,22 @@ typedef struct bt_soft_info {
     int this_host;      /* the owner's host is this one */
     int alive;          /* 1 alive, 0 gone, -1 cannot tell (another host) */
     int stale;          /* a waiter would break it now */
+    int foreign;        /* a file that is no marker (not empty, names nobody): never broken */
+    int believed;       /* 0 when it names a live process of another user than the file's
+                           owner: a forgery, never taken as the holder nor broken */
+    uid_t owner_uid;    /* when not believed: the user of the process it names */
     double mtime;       /* when it was written, seconds since the epoch */
     size_t size;
     dev_t dev;
     ino_t ino;
-    uid_t uid;
+    uid_t uid;          /* the file's owner */
 } bt_soft_info;
+
+/* The name of user `uid` into out: 1, or 0 (out empty) when it has none. */
+int bt_soft_user_name(uid_t uid, char *out, size_t cap);
+
+/* "uid 1001 (alice)", or "uid 1001" when the user has no name, into out. */
+void bt_soft_describe_uid(uid_t uid, char *out, size_t cap);
 
 /* Read the marker at `path`. Returns 1 with *info filled, 0 when there is no marker (no
  * file, or not a regular file), or -1 with errno set. Never breaks anything. */

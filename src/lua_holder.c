@@ -306,6 +306,17 @@ static int l_lstat(lua_State *L) {
     return 1;
 }
 
+/* t[id_key] = uid and t[name_key] = its user name (when it has one), in the table on top. */
+static void push_user(lua_State *L, uid_t uid, const char *id_key, const char *name_key) {
+    char name[256];
+    lua_pushinteger(L, (lua_Integer)uid);
+    lua_setfield(L, -2, id_key);
+    if (bt_soft_user_name(uid, name, sizeof name)) {
+        lua_pushstring(L, name);
+        lua_setfield(L, -2, name_key);
+    }
+}
+
 /* core.marker(path [, stale_after]) -> what the soft marker at path says, or nil when there
  * is none; nil, message, code when it cannot be read */
 static int l_marker(lua_State *L) {
@@ -336,6 +347,13 @@ static int l_marker(lua_State *L) {
     }
     lua_pushboolean(L, info.stale);
     lua_setfield(L, -2, "stale");
+    lua_pushboolean(L, info.believed);
+    lua_setfield(L, -2, "believed");
+    lua_pushboolean(L, info.foreign);
+    lua_setfield(L, -2, "foreign");
+    push_user(L, info.uid, "uid", "user");
+    if (!info.believed)
+        push_user(L, info.owner_uid, "process_uid", "process_user");
     lua_pushnumber(L, info.mtime);
     lua_setfield(L, -2, "mtime");
     lua_pushinteger(L, (lua_Integer)info.size);
@@ -407,8 +425,8 @@ static int l_openers(lua_State *L) {
     pid_t pids[MAX_HOLDERS];
     long n = 0;
     if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
-        n = (writers ? bt_writers : bt_openers)(st.st_dev, st.st_ino, st.st_uid, pids,
-                                                MAX_HOLDERS);
+        n = (writers ? bt_writers : bt_openers)(st.st_dev, st.st_ino, (uid_t)-1, pids,
+                                                MAX_HOLDERS); /* any owner */
     if (n < 0)
         n = 0;
     if (n > MAX_HOLDERS)

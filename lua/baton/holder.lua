@@ -97,8 +97,20 @@ local function flock_holder(path)
   return kernel_holder(path, true)
 end
 
+-- A marker that names a live process of another user than the file's owner: a forgery (any
+-- user can write any pid into a file). The named process is not reported as the holder;
+-- the file's owner is, and the lock stays unavailable (baton never breaks such a marker).
+local function forged_marker(m)
+  local e = { uid = m.uid, user = m.user, since = m.mtime, shared = false, forged = true,
+    claimed_pid = m.pid }
+  return summary("soft", { e }, { stale = false, forged = true, believed = false,
+    uid = m.uid, user = m.user, claimed_pid = m.pid, claimed_uid = m.process_uid,
+    claimed_user = m.process_user })
+end
+
 -- A marker that names its owner.
 local function named_marker(path, m)
+  if m.believed == false then return forged_marker(m) end
   local e = { pid = m.pid, host = m.host, token = m.token, alive = m.alive, since = m.mtime,
     shared = false }
   if m.this_host and m.alive then
@@ -120,7 +132,8 @@ local function ownerless_marker(path, m)
   end
   local alive = nil
   if #holders > 0 then alive = true elseif m.stale then alive = false end
-  local info = summary("soft", holders, { stale = m.stale, malformed = true, since = m.mtime })
+  local info = summary("soft", holders, { stale = m.stale, malformed = true, since = m.mtime,
+    foreign = m.foreign or nil, uid = m.uid, user = m.user })
   info.alive = alive
   return info
 end
