@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -55,20 +56,19 @@ static int refuse(const char *link, const struct stat *ls, const char *dir,
     return -1;
 }
 
-/* The link at `link` (lstat'd into *ls) lies in `dir`: may this process follow it? */
-static int may_follow(const char *link, const struct stat *ls, const char *dir) {
-    if (ls->st_uid == geteuid())
+/* A folder anybody may add entries to and only their owners may rename or remove: where a
+ * link planted by another user can lie. */
+static int risky(const struct stat *st) {
+    return S_ISDIR(st->st_mode) && (st->st_mode & (S_ISVTX | S_IWOTH)) == (S_ISVTX | S_IWOTH);
+}
+
+/* The link at `link` (lstat'd into *ls) lies in the risky folder `dir` (stat'd into *ds):
+ * may this process follow it? */
+static int may_follow(const char *link, const struct stat *ls, const char *dir,
+                      const struct stat *ds) {
+    if (ls->st_uid == geteuid() || ls->st_uid == ds->st_uid)
         return 0;
-    struct stat ds;
-    if (stat(dir, &ds) != 0) {
-        snprintf(why, sizeof why, "the folder of the symbolic link '%s' on its path cannot be "
-                 "examined", link);
-        errno = ELOOP;
-        return -1;
-    }
-    if ((ds.st_mode & (S_ISVTX | S_IWOTH)) != (S_ISVTX | S_IWOTH) || ls->st_uid == ds.st_uid)
-        return 0;
-    return refuse(link, ls, dir, &ds);
+    return refuse(link, ls, dir, ds);
 }
 
 /* The link's target, resolved against the link's folder, into a fresh string. */
@@ -96,35 +96,49 @@ static char *target_of(const char *link, const char *dir, const struct stat *ls)
     return full;
 }
 
-/* The entry at `prefix`, a folder on the way: 0 to go on, 1 when it does not exist (or
- * cannot be seen: nothing beyond it can be reached), -1 with errno set to refuse. */
-static int check_entry(const char *prefix, int *links) {
-    struct stat ls;
-    if (lstat(prefix, &ls) != 0)
-        return 1;
-    if (!S_ISLNK(ls.st_mode))
-        return 0;
+/* The symbolic link at `prefix` (lstat'd into *ls), a folder on the way whose folder is
+ * *ps: refuse it, or check its target's folders too. 0, or -1 with errno set. */
+static int check_link(const char *prefix, const struct stat *ls, const struct stat *ps,
+                      int *links) {
     char *dir = folder_of(prefix, strlen(prefix));
     if (!dir)
         return 0;
-    int r = may_follow(prefix, &ls, dir);
+    int r = risky(ps) ? may_follow(prefix, ls, dir, ps) : 0;
     if (r == 0 && ++*links > MAX_LINKS) {
         snprintf(why, sizeof why, "too many symbolic links on its path (at '%s')", prefix);
         errno = ELOOP;
         r = -1;
     }
     if (r == 0) {
-        char *target = target_of(prefix, dir, &ls);
+        char *target = target_of(prefix, dir, ls);
         if (target)
-            r = walk(target, 1, links) < 0 ? -1 : 0;
+            r = walk(target, 1, links);
         free(target);
     }
     free(dir);
     return r;
 }
 
+/* The folder a path starts from: "/" (looked at once: it does not become a sticky
+ * world-writable folder while a program runs) or the working folder. */
+static int start_folder(const char *path, struct stat *st) {
+    static struct stat root;
+    static _Atomic int have_root;
+    if (path[0] != '/')
+        return stat(".", st);
+    if (!have_root) {
+        if (stat("/", &root) != 0)
+            return -1;
+        have_root = 1;
+    }
+    *st = root;
+    return 0;
+}
+
 /* Check the folders of `path`; with `whole`, its last component too (a link's target is a
- * folder on the way). 0, or -1 with errno set. */
+ * folder on the way). A folder is looked at only when it lies in a risky folder (it may be
+ * a planted link) or when the next one does (its mode says whether the next one is risky):
+ * /tmp/x.lock costs nothing, /var/lock/x.lock one lstat. 0, or -1 with errno set. */
 static int walk(const char *path, int whole, int *links) {
     size_t len = strlen(path);
     char small[SHORT_PATH];
@@ -138,13 +152,28 @@ static int walk(const char *path, int whole, int *links) {
             stop--;
         stop = stop > 0 ? stop - 1 : 0; /* the slash before the last name */
     }
-    int r = 0;
-    for (size_t i = 1; i <= stop && r == 0; i++) {
+    struct stat parent;
+    int r = 0, known = stop > 0 && start_folder(buf, &parent) == 0;
+    for (size_t i = 1; i <= stop && known && r == 0; i++) {
         if ((i < stop && buf[i] != '/') || buf[i - 1] == '/')
             continue;
+        size_t next = i;
+        while (next < stop && buf[next] == '/')
+            next++;
+        int last = next >= stop; /* no folder after this one to check */
+        if (last && !risky(&parent))
+            break;
         char c = buf[i];
         buf[i] = '\0';
-        r = check_entry(buf, links);
+        struct stat ls;
+        if (lstat(buf, &ls) != 0)
+            known = 0; /* nothing beyond it can be reached */
+        else if (S_ISLNK(ls.st_mode)) {
+            r = check_link(buf, &ls, &parent, links);
+            if (r == 0 && !last)
+                known = stat(buf, &parent) == 0;
+        } else
+            parent = ls;
         buf[i] = c;
     }
     if (buf != small)
@@ -178,7 +207,7 @@ int bt_make_parent_folders(const char *path) {
             if (mkdir(copy, 0777) != 0) {
                 if (errno != EEXIST)
                     rc = -1;
-                else if (check_entry(copy, &links) < 0)
+                else if (walk(copy, 1, &links) < 0)
                     rc = -1; /* a planted link: create nothing through it */
             }
             *p = c;
