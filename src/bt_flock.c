@@ -71,7 +71,7 @@ static void rewatch(bt_flock *l, const char *path) { (void)l; (void)path; }
 static int open_file(bt_flock *l, const char *path, bt_err *err) {
     /* O_NONBLOCK: opening a FIFO must not hang; it is refused below as not a regular file. */
     const int common = O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
-    int fd = open(path, O_RDWR | O_CREAT | common, l->mode);
+    int fd = bt_open_create(path, O_RDWR | common, l->mode);
     if (fd < 0 && (errno == EACCES || errno == EROFS)) {
         /* flock needs no write access: an existing file we may only read still locks. */
         int saved = errno;
@@ -82,7 +82,7 @@ static int open_file(bt_flock *l, const char *path, bt_err *err) {
     if (fd < 0 && errno == ENOENT && l->make_parents) {
         if (bt_make_parent_folders(path) != 0)
             return fail(err, "create the folder of", errno, NULL);
-        fd = open(path, O_RDWR | O_CREAT | common, l->mode);
+        fd = bt_open_create(path, O_RDWR | common, l->mode);
     }
     if (fd < 0)
         return fail(err, "open", errno, NULL);

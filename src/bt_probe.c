@@ -42,7 +42,7 @@ static int fail(bt_err *err, const char *op, int code, const char *detail) {
 static int open_file(const char *path, mode_t mode, int make_parents, bt_err *err) {
     /* O_NONBLOCK: opening a FIFO must not hang; it is refused as not a regular file. */
     const int common = O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
-    int fd = open(path, O_RDWR | O_CREAT | common, mode);
+    int fd = bt_open_create(path, O_RDWR | common, mode);
     if (fd < 0 && (errno == EACCES || errno == EROFS)) {
         int saved = errno; /* readers only need read access */
         fd = open(path, O_RDONLY | common);
@@ -52,7 +52,7 @@ static int open_file(const char *path, mode_t mode, int make_parents, bt_err *er
     if (fd < 0 && errno == ENOENT && make_parents) {
         if (bt_make_parent_folders(path) != 0)
             return fail(err, "create the folder of", errno, NULL);
-        fd = open(path, O_RDWR | O_CREAT | common, mode);
+        fd = bt_open_create(path, O_RDWR | common, mode);
     }
     if (fd < 0)
         return fail(err, "open", errno, NULL);

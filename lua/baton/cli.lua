@@ -354,7 +354,7 @@ local function lock(args)
   end
   local conflict = o.conflict or 1
   -- mkdir = false: as flock(1), a lock file in a missing folder is an error (66)
-  local opts = { shared = o.shared, note = o.note, kind = o.soft and "soft" or nil, mkdir = false }
+  local opts = { shared = o.shared or nil, note = o.note, kind = o.soft and "soft" or nil, mkdir = false }
   if file:match("^etcds?://") then
     opts.mkdir, opts.ttl = nil, o.ttl
   elseif o.ttl then

@@ -105,6 +105,11 @@ local function fail(path, why)
   error(string.format("baton: bad etcd lock path '%s': %s", path, why), 5)
 end
 
+M.noun = "etcd locks"
+-- beyond the wait's options (lua/baton/options.lua)
+M.options = { shared = true, ttl = true, on_lost = true }
+M.why = { mode = ", which have no file", mkdir = ", which have no file" }
+
 function M.open(path, o)
   if not has_core then
     error("baton: etcd locks need the module baton.etcd_core, which is not installed: build "
