@@ -414,7 +414,7 @@ describe("the baton executable", function()
       code, out = bt({ "status", "--json", dir })
       assert.equal(66, code)
       assert.matches('"held":false', out, 1, true)
-      assert.matches('"error":"baton: cannot', out, 1, true)
+      assert.matches('"error":"cannot open lock file', out, 1, true)
     end)
 
     it("reports a FIFO at once, without waiting for a writer", function()

@@ -39,7 +39,9 @@ mode_t bt_lua_check_mode(lua_State *L, int idx) {
 static int push_failure_of(lua_State *L, const char *what, const char *path, const bt_err *err) {
     char buf[16];
     lua_pushboolean(L, 0);
-    lua_pushfstring(L, "baton: cannot %s %s '%s': %s", err->op, what, path,
+    if (strcmp(err->op, "lock") == 0) /* not "cannot lock lock file" */
+        what = "";
+    lua_pushfstring(L, "baton: cannot %s %s%s'%s': %s", err->op, what, *what ? " " : "", path,
                     err->detail ? err->detail : strerror(err->code));
     lua_pushstring(L, bt_errno_name(err->code, buf));
     return 3;

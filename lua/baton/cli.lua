@@ -30,6 +30,12 @@ local function warn(cmd, fmt, ...)
   io.stderr:write("baton ", cmd, ": ", string.format(fmt, ...), "\n")
 end
 
+-- A library's message as the commands say it, after their own "baton lock: ": without the
+-- library's prefix ("baton: ", "baton.try_lock: ", "baton.spawn: ").
+local function plain(msg)
+  return (tostring(msg):gsub("^baton[%w_%.]*: ", "", 1))
+end
+
 ---------------------------------------------------------------------------------------------
 -- Who holds a lock
 
@@ -65,7 +71,7 @@ end
 local function inspect_etcd(r)
   local ok, info, msg = pcall(baton.holder, r.path)
   if not ok or (info == nil and msg) then
-    r.error = tostring(ok and msg or info)
+    r.error = plain(ok and msg or info)
     return r
   end
   r.held = info ~= nil
@@ -97,7 +103,7 @@ local function inspect(path, probe)
   local list, msg, code = core.flock_holders(path)
   if not list then
     if code ~= "ENOSYS" then
-      r.error = msg
+      r.error = plain(msg)
       return r
     end
     list = {}
@@ -136,7 +142,7 @@ local function inspect(path, probe)
     elseif why == "busy" then
       r.held = true
     else
-      r.error = msg
+      r.error = plain(msg)
     end
   end
   if r.held then r.kind = r.kind or "flock" end
@@ -316,7 +322,9 @@ local function lock_failure_status(msg, code)
   if code == "ENOMEM" or code == "EMFILE" or code == "ENFILE" or code == "ENOLCK" then
     return EX_OSERR
   end
-  if msg:find("cannot lock lock file", 1, true) then return EX_DATAERR end
+  if msg:find("^baton: cannot lock '") and not msg:find("^baton: cannot lock 'etcds?://") then
+    return EX_DATAERR
+  end
   if code == "EROFS" or code == "ENOSPC" then return EX_CANTCREAT end
   return EX_NOINPUT
 end
@@ -375,7 +383,7 @@ local function lock(args)
   local ok, l, msg, code = pcall(baton.try_lock, file, opts)
   if not ok then
     if core.interrupted() then error(l, 0) end
-    usage("%s", tostring(l))
+    usage("%s", plain(l))
   end
   if not l then
     if code == "busy" or code == "timeout" then
@@ -385,7 +393,7 @@ local function lock(args)
       end
       return conflict
     end
-    io.stderr:write(msg, "\n")
+    warn("lock", "%s", plain(msg))
     return lock_failure_status(msg, code)
   end
   if o.verbose then
@@ -406,12 +414,12 @@ local function lock(args)
   local p, why, ecode = baton.spawn(spec)
   if not p then
     l:release()
-    io.stderr:write((why:gsub("^baton%.spawn", "baton lock")), "\n")
+    warn("lock", "%s", plain(why))
     return (ecode == "ENOMEM" or ecode == "EAGAIN") and EX_OSERR or EX_UNAVAILABLE
   end
   local status, err = wait_holding(p, l, file)
   if not status then
-    io.stderr:write(tostring(err), "\n")
+    warn("lock", "%s", plain(err))
     status = EX_OSERR
   end
   if o.inherit then
