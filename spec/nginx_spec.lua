@@ -126,4 +126,19 @@ describe("inside nginx with lua #hosts", function()
     assert.equal("1", H.read(counter))
     H.wait_for(function() return not H.alive(holder) end, 5, "the holder to exit")
   end)
+  it("logs no ngx.sleep(0) warnings while requests wait", function()
+    if not have_nginx() then return pending("needs nginx-light, libnginx-mod-http-lua, make LUA=luajit") end
+    local lockp, counter = start(1)
+    -- held outside for a while, and released by closing: the waiters are woken, and pause
+    local holder = H.flock_holder(lockp, 0.6)
+    local code, out = H.run(string.format(
+      "curl -s --parallel --max-time 20 'http://127.0.0.1:%d/inc?[1-5]'", port))
+    assert.equal(0, code, out)
+    assert.equal(5, select(2, out:gsub("inc %d+", "")), out)
+    assert.equal("5", H.read(counter))
+    H.wait_for(function() return not H.alive(holder) end, 5, "the holder to exit")
+    local log = H.read(dir .. "/error.log") or ""
+    assert.not_matches("ngx.sleep(0)", log, 1, true)
+    assert.not_matches("[error]", log, 1, true)
+  end)
 end)
