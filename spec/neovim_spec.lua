@@ -167,4 +167,37 @@ describe("inside Neovim #hosts", function()
     local messages = run_snippet(dir, path, snippet)
     assert.matches("timed out after 0.3 s waiting for lock '" .. path .. "'", messages, 1, true)
   end)
+  it("runs examples/neovim: :CacheRefresh waits for the lock, rebuilds and says so", function()
+    local ok, why = can_run()
+    if not ok then return pending(why) end
+    local dir = H.tmpdir()
+    local cache, out = dir .. "/cache.txt", dir .. "/messages"
+    H.flock_holder(cache .. ".lock", 0.5) -- another editor is refreshing
+    local script = H.script([[
+      local root, cpath, cache, out = ...
+      package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
+      package.cpath = cpath .. ";" .. package.cpath
+      vim.opt.rtp:append(root .. "/examples/neovim")
+      vim.cmd("runtime plugin/cache_lock.lua")
+      require("cache_lock").setup({ cache = cache, command = { "sh", "-c", "echo built" } })
+      vim.cmd("CacheRefresh")
+      vim.wait(10000, function()
+        local m = vim.api.nvim_exec("messages", true)
+        return m:find("refreshed", 1, true) or m:find("failed", 1, true)
+      end, 20)
+      local f = io.open(out, "w")
+      f:write(vim.api.nvim_exec("messages", true))
+      f:close()
+      vim.cmd("qa!")
+    ]])
+    local t0 = require("baton").now()
+    local code, log = H.run(string.format("timeout 30 nvim --headless -u NONE -i NONE -c %s",
+      H.quote(string.format("lua assert(loadfile(%q))(%q, %q, %q, %q)", script, ROOT, CORE, cache, out))))
+    assert.equal(0, code, log)
+    local waited = require("baton").now() - t0
+    assert.equal("cache_lock: waiting for the cache lock\ncache_lock: cache refreshed", H.read(out))
+    assert.not_matches("Error", log, 1, true)
+    assert.equal("built\n", H.read(cache))
+    assert.is_true(waited > 0.4, "refreshed after " .. waited .. " s, while another held the lock")
+  end)
 end)
