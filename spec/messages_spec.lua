@@ -154,6 +154,13 @@ describe("messages", function()
         .. "file or directory\n", out)
     end)
 
+    it("name the command once", function()
+      local code, out = run("status")
+      assert.equal(64, code)
+      assert.equal("baton status: needs at least one lock file\nTry 'baton status --help' for more "
+        .. "information.\n", out)
+    end)
+
     it("show errors in baton status without the library's prefix", function()
       local code, out = run("status --json /dev/null")
       assert.equal(66, code)

@@ -513,7 +513,7 @@ local function status(args)
     return 0
   end
   local files = { unpack(args, i) }
-  if #files == 0 then usage("status needs at least one lock file") end
+  if #files == 0 then usage("needs at least one lock file") end
   local results, held, failed = {}, false, false
   for n, path in ipairs(files) do
     local r = inspect(path, true)
