@@ -57,6 +57,17 @@ describe("messages", function()
       assert.matches("got the string \"2\"", from_line(err, "sem"), 1, true)
     end)
 
+    it("of a bad etcd path name the function called", function()
+      if not pcall(require, "baton.etcd_core") then return pending("needs baton.etcd_core") end
+      assert.equal("baton.lock: bad etcd lock path 'etcd://x': no lock name: expected "
+        .. "etcd://HOST:PORT/NAME", select(2, pcall(baton.lock, "etcd://x")))
+      local err = select(2, pcall(function()
+        local _ = baton.new("etcd://x") -- @etcd
+      end))
+      assert.equal("baton.new: bad etcd lock path 'etcd://x': no lock name: expected "
+        .. "etcd://HOST:PORT/NAME", from_line(err, "etcd"))
+    end)
+
     it("of baton.uv.lock raise from the call, naming it, not from inside the loop", function()
       local uvlock = require "baton.uv"
       local fake_uv = {} -- never reached: the options are refused first

@@ -59,7 +59,7 @@ function M.new(path, opts, fname, level)
   end
   kname = kname or "flock"
   local o = options.check(opts, fname, path, level + 1, false, impl, true)
-  return setmetatable({ path = path, kind = kname, note = o.note, _h = impl.open(path, o), _n = 0,
+  return setmetatable({ path = path, kind = kname, note = o.note, _h = impl.open(path, o, fname), _n = 0,
     _o = o }, Lock)
 end
 
