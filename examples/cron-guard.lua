@@ -17,7 +17,17 @@ local workdir = arg[2] or os.getenv("TMPDIR") or "/tmp"
 local l, msg, code = baton.try_lock(lockfile, { note = "cron guard example" })
 if not l then
   if code == "busy" then
-    print("previous run still going; skipping this one")
+    -- who: the kernel knows the pid (and so the command); a baton holder adds note and time
+    local h = baton.holder(lockfile)
+    local who = ""
+    if h and h.pid then
+      who = " (pid " .. h.pid
+      if h.cmdline then who = who .. ", " .. h.cmdline end
+      if h.note then who = who .. ", \"" .. h.note .. "\"" end
+      if h.since then who = who .. ", since " .. os.date("%H:%M:%S", math.floor(h.since)) end
+      who = who .. ")"
+    end
+    print("previous run still going" .. who .. "; skipping this one")
     os.exit(0)
   end
   io.stderr:write(msg, "\n")

@@ -459,12 +459,14 @@ except filelock.Timeout:
       raises("path must be a string, got nil", baton.soft_lock)
       raises("lock path is empty", baton.soft_lock, "")
       raises("options must be a table, got string", baton.soft_lock, path, "x")
-      raises("soft locks are exclusive", baton.soft_lock, path, { shared = true })
+      raises("option 'shared' does not apply to soft locks, which are exclusive", baton.soft_lock,
+        path, { shared = true })
       raises("option 'kind' must be \"soft\" here, got flock", baton.soft_lock, path, { kind = "flock" })
       raises("option 'stale_after' must not be negative", baton.soft_lock, path, { stale_after = -1 })
       raises("option 'stale_after' must be a number, got string", baton.soft_lock, path,
         { stale_after = "1" })
-      local err = raises("option 'stale_after' is for soft locks", baton.new, path, { stale_after = 5 })
+      local err = raises("option 'stale_after' does not apply to flock locks", baton.new, path,
+        { stale_after = 5 })
       assert.matches(path, err, 1, true)
       raises("unknown option 'stale'", baton.soft_lock, path, { stale = 5 })
     end)

@@ -68,37 +68,10 @@ static void unwatch(bt_flock *l) { (void)l; }
 static void rewatch(bt_flock *l, const char *path) { (void)l; (void)path; }
 #endif
 
-/* Why the lock file could not be opened. A symbolic link at the path is refused by
- * O_NOFOLLOW with ELOOP, but may show as EACCES first: in a sticky folder, opening with
- * O_CREAT what another user owns there is denied before the link is looked at. Say what it
- * is, whatever the kernel said. */
-static int open_failed(const char *path, int code, bt_err *err) {
-    struct stat st;
-    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
-        return fail(err, "use", ELOOP, "it is a symbolic link");
-    return fail(err, "open", code, NULL);
-}
-
 static int open_file(bt_flock *l, const char *path, bt_err *err) {
-    /* O_NONBLOCK: opening a FIFO must not hang; it is refused below as not a regular file. */
-    const int common = O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
-    if (bt_fs_vet(path, err) != BT_OK) /* no planted link among its folders */
-        return BT_FAIL;
-    int fd = open(path, O_RDWR | O_CREAT | common, l->mode);
-    if (fd < 0 && (errno == EACCES || errno == EROFS)) {
-        /* flock needs no write access: an existing file we may only read still locks. */
-        int saved = errno;
-        fd = open(path, O_RDONLY | common);
-        if (fd < 0)
-            errno = saved;
-    }
-    if (fd < 0 && errno == ENOENT && l->make_parents) {
-        if (bt_make_parent_folders(path) != 0)
-            return fail(err, "create the folder of", errno, NULL);
-        fd = open(path, O_RDWR | O_CREAT | common, l->mode);
-    }
+    int fd = bt_fs_open_lock(path, l->mode, l->make_parents, err);
     if (fd < 0)
-        return open_failed(path, errno, err);
+        return BT_FAIL;
     l->fd = fd;
     l->opener = bt_pid();
     if (l->notify_fd >= 0)

@@ -10,8 +10,8 @@
 #include "bt_fs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -62,15 +62,6 @@ static int risky(const struct stat *st) {
     return S_ISDIR(st->st_mode) && (st->st_mode & (S_ISVTX | S_IWOTH)) == (S_ISVTX | S_IWOTH);
 }
 
-/* The link at `link` (lstat'd into *ls) lies in the risky folder `dir` (stat'd into *ds):
- * may this process follow it? */
-static int may_follow(const char *link, const struct stat *ls, const char *dir,
-                      const struct stat *ds) {
-    if (ls->st_uid == geteuid() || ls->st_uid == ds->st_uid)
-        return 0;
-    return refuse(link, ls, dir, ds);
-}
-
 /* The link's target, resolved against the link's folder, into a fresh string. */
 static char *target_of(const char *link, const char *dir, const struct stat *ls) {
     size_t cap = ls->st_size > 0 ? (size_t)ls->st_size + 1 : 4096;
@@ -96,49 +87,47 @@ static char *target_of(const char *link, const char *dir, const struct stat *ls)
     return full;
 }
 
-/* The symbolic link at `prefix` (lstat'd into *ls), a folder on the way whose folder is
- * *ps: refuse it, or check its target's folders too. 0, or -1 with errno set. */
-static int check_link(const char *prefix, const struct stat *ls, const struct stat *ps,
-                      int *links) {
+/* The entry at `prefix`, a folder on the way: 0 to go on, 1 when it does not exist (or
+ * cannot be seen: nothing beyond it can be reached), -1 with errno set to refuse. A link
+ * may be followed when its folder is not risky or its owner is this process's user or the
+ * folder's; its target's folders are then checked too (a link of root's may lead through a
+ * planted one). */
+static int check_entry(const char *prefix, int *links) {
+    struct stat ls, ds;
+    if (lstat(prefix, &ls) != 0)
+        return 1;
+    if (!S_ISLNK(ls.st_mode))
+        return 0;
     char *dir = folder_of(prefix, strlen(prefix));
     if (!dir)
         return 0;
-    int r = risky(ps) ? may_follow(prefix, ls, dir, ps) : 0;
+    int r = 0;
+    if (ls.st_uid != geteuid()) {
+        if (stat(dir, &ds) != 0) {
+            snprintf(why, sizeof why, "the folder of the symbolic link '%s' on its path cannot "
+                     "be examined", prefix);
+            errno = ELOOP;
+            r = -1;
+        } else if (risky(&ds) && ls.st_uid != ds.st_uid)
+            r = refuse(prefix, &ls, dir, &ds);
+    }
     if (r == 0 && ++*links > MAX_LINKS) {
         snprintf(why, sizeof why, "too many symbolic links on its path (at '%s')", prefix);
         errno = ELOOP;
         r = -1;
     }
     if (r == 0) {
-        char *target = target_of(prefix, dir, ls);
+        char *target = target_of(prefix, dir, &ls);
         if (target)
-            r = walk(target, 1, links);
+            r = walk(target, 1, links) < 0 ? -1 : 0;
         free(target);
     }
     free(dir);
     return r;
 }
 
-/* The folder a path starts from: "/" (looked at once: it does not become a sticky
- * world-writable folder while a program runs) or the working folder. */
-static int start_folder(const char *path, struct stat *st) {
-    static struct stat root;
-    static _Atomic int have_root;
-    if (path[0] != '/')
-        return stat(".", st);
-    if (!have_root) {
-        if (stat("/", &root) != 0)
-            return -1;
-        have_root = 1;
-    }
-    *st = root;
-    return 0;
-}
-
 /* Check the folders of `path`; with `whole`, its last component too (a link's target is a
- * folder on the way). A folder is looked at only when it lies in a risky folder (it may be
- * a planted link) or when the next one does (its mode says whether the next one is risky):
- * /tmp/x.lock costs nothing, /var/lock/x.lock one lstat. 0, or -1 with errno set. */
+ * folder on the way). 0, or -1 with errno set. */
 static int walk(const char *path, int whole, int *links) {
     size_t len = strlen(path);
     char small[SHORT_PATH];
@@ -152,28 +141,13 @@ static int walk(const char *path, int whole, int *links) {
             stop--;
         stop = stop > 0 ? stop - 1 : 0; /* the slash before the last name */
     }
-    struct stat parent;
-    int r = 0, known = stop > 0 && start_folder(buf, &parent) == 0;
-    for (size_t i = 1; i <= stop && known && r == 0; i++) {
+    int r = 0;
+    for (size_t i = 1; i <= stop && r == 0; i++) {
         if ((i < stop && buf[i] != '/') || buf[i - 1] == '/')
             continue;
-        size_t next = i;
-        while (next < stop && buf[next] == '/')
-            next++;
-        int last = next >= stop; /* no folder after this one to check */
-        if (last && !risky(&parent))
-            break;
         char c = buf[i];
         buf[i] = '\0';
-        struct stat ls;
-        if (lstat(buf, &ls) != 0)
-            known = 0; /* nothing beyond it can be reached */
-        else if (S_ISLNK(ls.st_mode)) {
-            r = check_link(buf, &ls, &parent, links);
-            if (r == 0 && !last)
-                known = stat(buf, &parent) == 0;
-        } else
-            parent = ls;
+        r = check_entry(buf, links);
         buf[i] = c;
     }
     if (buf != small)
@@ -207,7 +181,7 @@ int bt_make_parent_folders(const char *path) {
             if (mkdir(copy, 0777) != 0) {
                 if (errno != EEXIST)
                     rc = -1;
-                else if (walk(copy, 1, &links) < 0)
+                else if (check_entry(copy, &links) < 0)
                     rc = -1; /* a planted link: create nothing through it */
             }
             *p = c;
@@ -219,4 +193,98 @@ int bt_make_parent_folders(const char *path) {
     free(copy);
     errno = saved;
     return rc;
+}
+
+void bt_apply_mode(int fd, mode_t mode) {
+    if (mode & BT_MODE_EXACT)
+        (void)fchmod(fd, BT_MODE_BITS(mode)); /* where the file system refuses: the umask's */
+}
+
+#ifdef __linux__
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+/* open(2) that fails with ELOOP when any component of the path is a symbolic link: a path
+ * without links needs no further check. -1 with errno ENOSYS where the kernel lacks it. */
+static int open_linkless(const char *path, int flags, mode_t mode) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (unsigned long long)flags;
+    how.mode = (flags & O_CREAT) ? (unsigned long long)mode : 0;
+    how.resolve = RESOLVE_NO_SYMLINKS;
+    return (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+}
+#else
+static int open_linkless(const char *path, int flags, mode_t mode) {
+    (void)path;
+    (void)flags;
+    (void)mode;
+    errno = ENOSYS;
+    return -1;
+}
+#endif
+
+static int open_fail(bt_err *err, const char *op, int code, const char *detail) {
+    err->op = op;
+    err->code = code;
+    err->detail = detail;
+    return -1;
+}
+
+/* Why the lock file could not be opened. A symbolic link at the path is refused by
+ * O_NOFOLLOW with ELOOP, but may show as EACCES first: in a sticky folder, opening with
+ * O_CREAT what another user owns there is denied before the link is looked at. Say what it
+ * is, whatever the kernel said. */
+static int open_failed(const char *path, int code, bt_err *err) {
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+        return open_fail(err, "use", ELOOP, "it is a symbolic link");
+    return open_fail(err, "open", code, NULL);
+}
+
+int bt_fs_open_lock(const char *path, mode_t mode, int make_parents, bt_err *err) {
+    /* O_NONBLOCK: opening a FIFO must not hang; the caller refuses what is not a file. */
+    const int common = O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
+    int fd = -1;
+    if (!(mode & BT_MODE_EXACT))
+        fd = open_linkless(path, O_RDWR | O_CREAT | common, BT_MODE_BITS(mode));
+    if (fd >= 0)
+        return fd; /* the common case: no link anywhere on the path, nothing more to check */
+    if (bt_fs_vet(path, err) != BT_OK) /* no planted link among its folders */
+        return -1;
+    fd = bt_open_create(path, O_RDWR | common, mode);
+    if (fd < 0 && (errno == EACCES || errno == EROFS)) {
+        /* locks need no write access: an existing file we may only read still locks */
+        int saved = errno;
+        fd = open(path, O_RDONLY | common);
+        if (fd < 0)
+            errno = saved;
+    }
+    if (fd < 0 && errno == ENOENT && make_parents) {
+        if (bt_make_parent_folders(path) != 0)
+            return open_fail(err, "create the folder of", errno, NULL);
+        fd = bt_open_create(path, O_RDWR | common, mode);
+    }
+    if (fd < 0)
+        return open_failed(path, errno, err);
+    return fd;
+}
+
+int bt_open_create(const char *path, int flags, mode_t mode) {
+    if (!(mode & BT_MODE_EXACT))
+        return open(path, flags | O_CREAT, BT_MODE_BITS(mode));
+    /* Tell a file we create from one that is there: only ours gets the mode. A file
+     * removed between the two opens is looked for again, a few times. */
+    for (int tries = 0; tries < 16; tries++) {
+        int fd = open(path, flags | O_CREAT | O_EXCL, BT_MODE_BITS(mode));
+        if (fd >= 0) {
+            bt_apply_mode(fd, mode);
+            return fd;
+        }
+        if (errno != EEXIST)
+            return -1;
+        fd = open(path, flags);
+        if (fd >= 0 || errno != ENOENT)
+            return fd;
+    }
+    return -1;
 }

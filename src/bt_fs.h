@@ -3,6 +3,8 @@
 #ifndef BT_FS_H
 #define BT_FS_H
 
+#include <sys/types.h>
+
 #include "bt_errors.h"
 
 /* mkdir -p for the folder that holds `path` (mode 0777, masked by the umask). A folder on
@@ -20,5 +22,27 @@ int bt_make_parent_folders(const char *path);
  * BT_OK, or BT_FAIL with *err filled in (code ELOOP, a detail naming the link, valid until
  * this thread's next call). */
 int bt_fs_vet(const char *path, bt_err *err);
+
+/* Open (creating it if need be, and its folders with `make_parents`) the lock file at
+ * `path` for flock or record locks: read-write, or read-only where that is all we may;
+ * never following a link at the path nor one another user planted on the way (bt_fs_vet).
+ * The descriptor is O_CLOEXEC and O_NONBLOCK; it may be anything but a link (the caller
+ * checks it is a regular file). Returns it, or -1 with *err filled in. */
+int bt_fs_open_lock(const char *path, mode_t mode, int make_parents, bt_err *err);
+
+/* Or'ed into a lock file's mode: the bits were asked for explicitly, so a file baton
+ * creates gets exactly them whatever the umask (fchmod after creating it, as Python's
+ * filelock does); an existing file's mode is never changed. Without it the umask applies. */
+#define BT_MODE_EXACT 010000
+
+/* The permission bits of such a mode, for open(2). */
+#define BT_MODE_BITS(mode) ((mode) & 07777)
+
+/* open(path, flags | O_CREAT, mode); with BT_MODE_EXACT, a file this call creates is given
+ * exactly mode's bits. Returns the descriptor, or -1 with errno set. */
+int bt_open_create(const char *path, int flags, mode_t mode);
+
+/* Give fd, a file baton just created, mode's bits if they were asked for explicitly. */
+void bt_apply_mode(int fd, mode_t mode);
 
 #endif

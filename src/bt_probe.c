@@ -39,38 +39,6 @@ static int fail(bt_err *err, const char *op, int code, const char *detail) {
     return BT_FAIL;
 }
 
-/* Why the lock file could not be opened. A symbolic link at the path is refused by
- * O_NOFOLLOW with ELOOP, but may show as EACCES first: in a sticky folder, opening with
- * O_CREAT what another user owns there is denied before the link is looked at. Say what it
- * is, whatever the kernel said. */
-static int open_failed(const char *path, int code, bt_err *err) {
-    struct stat st;
-    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
-        return fail(err, "use", ELOOP, "it is a symbolic link");
-    return fail(err, "open", code, NULL);
-}
-
-static int open_file(const char *path, mode_t mode, int make_parents, bt_err *err) {
-    /* O_NONBLOCK: opening a FIFO must not hang; it is refused as not a regular file. */
-    const int common = O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
-    if (bt_fs_vet(path, err) != BT_OK) /* no planted link among its folders */
-        return -1;
-    int fd = open(path, O_RDWR | O_CREAT | common, mode);
-    if (fd < 0 && (errno == EACCES || errno == EROFS)) {
-        int saved = errno; /* readers only need read access */
-        fd = open(path, O_RDONLY | common);
-        if (fd < 0)
-            errno = saved;
-    }
-    if (fd < 0 && errno == ENOENT && make_parents) {
-        if (bt_make_parent_folders(path) != 0)
-            return fail(err, "create the folder of", errno, NULL);
-        fd = open(path, O_RDWR | O_CREAT | common, mode);
-    }
-    if (fd < 0)
-        return open_failed(path, errno, err);
-    return fd;
-}
 
 /* Keep `fd` (and count one more user) for the file described by `st`. */
 static int keep(int fd, const struct stat *st, bt_err *err) {
@@ -111,7 +79,7 @@ static int get_locked(const char *path, mode_t mode, int make_parents, int *fd_o
             return BT_OK;
         }
     }
-    int fd = open_file(path, mode, make_parents, err);
+    int fd = bt_fs_open_lock(path, mode, make_parents, err);
     if (fd < 0)
         return BT_FAIL;
     if (fstat(fd, st) != 0) {

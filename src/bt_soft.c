@@ -478,12 +478,13 @@ static int spare(bt_soft *l, const char *path, const ident *id) {
     char dir[4096];
     if (l->no_tmpfile || folder_of(path, dir, sizeof dir) != 0)
         return -1;
-    int fd = open(dir, O_WRONLY | O_TMPFILE | O_CLOEXEC | O_NOCTTY, l->mode);
+    int fd = open(dir, O_WRONLY | O_TMPFILE | O_CLOEXEC | O_NOCTTY, BT_MODE_BITS(l->mode));
     if (fd < 0) {
         if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
             l->no_tmpfile = 1;
         return -1; /* a missing folder, no permission...: met by the O_EXCL way */
     }
+    bt_apply_mode(fd, l->mode);
     if (write(fd, id->marker, id->marker_len) != (ssize_t)id->marker_len) {
         close(fd);
         return -1;
@@ -543,7 +544,11 @@ static int create(bt_soft *l, const char *path, const ident *id, int use_spare, 
         drop_spare(l); /* and let the O_EXCL way meet whatever this was */
     }
     *written = 0;
-    return open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, l->mode);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+              BT_MODE_BITS(l->mode));
+    if (fd >= 0)
+        bt_apply_mode(fd, l->mode); /* made by this call: O_EXCL */
+    return fd;
 }
 
 /* We created the marker on fd: unless it holds our name already, write it at once (our

@@ -29,7 +29,7 @@ typedef struct bt_soft {
     int no_tmpfile;    /* the folder's file system cannot make or link unnamed files */
     int no_watch;      /* the watch's descriptor was needed for attempts: wait without one */
     int make_parents;
-    mode_t mode;       /* permission bits of the marker (umask applies) */
+    mode_t mode;       /* permission bits of the marker (bt_fs.h: BT_MODE_EXACT) */
     double stale_after; /* seconds after which another host's marker is stale; < 0: never */
     /* The last look for processes holding an ownerless marker open (it is costly). */
     dev_t scan_dev;

@@ -7,6 +7,7 @@
 #include "bt_clock.h"
 #include "bt_errors.h"
 #include "bt_flock.h"
+#include "bt_fs.h"
 #include "lua_baton.h"
 #include "lua_compat.h"
 #include "lua_process.h"
@@ -30,15 +31,17 @@ const char *bt_lua_check_path(lua_State *L, int idx) {
 
 mode_t bt_lua_check_mode(lua_State *L, int idx) {
     lua_Number mode = luaL_checknumber(L, idx);
-    luaL_argcheck(L, mode >= 0 && mode <= 07777 && mode == floor(mode), idx,
-                  "permission bits must be an integer from 0 to 07777");
+    luaL_argcheck(L, mode >= 0 && mode <= (07777 | BT_MODE_EXACT) && mode == floor(mode), idx,
+                  "permission bits must be an integer from 0 to 07777 (or'ed with MODE_EXACT)");
     return (mode_t)mode;
 }
 
 static int push_failure_of(lua_State *L, const char *what, const char *path, const bt_err *err) {
     char buf[16];
     lua_pushboolean(L, 0);
-    lua_pushfstring(L, "baton: cannot %s %s '%s': %s", err->op, what, path,
+    if (strcmp(err->op, "lock") == 0) /* not "cannot lock lock file" */
+        what = "";
+    lua_pushfstring(L, "baton: cannot %s %s%s'%s': %s", err->op, what, *what ? " " : "", path,
                     err->detail ? err->detail : strerror(err->code));
     lua_pushstring(L, bt_errno_name(err->code, buf));
     return 3;
@@ -186,6 +189,8 @@ void bt_lua_new_class(lua_State *L, const char *name, const luaL_Reg *meta,
 int luaopen_baton_core(lua_State *L) {
     bt_lua_new_class(L, FLOCK_MT, flock_meta, flock_methods);
     luaL_newlib(L, core_functions);
+    lua_pushinteger(L, BT_MODE_EXACT);
+    lua_setfield(L, -2, "MODE_EXACT");
     bt_lua_process_open(L);
     bt_lua_open_rw(L);
     bt_lua_open_sem(L);

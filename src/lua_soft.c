@@ -19,9 +19,7 @@ static soft_ud *check_soft(lua_State *L) { return (soft_ud *)luaL_checkudata(L, 
 static int l_soft(lua_State *L) {
     const char *path = bt_lua_check_path(L, 1);
     size_t len = strlen(path);
-    lua_Number mode = luaL_checknumber(L, 2);
-    luaL_argcheck(L, mode >= 0 && mode <= 07777 && mode == floor(mode), 2,
-                  "permission bits must be an integer from 0 to 07777");
+    mode_t mode = bt_lua_check_mode(L, 2);
     int make_parents = lua_toboolean(L, 3);
     lua_Number stale_after = luaL_optnumber(L, 4, -1);
     luaL_argcheck(L, stale_after == stale_after, 4, "stale_after must not be NaN");

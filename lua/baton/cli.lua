@@ -30,6 +30,12 @@ local function warn(cmd, fmt, ...)
   io.stderr:write("baton ", cmd, ": ", string.format(fmt, ...), "\n")
 end
 
+-- A library's message as the commands say it, after their own "baton lock: ": without the
+-- library's prefix ("baton: ", "baton.try_lock: ", "baton.spawn: ").
+local function plain(msg)
+  return (tostring(msg):gsub("^baton[%w_%.]*: ", "", 1))
+end
+
 ---------------------------------------------------------------------------------------------
 -- Who holds a lock
 
@@ -115,7 +121,7 @@ end
 local function inspect_etcd(r)
   local ok, info, msg = pcall(baton.holder, r.path)
   if not ok or (info == nil and msg) then
-    r.error = tostring(ok and msg or info)
+    r.error = plain(ok and msg or info)
     return r
   end
   r.held = info ~= nil
@@ -163,7 +169,7 @@ local function inspect(path)
   local st, msg = core.lstat(path)
   if not st then
     if msg then
-      r.error = msg
+      r.error = plain(msg)
     else -- nothing to hold, and nothing is created to find out
       r.exists, r.held = false, false
     end
@@ -178,13 +184,13 @@ local function inspect(path)
   end
   local ok, info, why = pcall(baton.holder, path)
   if not ok then
-    r.error = tostring(info)
+    r.error = plain(info)
   elseif info then
     add_holders(r, info)
   elseif why then
     r.unknown = why -- the kernel's table could not be read: no guess instead
   elseif st.type ~= "file" and st.type ~= "directory" then
-    r.error = string.format("baton: '%s' is a %s, not a lock file (not opened)", path, st.type)
+    r.error = string.format("'%s' is a %s, not a lock file (not opened)", path, st.type)
   else
     r.held = false
   end
@@ -364,7 +370,9 @@ local function lock_failure_status(msg, code)
   if code == "ENOMEM" or code == "EMFILE" or code == "ENFILE" or code == "ENOLCK" then
     return EX_OSERR
   end
-  if msg:find("cannot lock lock file", 1, true) then return EX_DATAERR end
+  if msg:find("^baton: cannot lock '") and not msg:find("^baton: cannot lock 'etcds?://") then
+    return EX_DATAERR
+  end
   if code == "EROFS" or code == "ENOSPC" then return EX_CANTCREAT end
   return EX_NOINPUT
 end
@@ -402,7 +410,7 @@ local function lock(args)
   end
   local conflict = o.conflict or 1
   -- mkdir = false: as flock(1), a lock file in a missing folder is an error (66)
-  local opts = { shared = o.shared, note = o.note, kind = o.soft and "soft" or nil, mkdir = false }
+  local opts = { shared = o.shared or nil, note = o.note, kind = o.soft and "soft" or nil, mkdir = false }
   if file:match("^etcds?://") then
     opts.mkdir, opts.ttl = nil, o.ttl
   elseif o.ttl then
@@ -423,7 +431,7 @@ local function lock(args)
   local ok, l, msg, code = pcall(baton.try_lock, file, opts)
   if not ok then
     if core.interrupted() then error(l, 0) end
-    usage("%s", tostring(l))
+    usage("%s", plain(l))
   end
   if not l then
     if code == "busy" or code == "timeout" then
@@ -433,7 +441,7 @@ local function lock(args)
       end
       return conflict
     end
-    io.stderr:write(msg, "\n")
+    warn("lock", "%s", plain(msg))
     return lock_failure_status(msg, code)
   end
   if o.verbose then
@@ -454,12 +462,12 @@ local function lock(args)
   local p, why, ecode = baton.spawn(spec)
   if not p then
     l:release()
-    io.stderr:write((why:gsub("^baton%.spawn", "baton lock")), "\n")
+    warn("lock", "%s", plain(why))
     return (ecode == "ENOMEM" or ecode == "EAGAIN") and EX_OSERR or EX_UNAVAILABLE
   end
   local status, err = wait_holding(p, l, file)
   if not status then
-    io.stderr:write(tostring(err), "\n")
+    warn("lock", "%s", plain(err))
     status = EX_OSERR
   end
   if o.inherit then
@@ -609,7 +617,7 @@ local function status(args)
     return 0
   end
   local files = { unpack(args, i) }
-  if #files == 0 then usage("status needs at least one lock file") end
+  if #files == 0 then usage("needs at least one lock file") end
   for _, path in ipairs(files) do
     if path == "" then usage("the lock file name is empty") end
     if path:find("\0", 1, true) then

@@ -51,14 +51,15 @@ function M.new(path, opts, fname, level)
   if find(path, "\0", 1, true) then
     error(string.format("%s: the lock path %q contains a NUL byte", fname, path), level + 1)
   end
-  local o, impl, kname = EMPTY, FLOCK, "flock"
-  if opts ~= nil then o = options.check(opts, fname, path, level + 1) end
-  if o.kind ~= nil or byte(path, 1) == 101 then -- 'e', as in etcd://
-    kname = o.kind or (find(path, "^etcds?://") and "etcd") or "flock"
+  local impl, kname = FLOCK, options.kind_of(opts, fname, path, level + 1)
+  if kname ~= nil or byte(path, 1) == 101 then -- 'e', as in etcd://
+    kname = kname or (find(path, "^etcds?://") and "etcd") or "flock"
     impl = kind_named(kname)
     if not impl then options.misuse(level + 1, fname, path, "unknown lock kind '" .. kname .. "'") end
   end
-  return setmetatable({ path = path, kind = kname, note = o.note, _h = impl.open(path, o), _n = 0,
+  kname = kname or "flock"
+  local o = options.check(opts, fname, path, level + 1, false, impl, true)
+  return setmetatable({ path = path, kind = kname, note = o.note, _h = impl.open(path, o, fname), _n = 0,
     _o = o }, Lock)
 end
 

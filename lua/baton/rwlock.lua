@@ -10,11 +10,9 @@ local scoped = require "baton.scoped"
 
 local M = {}
 
-local NOT_HERE = {
-  shared = "does not apply: a read/write lock takes its mode from read() or write()",
-  kind = "does not apply to a read/write lock",
-  ttl = "does not apply to a read/write lock",
-}
+-- The options beyond the wait's (lua/baton/options.lua).
+local OPTIONS = { noun = "read/write locks", options = { mode = true, mkdir = true },
+  why = { shared = ", which take their mode from read() or write()" } }
 
 -- One mode's attempts, in the shape wait.acquire expects of a handle.
 local Attempt = {}
@@ -33,9 +31,8 @@ M.Guard = Guard
 -- A read/write lock object holding nothing yet. Misuse raises at `level` from the caller.
 function M.new(path, opts, fname, level)
   options.check_path(path, fname, level + 1)
-  local o = options.check(opts, fname, path, level + 1)
-  options.refuse(o, NOT_HERE, fname, path, level + 1)
-  local h = core.rwlock(path, options.mode(o), o.mkdir ~= false)
+  local o = options.check(opts, fname, path, level + 1, false, OPTIONS)
+  local h = core.rwlock(path, options.mode(o, 438), o.mkdir ~= false)
   return setmetatable({
     path = path, note = o.note, _h = h, _o = o,
     _mode = false, -- "read" or "write" while levels are held

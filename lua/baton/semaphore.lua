@@ -12,11 +12,8 @@ local M = {}
 
 M.MAX_SLOTS = 1024
 
-local NOT_HERE = {
-  shared = "does not apply to a semaphore",
-  kind = "does not apply to a semaphore",
-  ttl = "does not apply to a semaphore",
-}
+-- The options beyond the wait's (lua/baton/options.lua).
+local OPTIONS = { noun = "semaphores", options = { mode = true, mkdir = true } }
 
 local Sem = {}
 Sem.__index = Sem
@@ -31,11 +28,11 @@ function M.new(path, n, opts, fname, level)
   options.check_path(path, fname, level + 1)
   if type(n) ~= "number" or n ~= n or n < 1 or n > M.MAX_SLOTS or n % 1 ~= 0 then
     options.misuse(level + 1, fname, path, "the number of slots must be an integer from 1 to "
-      .. M.MAX_SLOTS .. ", got " .. tostring(n))
+      .. M.MAX_SLOTS .. ", got " .. (type(n) == "number" and tostring(n)
+        or type(n) == "string" and string.format("the string %q", n) or type(n)))
   end
-  local o = options.check(opts, fname, path, level + 1)
-  options.refuse(o, NOT_HERE, fname, path, level + 1)
-  return setmetatable({ path = path, n = n, note = o.note, _o = o, _mode = options.mode(o),
+  local o = options.check(opts, fname, path, level + 1, false, OPTIONS)
+  return setmetatable({ path = path, n = n, note = o.note, _o = o, _mode = options.mode(o, 438),
     _mkdir = o.mkdir ~= false }, Sem)
 end
 

@@ -8,6 +8,11 @@
 --     ...            -- work under the lock
 --     lock:release()
 --   end)
+--
+-- Inside Neovim the callback always runs through vim.schedule, in the editor's main loop,
+-- where the whole API (vim.notify, vim.api.*, vim.fn.*) may be called: a lock that came
+-- after a wait arrives in a libuv callback, where Neovim refuses most of it (E5560). It
+-- runs in the coroutine that took the lock, as it does elsewhere.
 local baton = require "baton"
 
 local M = {}
@@ -25,7 +30,7 @@ function M.poller(uv)
   return function(fd, seconds)
     local co, main = coroutine.running()
     if not co or main then
-      error("baton.uv: the wait must run inside a coroutine (use baton.uv.lock)", 2)
+      error("baton.uv: the wait must run inside a coroutine (use baton.uv.lock)", 0)
     end
     local timer, poll = uv.new_timer(), fd and uv.new_poll(fd) or nil
     local resumed = false
@@ -44,16 +49,39 @@ function M.poller(uv)
 end
 
 -- Take the lock at `path` without blocking the loop, then call `callback(lock)`, or
--- `callback(nil, message, code)` when it cannot be had. `opts` are baton.try_lock's options
--- (give a `timeout`; `poll` is supplied here). Returns the coroutine doing the wait.
+-- `callback(nil, message, code)` when it cannot be had. `opts` are baton.new's options
+-- (give a `timeout`, else it waits forever; `poll` is supplied here); misuse raises at once.
+-- Returns the coroutine doing the wait.
 function M.lock(uv, path, opts, callback)
   local o = {}
+  if opts ~= nil and type(opts) ~= "table" then
+    error(string.format("baton.uv.lock: options must be a table, got %s (lock '%s')", type(opts),
+      tostring(path)), 2)
+  end
   for k, v in pairs(opts or {}) do o[k] = v end
   o.poll = M.poller(uv)
   if o.timeout == nil then o.timeout = -1 end
-  local co = coroutine.create(function()
-    local l, msg, code = baton.try_lock(path, o)
-    callback(l, msg, code)
+  if type(callback) ~= "function" then
+    error(string.format("baton.uv.lock: the callback must be a function, got %s (lock '%s')",
+      type(callback), tostring(path)), 2)
+  end
+  -- Misuse raises here, at the caller's line, not later inside the loop.
+  local made, l = pcall(baton.new, path, o)
+  if not made then error((tostring(l):gsub("^baton%.new: ", "baton.uv.lock: ", 1)), 2) end
+  local vim = rawget(_G, "vim")
+  local schedule = type(vim) == "table" and type(vim.schedule) == "function" and vim.schedule
+  local co
+  co = coroutine.create(function()
+    local got, msg, code = l:try_acquire()
+    if schedule then
+      -- go on in the editor's main loop, still in this coroutine (the lock's taker)
+      schedule(function()
+        local ok, err = coroutine.resume(co)
+        if not ok then error(err, 0) end
+      end)
+      coroutine.yield()
+    end
+    callback(got, msg, code)
   end)
   local ok, err = coroutine.resume(co)
   if not ok then error(err, 0) end

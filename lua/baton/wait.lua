@@ -15,6 +15,8 @@ M.MAX_PAUSE = 0.01
 -- Linux reports a close to inotify a moment before it drops the closing file's lock, so a
 -- waiter woken by a close may find the lock still held: it looks again very soon.
 M.WOKEN_PAUSE = 0.00002
+-- The shortest pause through ngx.sleep, nginx's timer resolution.
+M.NGX_PAUSE = 0.001
 
 local function default_on_wait(info)
   local who = ""
@@ -93,6 +95,10 @@ function M.acquire(h, path, o, timeout)
     if code ~= "busy" then return nil, msg, code end
   end
   local pause, woken = M.FIRST_PAUSE, false
+  -- ngx.sleep counts whole milliseconds: a shorter pause is ngx.sleep(0), which nginx warns
+  -- about on every call ("ngx.sleep(0) called without delayed events patch")
+  local ngx = rawget(_G, "ngx")
+  local min_step = sleep and type(ngx) == "table" and sleep == ngx.sleep and M.NGX_PAUSE or 0
   while true do
     if cancel and cancel() then
       return nil, "baton: gave up waiting for lock '" .. path .. "': cancelled", "cancelled"
@@ -108,7 +114,7 @@ function M.acquire(h, path, o, timeout)
       t = now()
     end
     local step = math.min(woken and M.WOKEN_PAUSE or pause, deadline - t, warn_at - t)
-    if step < 0 then step = 0 end
+    if step < min_step then step = min_step end
     if cooperative then
       if poll then
         -- An event loop watches the descriptor to resume at once on a release.

@@ -101,18 +101,24 @@ function Handle:__tostring()
   return tostring(self._c)
 end
 
-local function fail(path, why)
-  error(string.format("baton: bad etcd lock path '%s': %s", path, why), 5)
+-- Misuse: named after the function that was called (`fname`, "baton.lock"), at its caller.
+local function fail(path, why, fname)
+  error(string.format("%s: bad etcd lock path '%s': %s", fname or "baton", path, why), 5)
 end
 
-function M.open(path, o)
+M.noun = "etcd locks"
+-- beyond the wait's options (lua/baton/options.lua)
+M.options = { shared = true, ttl = true, on_lost = true }
+M.why = { mode = ", which have no file", mkdir = ", which have no file" }
+
+function M.open(path, o, fname)
   if not has_core then
     error("baton: etcd locks need the module baton.etcd_core, which is not installed: build "
       .. "baton where libcurl and jansson are available (make ETCD=1): "
       .. tostring(core):match("^[^\n]*"), 4)
   end
   local c, why = core.open(path, o.ttl or M.DEFAULT_TTL, o.shared or false, o.note)
-  if not c then fail(path, why) end
+  if not c then fail(path, why, fname) end
   return setmetatable({ _c = c, path = path, _on_lost = o.on_lost }, Handle)
 end
 

@@ -6,7 +6,10 @@ local options = require "baton.options"
 local flock = core.flock
 
 return {
+  noun = "flock locks",
+  -- beyond the wait's options (lua/baton/options.lua)
+  options = { shared = true, mode = true, mkdir = true },
   open = function(path, o)
-    return flock(path, o.shared or false, o.mode and options.mode(o) or 438, o.mkdir ~= false)
+    return flock(path, o.shared or false, options.mode(o, 438), o.mkdir ~= false)
   end,
 }

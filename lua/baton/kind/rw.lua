@@ -18,8 +18,11 @@ function Handle:release()
 end
 
 return {
+  noun = "rw locks",
+  -- beyond the wait's options (lua/baton/options.lua)
+  options = { shared = true, mode = true, mkdir = true },
   open = function(path, o)
-    return setmetatable({ h = core.rwlock(path, options.mode(o), o.mkdir ~= false),
+    return setmetatable({ h = core.rwlock(path, options.mode(o, 438), o.mkdir ~= false),
       write = not o.shared }, Handle)
   end,
 }

@@ -7,8 +7,12 @@ local options = require "baton.options"
 local soft = core.soft
 
 return {
+  noun = "soft locks",
+  -- beyond the wait's options (lua/baton/options.lua)
+  options = { mode = true, mkdir = true, stale_after = true },
+  why = { shared = ", which are exclusive" },
   open = function(path, o)
     -- 0644 unless told otherwise: others need to read a marker, never to write it
-    return soft(path, o.mode and options.mode(o) or 420, o.mkdir ~= false, o.stale_after)
+    return soft(path, options.mode(o, 420), o.mkdir ~= false, o.stale_after)
   end,
 }

@@ -50,7 +50,7 @@ function M.refresh()
       if not lock then return notify(err, vim.log.levels.WARN) end
       rebuild(function(ok)
         lock:release()
-        notify(ok and "cache refreshed" or "refresh failed", ok and nil or vim.log.levels.ERROR)
+        if ok then notify("cache refreshed") else notify("refresh failed", vim.log.levels.ERROR) end
       end)
     end)
 end
