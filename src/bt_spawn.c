@@ -1,11 +1,16 @@
 #define _GNU_SOURCE
 #include "bt_spawn.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -98,7 +103,19 @@ static void report_and_exit(int fd, int stage) {
     _exit(127);
 }
 
-static void child(const bt_spawn_req *r, int report_fd) {
+/* Ask for SIGKILL when the parent dies. A parent that died before the request leaves the
+ * child to another process already (getppid changed): then it must not run at all. */
+static void die_with_parent(pid_t parent) {
+#ifdef PR_SET_PDEATHSIG
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+    if (getppid() != parent)
+        kill(getpid(), SIGKILL);
+}
+
+static void child(const bt_spawn_req *r, int report_fd, pid_t parent) {
+    if (r->die_with_parent)
+        die_with_parent(parent);
     default_signals();
     if (r->detach)
         setsid();
@@ -205,9 +222,10 @@ bt_child *bt_spawn(const bt_spawn_req *r, bt_err *err) {
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0)
-        child(r, rep[1]);
+        child(r, rep[1], parent);
     int fork_errno = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
     close(rep[1]);
@@ -278,6 +296,93 @@ static void pause_for(double seconds) {
         ;
 }
 
+/* ---- orphans of our children, adopted ---- */
+
+static int adopting; /* this process is a child subreaper */
+
+int bt_children_adopt(void) {
+#ifdef PR_SET_CHILD_SUBREAPER
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) == 0) {
+        adopting = 1;
+        return 0;
+    }
+#endif
+    return -1;
+}
+
+static int tracked(pid_t pid) {
+    for (bt_child *c = children; c; c = c->next)
+        if (c->pid == pid)
+            return 1;
+    return 0;
+}
+
+/* Our children that bt_spawn did not start (orphans we adopted), up to `max` of them, from
+ * /proc/self/task/TID/children of every thread. A child's pid cannot be reused before we
+ * reap it, so signalling these is safe. */
+static int adopted(pid_t *out, int max) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while (n < max && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/children", e->d_name);
+        FILE *f = fopen(path, "re");
+        if (!f)
+            continue;
+        long pid;
+        while (n < max && fscanf(f, "%ld", &pid) == 1)
+            if (pid > 0 && !tracked((pid_t)pid))
+                out[n++] = (pid_t)pid;
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+/* 1 when every one of them has been reaped (entries set to 0 as they are). */
+static int reap_some(pid_t *pids, int n) {
+    int left = 0;
+    for (int i = 0; i < n; i++) {
+        if (!pids[i])
+            continue;
+        int status;
+        pid_t got = waitpid(pids[i], &status, WNOHANG);
+        if (got == pids[i] || (got < 0 && errno == ECHILD))
+            pids[i] = 0;
+        else
+            left = 1;
+    }
+    return !left;
+}
+
+/* Stop what our children left behind: SIGTERM, SIGKILL after `grace`, reaped; again while
+ * their deaths hand us more. */
+static void stop_adopted(double grace) {
+    enum { MAX = 256 };
+    pid_t pids[MAX];
+    for (int round = 0; round < 64; round++) {
+        int n = adopted(pids, MAX);
+        if (n == 0)
+            return;
+        for (int i = 0; i < n; i++)
+            kill(pids[i], SIGTERM);
+        double deadline = bt_now() + grace;
+        while (!reap_some(pids, n) && bt_now() < deadline)
+            pause_for(0.01);
+        for (int i = 0; i < n; i++)
+            if (pids[i]) {
+                kill(pids[i], SIGKILL);
+                while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR)
+                    ;
+            }
+    }
+}
+
 void bt_children_stop(double grace) {
     int any = 0;
     for (bt_child *c = children; c; c = c->next) {
@@ -301,5 +406,7 @@ void bt_children_stop(double grace) {
         bt_child_signal(c, SIGKILL);
         reap(c, 1);
     }
+    if (adopting)
+        stop_adopted(grace);
     sweep();
 }

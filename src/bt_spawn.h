@@ -20,6 +20,8 @@ typedef struct bt_spawn_req {
     int nkeep;
     int new_group;      /* lead a process group of its own, so a signal reaches its children */
     int detach;         /* a session of its own; never stopped by bt_children_stop */
+    int die_with_parent; /* killed (SIGKILL) when this process dies, however it dies: even
+                          * SIGKILL leaves no child running on (Linux: PR_SET_PDEATHSIG) */
 } bt_spawn_req;
 
 typedef struct bt_child bt_child;
@@ -48,7 +50,13 @@ void bt_child_release(bt_child *c);
 
 /* Stop every child still running, detached ones excepted: SIGTERM, then SIGKILL for those
  * still there after `grace` seconds; all are reaped before it returns. Signals arriving
- * meanwhile do not cut it short. */
+ * meanwhile do not cut it short. After bt_children_adopt, the processes our children left
+ * behind (adopted by us) are stopped the same way. */
 void bt_children_stop(double grace);
+
+/* Become a child subreaper (Linux): processes orphaned by our children's deaths become our
+ * children rather than init's, so that bt_children_stop reaches what a command started, not
+ * just the command. 0, or -1 where the system cannot. */
+int bt_children_adopt(void);
 
 #endif
