@@ -132,42 +132,23 @@ describe("baton lock", function()
     end
   end
 
-  it("flock, SIGKILL to baton: the kernel kills the command; what it started keeps the lock "
-    .. "until it ends", function()
-    local path = dir .. "/the.lock"
-    local p = start({ "lock", path, "sh", "-c", "sleep 30" })
-    local cmd = command_tree(p)
-    assert.equal(2, #cmd) -- sh and its sleep
-    local status = watch(p, cmd, path, false, "KILL")
-    assert.equal(128 + 9, status)
-    -- sh is killed (die_with_parent); its sleep holds the inherited descriptor
-    H.wait_for(function() return not H.alive(cmd[1]) end, 5, "the command to be killed")
-    assert.same({ cmd[2] }, running(cmd))
-    for _ = 1, 5 do
-      assert.is_false(peer_gets(path, false))
-      baton.sleep(0.05)
-    end
-    H.kill(cmd[2], "KILL")
-    H.wait_for(function() return not H.alive(cmd[2]) end, 5, "sleep to end")
-    assert.is_true(peer_gets(path, false))
-  end)
-
-  it("--soft and -o, SIGKILL to baton: the kernel kills the command before a peer can take "
-    .. "the lock", function()
-    local has_soft = pcall(require, "baton.kind.soft")
-    for _, opt in ipairs({ "--soft", "-o" }) do
-      if opt == "-o" or has_soft then
-        local path = dir .. "/kill" .. opt .. ".lock"
-        local p = start({ "lock", opt, path, "sh", "-c", "exec sleep 30" })
-        local cmd = command_tree(p)
-        assert.equal(1, #cmd)
-        local status, left = watch(p, cmd, path, opt == "--soft", "KILL")
-        assert.equal(128 + 9, status)
-        assert.same({}, left)
-        assert.is_true(peer_gets(path, opt == "--soft"))
-      end
-    end
-  end)
+  for _, opt in ipairs({ "flock", "--soft", "-o" }) do
+    it(opt .. ", SIGKILL to baton: the command and what it started are killed before a peer "
+      .. "can take the lock", function()
+      local soft = opt == "--soft"
+      if soft and not pcall(require, "baton.kind.soft") then return pending("no soft locks") end
+      local path = dir .. "/kill.lock"
+      local args = { "lock", path, "sh", "-c", "sleep 30; true" }
+      if opt ~= "flock" then table.insert(args, 2, opt) end
+      local p = start(args)
+      local cmd = command_tree(p)
+      assert.is_false(peer_gets(path, soft))
+      local status = watch(p, cmd, path, soft, "KILL")
+      assert.equal(128 + 9, status)
+      H.wait_for(function() return #running(cmd) == 0 end, 5, "the command's processes to end")
+      assert.is_true(peer_gets(path, soft))
+    end)
+  end
 
   it("hands a flock lock's descriptor to the command, except with -o; releases it when the "
     .. "command ends, for what it left running too", function()
@@ -229,6 +210,31 @@ describe("baton.spawn{ die_with_parent = true }", function()
     baton.sleep(0.1)
     assert.is_true(H.alive(free))
     H.kill(free, "KILL")
+  end)
+
+  it("is transparent: the command's status, its output, signals sent to it", function()
+    local ok, code, out, err = baton.run{ "sh", "-c", "echo out; echo err >&2; exit 3",
+      stderr = "pipe", die_with_parent = true }
+    assert.is_false(ok)
+    assert.equal(3, code)
+    assert.equal("out\n", out)
+    assert.equal("err\n", err)
+    local p = assert(baton.spawn{ "sh", "-c", "kill -USR1 $$", die_with_parent = true })
+    local status, sig = p:wait(10)
+    assert.equal(128 + 10, status)
+    assert.equal(10, sig)
+    p = assert(baton.spawn{ "sleep", "30", die_with_parent = true })
+    local below = H.wait_for(function() return #tree(p.pid) > 0 end, 5, "the command")
+    assert.truthy(below)
+    local cmd = tree(p.pid)
+    assert.is_true(p:kill("TERM"))
+    status, sig = p:wait(10)
+    assert.equal(128 + 15, status)
+    assert.equal(15, sig)
+    assert.same({}, running(cmd))
+    local missing, msg = baton.spawn{ "no-such-command-here", die_with_parent = true }
+    assert.is_nil(missing)
+    assert.matches("cannot run 'no-such-command-here'", msg, 1, true)
   end)
 
   it("refuses detach with it", function()

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #ifdef __linux__
 #include <sys/prctl.h>
@@ -103,24 +105,164 @@ static void report_and_exit(int fd, int stage) {
     _exit(127);
 }
 
-/* Ask for SIGKILL when the parent dies. A parent that died before the request leaves the
- * child to another process already (getppid changed): then it must not run at all. */
-static void die_with_parent(pid_t parent) {
+/* Ask for `sig` when the parent dies. A parent that died before the request has left the
+ * child to another process already (getppid changed): 1 then, and it must not go on. */
+static int tie_to_parent(pid_t parent, int sig) {
 #ifdef PR_SET_PDEATHSIG
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    prctl(PR_SET_PDEATHSIG, sig);
+#else
+    (void)sig;
 #endif
-    if (getppid() != parent)
-        kill(getpid(), SIGKILL);
+    return getppid() != parent;
 }
 
+#if defined(PR_SET_PDEATHSIG) && defined(PR_SET_CHILD_SUBREAPER)
+#define HAVE_GUARD 1
+
+/* The guard's wake-up call when its parent dies. */
+#define GUARD_WAKE SIGUSR2
+
+/* SIGKILL every child of the guard (the command, and the processes the command's dead
+ * left to it), read from /proc/self/task/PID/children. */
+static void kill_children(void) {
+    char path[64] = "/proc/self/task/";
+    char digits[24];
+    int n = 0;
+    for (long v = (long)getpid(); v > 0 && n < (int)sizeof digits; v /= 10)
+        digits[n++] = (char)('0' + v % 10);
+    size_t at = strlen(path);
+    while (n > 0)
+        path[at++] = digits[--n];
+    memcpy(path + at, "/children", sizeof "/children");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char buf[4096];
+    long pid = 0;
+    ssize_t got;
+    while ((got = read(fd, buf, sizeof buf)) > 0) {
+        for (ssize_t i = 0; i < got; i++) {
+            if (buf[i] >= '0' && buf[i] <= '9') {
+                pid = pid * 10 + (buf[i] - '0');
+            } else if (pid > 0) {
+                kill((pid_t)pid, SIGKILL);
+                pid = 0;
+            }
+        }
+    }
+    if (pid > 0)
+        kill((pid_t)pid, SIGKILL);
+    close(fd);
+}
+
+/* The parent died: kill the command and everything below it. Each death hands the guard
+ * (a child subreaper) the orphans of the one that died, killed in turn, until none is left. */
+static void kill_tree(pid_t cmd) {
+    kill(cmd, SIGKILL);
+    for (;;) {
+        kill_children();
+        pid_t got = waitpid(-1, NULL, 0);
+        if (got < 0 && errno == ECHILD)
+            break;
+    }
+    _exit(128 + SIGKILL);
+}
+
+/* End as the command ended: its exit status, or death by its signal (without a core). */
+static void end_like(int status) {
+    if (!WIFSIGNALED(status))
+        _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128);
+    int sig = WTERMSIG(status);
+    struct rlimit none = {0, 0};
+    setrlimit(RLIMIT_CORE, &none);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    sigprocmask(SIG_UNBLOCK, &one, NULL);
+    kill(getpid(), sig);
+    _exit(128 + sig);
+}
+
+/* die_with_parent: this child becomes a guard that starts the command as its own child and
+ * stays between it and the parent. It returns only in the command. The guard passes on the
+ * signals sent to it, ends as the command ends, and when the parent dies (however: its
+ * PR_SET_PDEATHSIG wakes the guard) kills the command and everything the command started,
+ * which come to the guard as a child subreaper. The command also dies at once if the guard
+ * does (SIGKILL): then its orphans go to the nearest subreaper, or init. */
+static void guard(int report_fd, pid_t parent) {
+    if (tie_to_parent(parent, GUARD_WAKE))
+        _exit(128 + SIGKILL); /* the parent is gone already: start nothing */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    pid_t self = getpid();
+    pid_t cmd = fork();
+    if (cmd < 0)
+        report_and_exit(report_fd, 2);
+    if (cmd == 0) {
+        if (tie_to_parent(self, SIGKILL))
+            kill(getpid(), SIGKILL);
+        return;
+    }
+    /* Keep nothing of the parent's open: not the lock file, not the caller's pipes. */
+#ifdef CLOSE_RANGE_UNSHARE
+    if (close_range(0, ~0U, 0) != 0)
+#endif
+    {
+        struct rlimit lim;
+        rlim_t max = getrlimit(RLIMIT_NOFILE, &lim) == 0 ? lim.rlim_cur : 1024;
+        if (max > 65536)
+            max = 65536;
+        for (rlim_t fd = 0; fd < max; fd++)
+            close((int)fd);
+    }
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGCHLD, &dfl, NULL); /* never SIG_IGN here: the command's status is wanted */
+    sigset_t all;
+    sigfillset(&all);
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(&all, &si);
+        if (getppid() != parent)
+            kill_tree(cmd);
+        if (sig < 0)
+            continue;
+        if (sig == SIGCHLD) {
+            int status;
+            pid_t got;
+            while ((got = waitpid(-1, &status, WNOHANG)) > 0)
+                if (got == cmd)
+                    end_like(status);
+            continue;
+        }
+        /* Pass on what was sent to us; the terminal's signals (SI_KERNEL) reach the command
+         * by themselves, as it is in the same process group. */
+        if (si.si_code != SI_KERNEL)
+            kill(cmd, sig);
+    }
+}
+#endif
+
 static void child(const bt_spawn_req *r, int report_fd, pid_t parent) {
-    if (r->die_with_parent)
-        die_with_parent(parent);
-    default_signals();
     if (r->detach)
         setsid();
     else if (r->new_group)
         setpgid(0, 0);
+    if (r->die_with_parent) {
+#ifdef HAVE_GUARD
+        guard(report_fd, parent);
+#else
+        if (tie_to_parent(parent, SIGKILL))
+            kill(getpid(), SIGKILL);
+#endif
+    }
+    default_signals();
     if (setup_stdio(r) != 0 || close_the_rest(r) != 0)
         report_and_exit(report_fd, 2);
     if (r->cwd && chdir(r->cwd) != 0)

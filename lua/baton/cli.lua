@@ -250,11 +250,10 @@ COMMAND is stopped first.
 
 COMMAND never runs without the lock. It gets a flock lock's descriptor (its number in
 BATON_LOCK_FD), so the lock lasts while COMMAND and what it started run, even if baton is
-killed (SIGKILL); when COMMAND exits, baton releases the lock, for them too. COMMAND is
-killed by the kernel if baton dies, and stopped (SIGTERM, then SIGKILL) if baton is stopped
-by any signal that would end it. With -o, or for soft and etcd locks, which no child can
-hold, that stop is the protection: then what COMMAND started itself may outlive a SIGKILL of
-baton without the lock.
+killed (SIGKILL); when COMMAND exits, baton releases the lock, for them too. COMMAND and
+what it started are killed if baton dies, and stopped (SIGTERM, then SIGKILL) if baton is
+stopped by any signal that would end it. With -o, and for soft and etcd locks, which no
+child can hold, that is the protection.
 ]]
 
 local LOCK_SHORT = {
@@ -432,7 +431,7 @@ local function lock(args)
   if o.verbose then
     warn("lock", "got the lock on '%s' after %.6f s; running %s", file, baton.now() - start, argv[1])
   end
-  -- The command is killed by the kernel should baton die, even of SIGKILL. A flock lock's
+  -- The command, and what it starts, are killed should baton die, even of SIGKILL. A flock lock's
   -- descriptor is handed to it (unless -o), so that the lock also lasts as long as the
   -- command and what it started: it never runs without the lock, whatever ends baton.
   local spec = { unpack(argv) }
