@@ -198,6 +198,13 @@ static void guard(int report_fd, pid_t parent) {
     if (tie_to_parent(parent, GUARD_WAKE))
         _exit(128 + SIGKILL); /* the parent is gone already: start nothing */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
+    /* SIGCHLD (blocked, as all are) must be at its default before the command can end: never
+     * SIG_IGN, which would reap it unseen, and setting it later would discard a pending one. */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGCHLD, &dfl, NULL);
     pid_t self = getpid();
     pid_t cmd = fork();
     if (cmd < 0)
@@ -219,26 +226,23 @@ static void guard(int report_fd, pid_t parent) {
         for (rlim_t fd = 0; fd < max; fd++)
             close((int)fd);
     }
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    sigaction(SIGCHLD, &dfl, NULL); /* never SIG_IGN here: the command's status is wanted */
     sigset_t all;
     sigfillset(&all);
+    const struct timespec second = {1, 0};
     for (;;) {
         siginfo_t si;
-        int sig = sigwaitinfo(&all, &si);
+        /* A look every second besides, whatever signals say. */
+        int sig = sigtimedwait(&all, &si, &second);
         if (getppid() != parent)
             kill_tree(cmd);
-        if (sig < 0)
-            continue;
-        if (sig == SIGCHLD) {
+        if (sig < 0 || sig == SIGCHLD) {
             int status;
             pid_t got;
             while ((got = waitpid(-1, &status, WNOHANG)) > 0)
                 if (got == cmd)
                     end_like(status);
+            if (got < 0 && errno == ECHILD)
+                _exit(128); /* the command is gone without a status */
             continue;
         }
         /* Pass on what was sent to us; the terminal's signals (SI_KERNEL) reach the command
