@@ -132,16 +132,35 @@ describe("baton lock", function()
     end
   end
 
-  for _, opt in ipairs({ "flock", "--soft", "-o" }) do
+  it("flock, SIGKILL to baton: the kernel kills the command; what it started keeps the lock "
+    .. "until it ends", function()
+    local path = dir .. "/the.lock"
+    local p = start({ "lock", path, "sh", "-c", "sleep 30; true" })
+    local cmd = command_tree(p)
+    assert.equal(2, #cmd) -- sh and its sleep
+    local status = watch(p, cmd, path, false, "KILL")
+    assert.equal(128 + 9, status)
+    -- sh is killed (die_with_parent); its sleep holds the inherited descriptor
+    H.wait_for(function() return not H.alive(cmd[1]) end, 5, "the command to be killed")
+    assert.same({ cmd[2] }, running(cmd))
+    for _ = 1, 5 do
+      assert.is_false(peer_gets(path, false))
+      baton.sleep(0.05)
+    end
+    H.kill(cmd[2], "KILL")
+    H.wait_for(function() return not H.alive(cmd[2]) end, 5, "sleep to end")
+    assert.is_true(peer_gets(path, false))
+  end)
+
+  for _, opt in ipairs({ "--soft", "-o" }) do
     it(opt .. ", SIGKILL to baton: the command and what it started are killed before a peer "
       .. "can take the lock", function()
       local soft = opt == "--soft"
       if soft and not pcall(require, "baton.kind.soft") then return pending("no soft locks") end
       local path = dir .. "/kill.lock"
-      local args = { "lock", path, "sh", "-c", "sleep 30; true" }
-      if opt ~= "flock" then table.insert(args, 2, opt) end
-      local p = start(args)
+      local p = start({ "lock", opt, path, "sh", "-c", "sleep 30; true" })
       local cmd = command_tree(p)
+      assert.equal(3, #cmd) -- the guard, sh and its sleep
       assert.is_false(peer_gets(path, soft))
       local status = watch(p, cmd, path, soft, "KILL")
       assert.equal(128 + 9, status)
@@ -189,7 +208,7 @@ describe("baton lock", function()
   end)
 end)
 
-describe("baton.spawn{ die_with_parent = true }", function()
+describe("baton.spawn{ die_with_parent = true | \"tree\" }", function()
   after_each(H.cleanup)
 
   it("has the kernel kill the child when its parent dies, even of SIGKILL", function()
@@ -212,18 +231,45 @@ describe("baton.spawn{ die_with_parent = true }", function()
     H.kill(free, "KILL")
   end)
 
-  it("is transparent: the command's status, its output, signals sent to it", function()
+  it("\"tree\": kills what the child started too", function()
+    local script = H.script([[
+      local baton = require "baton"
+      local tied = assert(baton.spawn{ "sh", "-c", "sleep 30; true", die_with_parent = "tree" })
+      local free = assert(baton.spawn{ "sh", "-c", "sleep 30; true" })
+      io.write(tied.pid, " ", free.pid, "\n")
+      io.stdout:flush()
+      baton.sleep(30)
+    ]])
+    local parent = assert(baton.spawn{ H.LUA, script, stdout = "pipe" })
+    local tied, free = parent.stdout:read("l"):match("(%d+) (%d+)")
+    local function below(pid, n)
+      local found
+      H.wait_for(function() found = tree(tonumber(pid)); return #found >= n end, 5, "sleep")
+      found[#found + 1] = tonumber(pid)
+      return found
+    end
+    local tied_tree = below(tied, 2) -- the guard, sh, sleep
+    local free_tree = below(free, 1) -- sh, sleep
+    parent:kill("KILL")
+    parent:wait(10)
+    H.wait_for(function() return #running(tied_tree) == 0 end, 5, "the tied tree to be killed")
+    baton.sleep(0.1)
+    assert.equal(#free_tree, #running(free_tree))
+    for _, pid in ipairs(free_tree) do H.kill(pid, "KILL") end
+  end)
+
+  it("\"tree\" is transparent: the command's status, its output, signals sent to it", function()
     local ok, code, out, err = baton.run{ "sh", "-c", "echo out; echo err >&2; exit 3",
-      stderr = "pipe", die_with_parent = true }
+      stderr = "pipe", die_with_parent = "tree" }
     assert.is_false(ok)
     assert.equal(3, code)
     assert.equal("out\n", out)
     assert.equal("err\n", err)
-    local p = assert(baton.spawn{ "sh", "-c", "kill -USR1 $$", die_with_parent = true })
+    local p = assert(baton.spawn{ "sh", "-c", "kill -USR1 $$", die_with_parent = "tree" })
     local status, sig = p:wait(10)
     assert.equal(128 + 10, status)
     assert.equal(10, sig)
-    p = assert(baton.spawn{ "sleep", "30", die_with_parent = true })
+    p = assert(baton.spawn{ "sleep", "30", die_with_parent = "tree" })
     local below = H.wait_for(function() return #tree(p.pid) > 0 end, 5, "the command")
     assert.truthy(below)
     local cmd = tree(p.pid)
@@ -232,7 +278,7 @@ describe("baton.spawn{ die_with_parent = true }", function()
     assert.equal(128 + 15, status)
     assert.equal(15, sig)
     assert.same({}, running(cmd))
-    local missing, msg = baton.spawn{ "no-such-command-here", die_with_parent = true }
+    local missing, msg = baton.spawn{ "no-such-command-here", die_with_parent = "tree" }
     assert.is_nil(missing)
     assert.matches("cannot run 'no-such-command-here'", msg, 1, true)
   end)
@@ -240,7 +286,7 @@ describe("baton.spawn{ die_with_parent = true }", function()
   it("refuses detach with it", function()
     H.raises("'detach' and 'die_with_parent' exclude each other", baton.spawn,
       { "true", detach = true, die_with_parent = true })
-    H.raises("option 'die_with_parent' must be a boolean", baton.spawn,
+    H.raises("option 'die_with_parent' must be true, false or \"tree\", got 1", baton.spawn,
       { "true", die_with_parent = 1 })
   end)
 end)

@@ -253,19 +253,28 @@ static void guard(int report_fd, pid_t parent) {
 }
 #endif
 
+/* Returns in the child that goes on to run the command. */
+static void die_with_parent(int how, int report_fd, pid_t parent) {
+#ifdef HAVE_GUARD
+    if (how == BT_DIE_TREE) {
+        guard(report_fd, parent);
+        return;
+    }
+#else
+    (void)how;
+    (void)report_fd;
+#endif
+    if (tie_to_parent(parent, SIGKILL))
+        kill(getpid(), SIGKILL);
+}
+
 static void child(const bt_spawn_req *r, int report_fd, pid_t parent) {
     if (r->detach)
         setsid();
     else if (r->new_group)
         setpgid(0, 0);
-    if (r->die_with_parent) {
-#ifdef HAVE_GUARD
-        guard(report_fd, parent);
-#else
-        if (tie_to_parent(parent, SIGKILL))
-            kill(getpid(), SIGKILL);
-#endif
-    }
+    if (r->die_with_parent)
+        die_with_parent(r->die_with_parent, report_fd, parent);
     default_signals();
     if (setup_stdio(r) != 0 || close_the_rest(r) != 0)
         report_and_exit(report_fd, 2);

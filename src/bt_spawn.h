@@ -20,12 +20,15 @@ typedef struct bt_spawn_req {
     int nkeep;
     int new_group;      /* lead a process group of its own, so a signal reaches its children */
     int detach;         /* a session of its own; never stopped by bt_children_stop */
-    int die_with_parent; /* the child and all it starts are killed (SIGKILL) when this
-                          * process dies, however it dies, SIGKILL included. Linux: a guard
-                          * process (the pid we see) starts the command, passes signals on,
-                          * ends as it ends, and kills its whole tree when woken by
-                          * PR_SET_PDEATHSIG; elsewhere nothing is done */
+    int die_with_parent; /* killed (SIGKILL) when this process dies, however it dies,
+                          * SIGKILL included (Linux; elsewhere nothing is done). BT_DIE_CHILD:
+                          * the child, by PR_SET_PDEATHSIG. BT_DIE_TREE: the child and all
+                          * it starts: a guard process (the pid we see) starts the command,
+                          * passes signals on, ends as it ends, and kills its whole tree when
+                          * woken by PR_SET_PDEATHSIG */
 } bt_spawn_req;
+
+enum { BT_DIE_CHILD = 1, BT_DIE_TREE = 2 };
 
 typedef struct bt_child bt_child;
 

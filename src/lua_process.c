@@ -208,7 +208,10 @@ static int l_spawn(lua_State *L) {
     r.nkeep = (int)nkeep;
     r.new_group = lua_toboolean(L, 8);
     r.detach = lua_toboolean(L, 9);
-    r.die_with_parent = lua_toboolean(L, 10);
+    /* true: the child; "tree": the child and all it starts */
+    r.die_with_parent = lua_type(L, 10) == LUA_TSTRING ? BT_DIE_TREE
+                        : lua_toboolean(L, 10)        ? BT_DIE_CHILD
+                                                      : 0;
     char **env = NULL;
     if (changes && !(env = bt_env_build(changes, nenv)))
         return push_error(L, "baton.spawn: cannot build the environment", ENOMEM, NULL);

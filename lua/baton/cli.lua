@@ -250,10 +250,11 @@ COMMAND is stopped first.
 
 COMMAND never runs without the lock. It gets a flock lock's descriptor (its number in
 BATON_LOCK_FD), so the lock lasts while COMMAND and what it started run, even if baton is
-killed (SIGKILL); when COMMAND exits, baton releases the lock, for them too. COMMAND and
-what it started are killed if baton dies, and stopped (SIGTERM, then SIGKILL) if baton is
+killed (SIGKILL); when COMMAND exits, baton releases the lock, for them too. COMMAND is
+killed if baton dies, and stopped (SIGTERM, then SIGKILL) with what it started if baton is
 stopped by any signal that would end it. With -o, and for soft and etcd locks, which no
-child can hold, that is the protection.
+child can hold, a guard process (COMMAND's parent) kills what COMMAND started as well if
+baton dies.
 ]]
 
 local LOCK_SHORT = {
@@ -431,11 +432,11 @@ local function lock(args)
   if o.verbose then
     warn("lock", "got the lock on '%s' after %.6f s; running %s", file, baton.now() - start, argv[1])
   end
-  -- The command, and what it starts, are killed should baton die, even of SIGKILL. A flock lock's
-  -- descriptor is handed to it (unless -o), so that the lock also lasts as long as the
-  -- command and what it started: it never runs without the lock, whatever ends baton.
+  -- The command never runs without the lock, whatever ends baton. A flock lock's descriptor
+  -- is handed to it (unless -o), so that the lock lasts as long as the command and what it
+  -- started, and the command is killed should baton die, even of SIGKILL. A lock no child
+  -- can hold (-o, soft, etcd) needs more: a guard kills what the command started too.
   local spec = { unpack(argv) }
-  spec.die_with_parent = true
   if l.token then spec.env = { BATON_TOKEN = tostring(l.token) } end -- etcd's fencing token
   local fd = l._h.fileno and l._h:fileno()
   if o.inherit and not fd then
@@ -443,6 +444,7 @@ local function lock(args)
     usage("--inherit needs a flock lock; this lock has no descriptor")
   end
   local shared_fd = fd and not o.close
+  spec.die_with_parent = shared_fd and true or "tree"
   if shared_fd then
     spec.keep_fds = { fd }
     spec.env = spec.env or {}

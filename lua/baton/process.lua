@@ -373,12 +373,16 @@ local function check_command(spec, fname, level, extra)
     argv[i] = tostring(spec[i])
     check_string(fname, "argument " .. i, argv[i], level + 1)
   end
-  for _, k in ipairs({ "shell", "group", "detach", "die_with_parent" }) do
+  for _, k in ipairs({ "shell", "group", "detach" }) do
     if spec[k] ~= nil and type(spec[k]) ~= "boolean" then
       misuse(fname, "option '" .. k .. "' must be a boolean, got " .. type(spec[k]), level + 1)
     end
   end
-  if spec.detach and spec.die_with_parent then
+  local die = spec.die_with_parent
+  if die ~= nil and type(die) ~= "boolean" and die ~= "tree" then
+    misuse(fname, "option 'die_with_parent' must be true, false or \"tree\", got " .. tostring(die), level + 1)
+  end
+  if spec.detach and die then
     misuse(fname, "options 'detach' and 'die_with_parent' exclude each other", level + 1)
   end
   if spec.shell then
