@@ -431,11 +431,13 @@ describe("baton lock with an etcd:// lock", function()
     if not BIN then return pending("needs the baton executable") end
     local dir = H.tmpdir()
     local pids, codefile = dir .. "/pids", dir .. "/code"
-    -- the command notes baton's pid (its parent) and its own, then runs on
-    H.spawn("sh -c " .. H.quote(H.quote(BIN) .. " lock --ttl 2 " .. H.quote(url)
+    -- the command notes its parent (baton's guard) and its own pid, then runs on
+    local outer = H.spawn("sh -c " .. H.quote(H.quote(BIN) .. " lock --ttl 2 " .. H.quote(url)
       .. " sh -c 'echo $PPID $$ > " .. pids .. "; exec sleep 60'; echo $? > " .. codefile))
     H.wait_for(function() return (H.read(pids) or ""):match("%d+ %d+") end, 10, "the command")
-    local holder, child = H.read(pids):match("(%d+) (%d+)")
+    local child = H.read(pids):match("%d+ (%d+)")
+    -- baton is the outer shell's child
+    local holder = H.read("/proc/" .. outer .. "/task/" .. outer .. "/children"):match("%d+")
     H.kill(holder, "STOP") -- no renewals: the lease runs out
     local l = baton.lock(url, { ttl = 2, timeout = 10 })
     H.kill(holder, "CONT")

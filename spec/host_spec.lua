@@ -337,8 +337,8 @@ describe("the baton executable", function()
       assert.is_true(free(path))
     end)
 
-    it("does not hand the lock's descriptor to the command unless --inherit", function()
-      local code, out = bt({ "lock", path, "ls", "-l", "/proc/self/fd/" })
+    it("does not hand the lock's descriptor to the command with -o; without --inherit, unlocks when it ends", function()
+      local code, out = bt({ "lock", "-o", path, "ls", "-l", "/proc/self/fd/" })
       assert.equal(0, code)
       assert.is_falsy(out:find(path, 1, true))
       -- a background process the command leaves behind does not keep the lock

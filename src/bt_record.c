@@ -116,6 +116,26 @@ static void sweep(int dfd) {
     closedir(d);
 }
 
+/* Give the table file its whole size, with every block allocated. A size set with ftruncate
+ * alone is a hole: on a full file system (a container's small /dev/shm) the first store into
+ * a page of the mapping that has no block behind it kills the process with SIGBUS. Returns
+ * 0, or -1 when the space cannot be had (ENOSPC, EROFS, ...): then no table lives here. */
+static int reserve(int fd) {
+    int r;
+    do
+        r = posix_fallocate(fd, 0, TABLE_SIZE);
+    while (r == EINTR);
+    if (r != 0) {
+        errno = r;
+        return -1;
+    }
+    struct stat st;
+    return fstat(fd, &st) == 0 && st.st_size == TABLE_SIZE &&
+                   (off_t)st.st_blocks * 512 >= (off_t)TABLE_SIZE
+               ? 0
+               : -1;
+}
+
 /* Create and map this process's table. Returns 0, or -1 when no folder can hold one. */
 static int make_table(void) {
     char token[BT_TOKEN_LEN];
@@ -145,7 +165,7 @@ static int make_table(void) {
             continue;
         }
         void *map = MAP_FAILED;
-        if (ftruncate(fd, TABLE_SIZE) == 0)
+        if (reserve(fd) == 0)
             map = mmap(NULL, TABLE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         close(fd);
         if (map == MAP_FAILED) {

@@ -6,7 +6,10 @@
  * mapped into memory, so recording a lock is a few stores and no system call. A record only
  * adds detail to a holder the kernel (or a soft marker) already names: a reader looks up the
  * table of that pid and start token, and matches the lock file's device and inode. Tables
- * of processes that are gone are removed by the next baton process that creates one. */
+ * of processes that are gone are removed by the next baton process that creates one.
+ * The table's blocks are reserved (posix_fallocate) before it is mapped: where neither
+ * folder has room for it (a full or read-only /dev/shm and /tmp, or none at all), the
+ * process runs without one and its records are simply not published. */
 #ifndef BT_RECORD_H
 #define BT_RECORD_H
 

@@ -20,6 +20,25 @@ static const struct {
 #ifdef SIGWINCH
     {SIGWINCH, "SIGWINCH"},
 #endif
+#ifdef SIGSTKFLT
+    {SIGSTKFLT, "SIGSTKFLT"},
+#endif
+#ifdef SIGPOLL
+    {SIGPOLL, "SIGPOLL"},
+#endif
+#ifdef SIGPWR
+    {SIGPWR, "SIGPWR"},
+#endif
+};
+
+/* Real-time signals are named from SIGRTMIN up (its value is only known at run time). */
+static const char *const rt_names[] = {
+    "SIGRTMIN",    "SIGRTMIN+1",  "SIGRTMIN+2",  "SIGRTMIN+3",  "SIGRTMIN+4",  "SIGRTMIN+5",
+    "SIGRTMIN+6",  "SIGRTMIN+7",  "SIGRTMIN+8",  "SIGRTMIN+9",  "SIGRTMIN+10", "SIGRTMIN+11",
+    "SIGRTMIN+12", "SIGRTMIN+13", "SIGRTMIN+14", "SIGRTMIN+15", "SIGRTMIN+16", "SIGRTMIN+17",
+    "SIGRTMIN+18", "SIGRTMIN+19", "SIGRTMIN+20", "SIGRTMIN+21", "SIGRTMIN+22", "SIGRTMIN+23",
+    "SIGRTMIN+24", "SIGRTMIN+25", "SIGRTMIN+26", "SIGRTMIN+27", "SIGRTMIN+28", "SIGRTMIN+29",
+    "SIGRTMIN+30", "SIGRTMIN+31",
 };
 
 #define COUNT (sizeof names / sizeof names[0])
@@ -28,6 +47,11 @@ const char *bt_signal_name(int sig) {
     for (size_t i = 0; i < COUNT; i++)
         if (names[i].sig == sig)
             return names[i].name;
+#ifdef SIGRTMIN
+    if (sig >= SIGRTMIN && sig <= SIGRTMAX &&
+        (size_t)(sig - SIGRTMIN) < sizeof rt_names / sizeof rt_names[0])
+        return rt_names[sig - SIGRTMIN];
+#endif
     return NULL;
 }
 

@@ -20,7 +20,15 @@ typedef struct bt_spawn_req {
     int nkeep;
     int new_group;      /* lead a process group of its own, so a signal reaches its children */
     int detach;         /* a session of its own; never stopped by bt_children_stop */
+    int die_with_parent; /* killed (SIGKILL) when this process dies, however it dies,
+                          * SIGKILL included (Linux; elsewhere nothing is done). BT_DIE_CHILD:
+                          * the child, by PR_SET_PDEATHSIG. BT_DIE_TREE: the child and all
+                          * it starts: a guard process (the pid we see) starts the command,
+                          * passes signals on, ends as it ends, and kills its whole tree when
+                          * woken by PR_SET_PDEATHSIG */
 } bt_spawn_req;
+
+enum { BT_DIE_CHILD = 1, BT_DIE_TREE = 2 };
 
 typedef struct bt_child bt_child;
 
@@ -48,7 +56,13 @@ void bt_child_release(bt_child *c);
 
 /* Stop every child still running, detached ones excepted: SIGTERM, then SIGKILL for those
  * still there after `grace` seconds; all are reaped before it returns. Signals arriving
- * meanwhile do not cut it short. */
+ * meanwhile do not cut it short. After bt_children_adopt, the processes our children left
+ * behind (adopted by us) are stopped the same way. */
 void bt_children_stop(double grace);
+
+/* Become a child subreaper (Linux): processes orphaned by our children's deaths become our
+ * children rather than init's, so that bt_children_stop reaches what a command started, not
+ * just the command. 0, or -1 where the system cannot. */
+int bt_children_adopt(void);
 
 #endif

@@ -181,7 +181,8 @@ static const char **string_array(lua_State *L, int idx, const char *what, size_t
     return a;
 }
 
-/* core.spawn(argv, env_changes, cwd, stdin, stdout, stderr, keep, group, detach) -> process */
+/* core.spawn(argv, env_changes, cwd, stdin, stdout, stderr, keep, group, detach,
+ *            die_with_parent) -> process */
 static int l_spawn(lua_State *L) {
     size_t argc, nenv, nkeep = 0;
     const char **argv = string_array(L, 1, "argument", &argc);
@@ -207,6 +208,10 @@ static int l_spawn(lua_State *L) {
     r.nkeep = (int)nkeep;
     r.new_group = lua_toboolean(L, 8);
     r.detach = lua_toboolean(L, 9);
+    /* true: the child; "tree": the child and all it starts */
+    r.die_with_parent = lua_type(L, 10) == LUA_TSTRING ? BT_DIE_TREE
+                        : lua_toboolean(L, 10)        ? BT_DIE_CHILD
+                                                      : 0;
     char **env = NULL;
     if (changes && !(env = bt_env_build(changes, nenv)))
         return push_error(L, "baton.spawn: cannot build the environment", ENOMEM, NULL);
@@ -328,6 +333,12 @@ static int l_interrupted(lua_State *L) {
     return 2;
 }
 
+/* core.adopt_orphans() -> true | false: become a child subreaper (bt_children_adopt) */
+static int l_adopt_orphans(lua_State *L) {
+    lua_pushboolean(L, bt_children_adopt() == 0);
+    return 1;
+}
+
 /* core.signal_number("TERM") -> 15 | nil */
 static int l_signal_number(lua_State *L) {
     int sig = bt_signal_number(luaL_checkstring(L, 1));
@@ -368,6 +379,7 @@ static const luaL_Reg functions[] = {
     {"spawn", l_spawn},
     {"poll", l_poll},
     {"interrupted", l_interrupted},
+    {"adopt_orphans", l_adopt_orphans},
     {"signal_number", l_signal_number},
     {"signal_name", l_signal_name},
     {NULL, NULL}};

@@ -4,8 +4,8 @@
 -- `baton lock` follows flock(1): the same options where they overlap, the same lock (flock(2)
 -- on the same file) and the same exit statuses (sysexits.h): 1 (or -E's code) when -n or -w
 -- gives up, 64 for a bad command line, 66 when the file cannot be opened, 69 when the command
--- cannot be run, 65/71/73 for the other failures flock(1) maps, else the command's status
--- (128 + n when a signal n ended it).
+-- cannot be run, 71 when resources ran out (memory, descriptors, processes), 65/73 for the
+-- other failures flock(1) maps, else the command's status (128 + n when a signal n ended it).
 local baton = require "baton"
 local core = require "baton.core"
 
@@ -287,10 +287,9 @@ Options:
       --note TEXT         a note for `baton status` and for waiters to read
       --ttl SECONDS       etcd:// locks: the lease's length (default 10); COMMAND sees the
                           fencing token as BATON_TOKEN and is stopped if the lease is lost
-      --inherit           hand the lock's descriptor to COMMAND (as BATON_LOCK_FD): the
-                          lock then lasts while COMMAND or anything it left running holds it
-  -o, --close             accepted for flock(1) compatibility: COMMAND never gets the
-                          descriptor unless --inherit is given
+      --inherit           leave without unlocking when COMMAND exits: the lock then lasts
+                          while anything COMMAND left running holds its descriptor
+  -o, --close             do not hand the lock's descriptor to COMMAND (see below)
   -v, --verbose           say who holds the lock while waiting, and how long it took
   -c, --command CMD       (after FILE) run CMD with $SHELL -c (/bin/sh when unset)
   -h, --help              show this help
@@ -299,7 +298,17 @@ Options:
 Exit status: COMMAND's (128 + n when killed by signal n); 1 or -E's CODE when -n or -w gave
 up; 64 bad command line; 65 the lock failed; 66 FILE cannot be opened; 69 COMMAND cannot be
 run; 71 out of resources; 73 FILE cannot be created (read-only or full file system);
-75 an etcd lock's lease was lost while COMMAND ran (COMMAND was stopped); 130/143/129 when baton itself was stopped by SIGINT/SIGTERM/SIGHUP (COMMAND is stopped first).
+75 an etcd lock's lease was lost while COMMAND ran (COMMAND was stopped); 128 + n when baton
+itself was stopped by signal n (130 SIGINT, 143 SIGTERM, 129 SIGHUP, 131 SIGQUIT, ...):
+COMMAND is stopped first.
+
+COMMAND never runs without the lock. It gets a flock lock's descriptor (its number in
+BATON_LOCK_FD), so the lock lasts while COMMAND and what it started run, even if baton is
+killed (SIGKILL); when COMMAND exits, baton releases the lock, for them too. COMMAND is
+killed if baton dies, and stopped (SIGTERM, then SIGKILL) with what it started if baton is
+stopped by any signal that would end it. With -o, and for soft and etcd locks, which no
+child can hold, a guard process (COMMAND's parent) kills what COMMAND started as well if
+baton dies.
 ]]
 
 local LOCK_SHORT = {
@@ -345,6 +354,7 @@ local function lock_command_line(args)
   -- -s and -x: the last one given wins, as with flock(1)
   o.shared = o.shared and (not o.exclusive or o._last_shared > o._last_exclusive) or false
   if o.soft and o.inherit then usage("--inherit needs a flock lock; a soft lock has no descriptor") end
+  if o.close and o.inherit then usage("--inherit and -o (--close) exclude each other") end
   local file = args[i]
   if file == nil then usage("requires a lock file and a command") end
   if file == "" then usage("the lock file name is empty") end
@@ -397,6 +407,37 @@ local function wait_holding(p, l, file)
   end
 end
 
+-- Failures to start the command that are a want of resources (EX_OSERR), not a command that
+-- cannot be run.
+local OSERR_CODES = { ENOMEM = true, EAGAIN = true, EMFILE = true, ENFILE = true }
+
+-- Start the command and wait for it. Its status; nil, message, code when it could not be
+-- started; false, message when waiting failed.
+local function run_holding(spec, l, file)
+  -- What the command starts becomes ours if the command dies first: a stop then reaches it
+  -- too (bt_children_stop), before the lock is let go.
+  core.adopt_orphans()
+  local p, why, ecode = baton.spawn(spec)
+  if not p then return nil, why, ecode end
+  local status, err = wait_holding(p, l, file)
+  if not status then return false, err end
+  return status
+end
+
+-- Exit without unlocking: the kernel closes our descriptor, and the lock stays with the
+-- processes that still hold a copy of it. With `status`, or for an interruption (`err`,
+-- the error raised), 128 + the signal's number after saying so, as the host does.
+local function leave_locked(status, err)
+  if not status then
+    local sig, name = core.interrupted()
+    io.stderr:write("baton: interrupted by ", tostring(name or err), "\n")
+    status = 128 + sig
+  end
+  io.stdout:flush()
+  io.stderr:flush()
+  os.exit(status)
+end
+
 local function lock(args)
   local o, file, argv = lock_command_line(args)
   if o.help then
@@ -447,36 +488,44 @@ local function lock(args)
   if o.verbose then
     warn("lock", "got the lock on '%s' after %.6f s; running %s", file, baton.now() - start, argv[1])
   end
+  -- The command never runs without the lock, whatever ends baton. A flock lock's descriptor
+  -- is handed to it (unless -o), so that the lock lasts as long as the command and what it
+  -- started, and the command is killed should baton die, even of SIGKILL. A lock no child
+  -- can hold (-o, soft, etcd) needs more: a guard kills what the command started too.
   local spec = { unpack(argv) }
   if l.token then spec.env = { BATON_TOKEN = tostring(l.token) } end -- etcd's fencing token
-  if o.inherit then
-    local fd = l._h.fileno and l._h:fileno()
-    if not fd then
-      l:release()
-      usage("--inherit needs a flock lock; this lock has no descriptor")
-    end
+  local fd = l._h.fileno and l._h:fileno()
+  if o.inherit and not fd then
+    l:release()
+    usage("--inherit needs a flock lock; this lock has no descriptor")
+  end
+  local shared_fd = fd and not o.close
+  spec.die_with_parent = shared_fd and true or "tree"
+  if shared_fd then
     spec.keep_fds = { fd }
     spec.env = spec.env or {}
     spec.env.BATON_LOCK_FD = fd
   end
-  local p, why, ecode = baton.spawn(spec)
-  if not p then
-    l:release()
-    warn("lock", "%s", plain(why))
-    return (ecode == "ENOMEM" or ecode == "EAGAIN") and EX_OSERR or EX_UNAVAILABLE
+  local ok, status, err, ecode = pcall(run_holding, spec, l, file)
+  if not ok then
+    -- Interrupted: the command has been stopped; processes it started may still hold the
+    -- descriptor, and keep the lock until they end.
+    if shared_fd and core.interrupted() then leave_locked(nil, status) end
+    error(status, 0)
   end
-  local status, err = wait_holding(p, l, file)
-  if not status then
+  if status == nil then
+    l:release()
+    warn("lock", "%s", plain(err))
+    return OSERR_CODES[ecode] and EX_OSERR or EX_UNAVAILABLE
+  end
+  if status == false then
     warn("lock", "%s", plain(err))
     status = EX_OSERR
   end
-  if o.inherit then
-    -- Leave without unlocking: the lock lives on in whatever still holds the descriptor,
-    -- as with flock(1).
-    io.stdout:flush()
-    io.stderr:flush()
-    os.exit(status)
-  end
+  -- --inherit: leave without unlocking: the lock lives on in whatever still holds the
+  -- descriptor, as with flock(1). Otherwise the lock is released (for every holder of the
+  -- descriptor) now that the command has ended.
+  if o.inherit then leave_locked(status) end
   l:release()
   return status
 end

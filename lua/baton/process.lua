@@ -339,7 +339,7 @@ end
 
 local SPAWN_OPTIONS = {
   env = true, cwd = true, stdin = true, stdout = true, stderr = true, shell = true,
-  group = true, detach = true, keep_fds = true,
+  group = true, detach = true, keep_fds = true, die_with_parent = true,
 }
 local RUN_OPTIONS = { input = true, timeout = true }
 
@@ -377,6 +377,13 @@ local function check_command(spec, fname, level, extra)
     if spec[k] ~= nil and type(spec[k]) ~= "boolean" then
       misuse(fname, "option '" .. k .. "' must be a boolean, got " .. type(spec[k]), level + 1)
     end
+  end
+  local die = spec.die_with_parent
+  if die ~= nil and type(die) ~= "boolean" and die ~= "tree" then
+    misuse(fname, "option 'die_with_parent' must be true, false or \"tree\", got " .. tostring(die), level + 1)
+  end
+  if spec.detach and die then
+    misuse(fname, "options 'detach' and 'die_with_parent' exclude each other", level + 1)
   end
   if spec.shell then
     argv = { "/bin/sh", "-c", argv[1], "sh", unpack(argv, 2) }
@@ -473,7 +480,7 @@ local function start(spec, fname, level, extra)
     child[i], parent[i] = c, p
   end
   local h, msg, code = core.spawn(argv, env, spec.cwd, child[1], child[2], child[3], keep,
-    spec.group, spec.detach)
+    spec.group, spec.detach, spec.die_with_parent)
   for i = 1, 3 do
     if type(child[i]) == "userdata" then child[i]:close() end
   end
@@ -486,7 +493,8 @@ local function start(spec, fname, level, extra)
 end
 
 -- baton.spawn{ "cmd", "arg", ..., env =, cwd =, stdin =, stdout =, stderr =, shell =,
--- group =, detach =, keep_fds = } -> process, or nil, message, code when it cannot start.
+-- group =, detach =, keep_fds =, die_with_parent = } -> process, or nil, message, code when
+-- it cannot start.
 function M.spawn(spec)
   local p, msg, code = start(spec, "baton.spawn", 2)
   return p, msg, code

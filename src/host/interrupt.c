@@ -38,19 +38,44 @@ static void on_signal(int sig) {
     lua_sethook(main_thread, hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
+/* Signals sent from outside whose default action ends the process. Those the kernel raises
+ * for a fault of the process itself (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS, SIGTRAP,
+ * SIGABRT) keep their default: nothing can safely carry on after them, and a child started
+ * with die_with_parent is killed by the kernel then. */
+static const int terminating[] = {
+    SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,   SIGPIPE, SIGALRM,
+    SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF,
+#ifdef SIGSTKFLT
+    SIGSTKFLT,
+#endif
+#ifdef SIGPOLL
+    SIGPOLL,
+#endif
+#ifdef SIGPWR
+    SIGPWR,
+#endif
+};
+
+/* Catch `sig` unless it was ignored or already handled when the program started. */
+static void catch(int sig) {
+    struct sigaction old, sa;
+    if (sigaction(sig, NULL, &old) != 0 || old.sa_handler != SIG_DFL)
+        return;
+    sa.sa_handler = on_signal;
+    sa.sa_flags = 0; /* no SA_RESTART: a blocking wait returns with EINTR */
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
+
 void bt_interrupt_install(lua_State *L) {
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
     main_thread = L;
     lua_sethook(L, hook, LUA_MASKCOUNT, CHECK_EVERY);
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-        struct sigaction old, sa;
-        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
-            continue;
-        sa.sa_handler = on_signal;
-        sa.sa_flags = 0; /* no SA_RESTART: a blocking wait returns with EINTR */
-        sigemptyset(&sa.sa_mask);
-        sigaction(sigs[i], &sa, NULL);
-    }
+    for (size_t i = 0; i < sizeof terminating / sizeof terminating[0]; i++)
+        catch(terminating[i]);
+#ifdef SIGRTMIN
+    for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+        catch(sig);
+#endif
 }
 
 void bt_interrupt_quiet(void) { quiet = 1; }
