@@ -84,6 +84,7 @@ static int l_flock(lua_State *L) {
     flock_ud *u = (flock_ud *)lua_newuserdata(L, sizeof(flock_ud) + len);
     bt_flock_init(&u->lock, shared, mode, make_parents);
     memcpy(u->path, path, len + 1);
+    u->lock.name = u->path;
     luaL_getmetatable(L, FLOCK_MT);
     lua_setmetatable(L, -2);
     return 1;
@@ -119,6 +120,19 @@ static int l_flock_pollfd(lua_State *L) {
 
 /* The descriptor, for handing the lock to a child process on purpose; nil when none is open. */
 static int l_flock_fileno(lua_State *L) { return bt_lua_push_fd(L, check_flock(L)->lock.fd); }
+
+/* h:here() after a busy attempt: when another lock object of this process holds the same
+ * file in a conflicting mode, a phrase naming it for messages; else nil. */
+static int l_flock_here(lua_State *L) {
+    const bt_flock *other = bt_flock_held_here(&check_flock(L)->lock);
+    if (!other)
+        lua_pushnil(L);
+    else if (other->name)
+        lua_pushfstring(L, "this process, through another lock object ('%s')", other->name);
+    else
+        lua_pushliteral(L, "this process, through another lock object");
+    return 1;
+}
 
 static int l_flock_held(lua_State *L) {
     lua_pushboolean(L, bt_flock_held(&check_flock(L)->lock));
@@ -161,7 +175,8 @@ static int l_sleep(lua_State *L) {
 static const luaL_Reg flock_methods[] = {
     {"try", l_flock_try},       {"block", l_flock_block},   {"wait", l_flock_wait},
     {"pollfd", l_flock_pollfd}, {"held", l_flock_held},     {"release", l_flock_release},
-    {"fileno", l_flock_fileno}, {"record", l_flock_record}, {NULL, NULL}};
+    {"fileno", l_flock_fileno}, {"record", l_flock_record}, {"here", l_flock_here},
+    {NULL, NULL}};
 
 static const luaL_Reg flock_meta[] = {{"__gc", l_flock_release},
 #if LUA_VERSION_NUM >= 504
