@@ -17,6 +17,7 @@ local coop = require "baton.coop"
 local byte, find = string.byte, string.find
 local scoped = require "baton.scoped"
 local EMPTY = options.EMPTY
+local owners = coop.owners -- coroutine -> the baton.jobs scheduler running it
 
 local M = {}
 
@@ -170,15 +171,15 @@ local function gate_of(self)
   return g
 end
 
--- The kernel's queue, for a wait with no options and no deadline where nothing can yield:
--- one attempt first, so that a lock this process already holds through another object
--- fails at once instead of waiting for ever.
+-- The kernel's queue, for a wait with no options and no deadline where nothing can yield.
+-- A flock handle's block() makes one attempt first and fails at once ("EDEADLK") when
+-- this process already holds the lock through another object (that wait could never end),
+-- and publishes the holder record itself; other kinds' records are published here.
 local function block(h, path)
-  local ok, msg, code = h:try()
-  if ok or code ~= "busy" then return ok, msg, code end
-  local here = h.here and h:here()
-  if here then return nil, wait.never_msg(path, here), "EDEADLK" end
+  local ok, msg, code
   repeat ok, msg, code = h:block() until ok or code ~= "busy"
+  if code == "EDEADLK" then msg = wait.never_msg(path, msg) end
+  if ok and h.here == nil then record(h, nil) end
   return ok, msg, code
 end
 
@@ -215,7 +216,6 @@ local function take(self, o, timeout)
       let_go(self)
       return nil, msg, code
     end
-    record(h, nil)
     return true
   end
   local ok, msg, code = wait.protect(abandon, self, attempt, self, via, o, timeout, co)
@@ -314,6 +314,17 @@ end
 
 -- Acquire, waiting as the options say; raises a string naming the path on failure.
 function Lock:acquire(opts)
+  if opts == nil and self._n == 0 and self._o == EMPTY and not self._closed then
+    -- the common case in short: a flock lock with no options, outside baton.jobs, taken in
+    -- the kernel's queue (as take() would), counted first
+    local h, co = self._h, running() or MAIN
+    if h.here and owners[co] == nil then
+      self._n, self._co = 1, co
+      local ok = h:block()
+      if ok then return self end
+      self._n, self._co = 0, false
+    end
+  end
   check_open(self, "lock:acquire")
   local o = acquire_options(self, opts, "lock:acquire")
   local ok, msg = take(self, o, o.timeout)
@@ -354,7 +365,6 @@ function M.acquire_new(l, raise)
       let_go(l)
       error(msg, 3)
     end
-    record(h, nil)
     return l
   end
   local ok, msg, code = wait.protect(let_go, l, first_attempt, l, raise, co)
@@ -372,6 +382,38 @@ function M.acquire_new(l, raise)
   return nil, msg, code
 end
 
+-- baton.lock(path) without options, the most common call, in one step: an exclusive flock
+-- lock taken in the kernel's queue, outside baton.jobs. Returns nil (nothing done) for any
+-- other case, which M.new and M.acquire_new handle.
+local flock_plain = core.flock_plain
+Lock.kind = "flock" -- the default, so that the object below needs no field for it
+Lock._o = EMPTY
+
+local function block_plain(h)
+  local ok, msg, code
+  repeat ok, msg, code = h:block() until ok or code ~= "busy"
+  return ok, msg, code
+end
+
+-- baton.lock(path [, opts]).
+function M.lock(path, opts)
+  local co = running() or MAIN
+  local h = opts == nil and owners[co] == nil and flock_plain(path)
+  if h then
+    -- protected: nobody else could give back a lock taken just before an error (a host's
+    -- interrupt) strikes
+    local fine, ok, msg, code = pcall(block_plain, h)
+    if fine and ok then
+      return setmetatable({ path = path, _h = h, _n = 1, _co = co }, Lock)
+    end
+    h:release()
+    if not fine then error(ok, 0) end
+    error(code == "EDEADLK" and wait.never_msg(path, msg) or msg, 2)
+  end
+  local l = M.acquire_new(M.new(path, opts, "baton.lock", 2), true)
+  return l
+end
+
 local function not_ours(self, fname)
   error(string.format("%s: lock '%s' is held by another coroutine, not by this one", fname,
     self.path), 3)
@@ -381,6 +423,11 @@ end
 -- Returns true, or nil, message, "lost" when the lock had been lost before this release
 -- (an etcd lease that expired). Raises when this coroutine holds no level of it.
 function Lock:release(opts)
+  if opts == nil and self._n == 1 and self._co == (running() or MAIN) then
+    local _, msg, code = let_go(self)
+    if msg then return nil, msg, code end
+    return true
+  end
   local force = false
   if opts ~= nil then
     if type(opts) ~= "table" then
@@ -411,6 +458,11 @@ end
 -- inside the scope is left alone: raising from __close would hide the scope's own error.
 function Lock:__close()
   local n = self._n
+  if n == 1 and self._co == (running() or MAIN) then
+    self._h:release() -- let_go, inline
+    self._n, self._co, self.token = 0, false, nil
+    return
+  end
   if n == 0 then return end
   local owner = self._co
   if owner ~= (running() or MAIN) and not ended(owner) then return end
@@ -421,9 +473,12 @@ function Lock:__close()
   end
 end
 
--- Held by the calling coroutine (another coroutine's levels through this object do not count).
+-- Held by the calling coroutine (another coroutine's levels through this object do not
+-- count; those of a coroutine that has ended do).
 function Lock:is_locked()
-  return self._n > 0 and self._co == (running() or MAIN) and self._h:held()
+  if self._n == 0 then return false end
+  local owner = self._co
+  return (owner == (running() or MAIN) or ended(owner)) and self._h:held()
 end
 
 -- A descriptor that becomes readable when the lock may have been released, while this

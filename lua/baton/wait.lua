@@ -108,6 +108,7 @@ function M.acquire(h, path, o, timeout, obj)
       ok, msg, code = h:block()
     until ok or code ~= "busy"
     if ok then return true end
+    if code == "EDEADLK" then msg = M.never_msg(path, msg) end
     return nil, msg, code
   end
   local start = now()
