@@ -55,6 +55,23 @@ describe("two lock objects in one process", function()
     assert.matches("held by this process", out, 1, true)
   end)
 
+  it("the same for a soft lock whose marker names this process", function()
+    local code, out = child([[
+      local a = baton.soft_lock(dir .. "/s.lock")
+      print(pcall(baton.soft_lock, dir .. "/s.lock"))
+      print(baton.try_lock(dir .. "/s.lock", { kind = "soft" }))
+      a:release()
+      print(baton.try_lock(dir .. "/s.lock", { kind = "soft" }) ~= nil)
+    ]], dir)
+    assert.equal(0, code, out)
+    local lines = {}
+    for line in out:gmatch("[^\n]+") do lines[#lines + 1] = line end
+    assert.matches("^false\t.*held by this process, through another lock object.*could never end",
+      lines[1])
+    assert.matches("held by another holder: this process", lines[2], 1, true)
+    assert.equal("true", lines[3])
+  end)
+
   it("the same for a semaphore whose every slot this process holds", function()
     local code, out = child([[
       local sem = baton.semaphore(dir .. "/sem", 2)
