@@ -335,8 +335,21 @@ local function level_guard(self)
 end
 
 -- Acquire, waiting as the options say; raises a string naming the path on failure.
+-- Options that leave nothing to do while waiting and nothing to record but the holder:
+-- such an object waits in the kernel's queue. (Asked every time: an options table may
+-- change between acquisitions.)
+local QUIET = { shared = true, mode = true, mkdir = true, kind = true }
+
+local function quiet_options(o)
+  if o == EMPTY then return true end
+  for k in next, o do
+    if not QUIET[k] then return false end
+  end
+  return true
+end
+
 function Lock:acquire(opts)
-  if opts == nil and self._n == 0 and self._o == EMPTY and not self._closed then
+  if opts == nil and self._n == 0 and quiet_options(self._o) and not self._closed then
     -- the common case in short: a flock lock with no options, outside baton.jobs, taken in
     -- the kernel's queue (as take() would), counted first
     local h, co = self._h, running() or MAIN
