@@ -63,6 +63,15 @@ local function check_exclusion(take, release, kind, path)
   assert.equal("free", peer(kind, path))
 end
 
+-- A peer process that holds `kind` at `path` for `seconds` (spec/helpers/hold.lua).
+local function hold(kind, path, seconds)
+  local ready = H.tmpdir() .. "/ready"
+  local pid = H.spawn(H.LUA .. " " .. H.quote(ROOT .. "/spec/helpers/hold.lua") .. " " .. kind
+    .. " " .. H.quote(path) .. " " .. seconds .. " " .. H.quote(ready))
+  H.wait_file(ready)
+  return pid
+end
+
 describe("ownership per coroutine", function()
   local dir, path
   before_each(function()
@@ -87,6 +96,32 @@ describe("ownership per coroutine", function()
     local rw = baton.rwlock(path)
     check_exclusion(function() return rw:write({ sleep = yield_sleep }) end,
       function(g) g:release() end, "rw-write", path)
+  end)
+
+  it("coroutines that all start waiting while a peer holds the lock get in one at a time", function()
+    for _, case in ipairs({
+      { "flock", function(l) return l:acquire({ sleep = yield_sleep, timeout = 10 }) end },
+      { "rw-write", function(rw) return rw:write({ sleep = yield_sleep, timeout = 10 }) end },
+    }) do
+      local kind, take = case[1], case[2]
+      local p = dir .. "/" .. kind .. ".lock"
+      local obj = kind == "flock" and baton.new(p) or baton.rwlock(p)
+      hold(kind, p, 0.3)
+      local inside, most, freed_under = 0, 0, false
+      local function worker()
+        local g = take(obj)
+        inside = inside + 1
+        most = math.max(most, inside)
+        for _ = 1, 5 do coroutine.yield() end
+        inside = inside - 1
+        if kind == "flock" then obj:release() else g:release() end
+        if inside > 0 and peer(kind, p) == "free" then freed_under = true end
+      end
+      run_all({ worker, worker, worker })
+      assert.equal(1, most, kind .. ": two coroutines were inside at once")
+      assert.is_false(freed_under, kind .. ": the lock was freed while a coroutine was inside")
+      assert.equal("free", peer(kind, p))
+    end
   end)
 
   it("the same with baton.jobs jobs and a lock object made once, without options", function()

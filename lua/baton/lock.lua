@@ -123,8 +123,8 @@ local function attempt(self, h, o, timeout, co)
   return ok, msg, code
 end
 
--- While another coroutine holds this object's levels, a waiting coroutine attempts through
--- this gate: busy until the holder lets go, then the handle's own attempts.
+-- A waiting coroutine attempts through this gate: busy while another coroutine holds this
+-- object's levels, else the handle's own attempts.
 local Gate = {}
 Gate.__index = Gate
 
@@ -210,7 +210,7 @@ end
 local function take(self, o, timeout)
   local n, co = self._n, running() or MAIN
   local h = self._h
-  local via = h
+  local other = false
   if n > 0 then
     local owner = self._co
     if owner ~= co and ended(owner) then owner = co; self._co = co end
@@ -223,10 +223,10 @@ local function take(self, o, timeout)
       self._n = n + 1
       return true
     else
-      via = gate_of(self) -- another coroutine holds it through this object
+      other = true -- another coroutine holds it through this object
     end
   end
-  if via == h and o == EMPTY and h.block and (timeout == nil or timeout < 0)
+  if not other and o == EMPTY and h.block and (timeout == nil or timeout < 0)
       and not coop.scheduler() then
     -- The kernel's queue, as wait.acquire would choose, without its protection: the count
     -- goes up first, so an error raised at any point (a host's interrupt) leaves a count
@@ -240,9 +240,11 @@ local function take(self, o, timeout)
     end
     return true
   end
-  local ok, msg, code = wait.protect(abandon, self, attempt, self, via, o, timeout, co)
+  -- Every other wait goes through the gate, as another coroutine may take the lock through
+  -- this object while this one waits (a wait that yields, or a callback that resumes one).
+  local ok, msg, code = wait.protect(abandon, self, attempt, self, gate_of(self), o, timeout, co)
   if not ok then
-    if via == h or self._n == 0 then h:release() end
+    if self._n == 0 then h:release() end -- a wait's state, never another coroutine's lock
     return nil, msg, code
   end
   if self._closed then

@@ -77,8 +77,8 @@ local function ours(self)
   return owner == (running() or MAIN) or ended(owner)
 end
 
--- A mode's attempts for a coroutine waiting while another coroutine holds the object's levels:
--- busy until they go, then the mode's own attempts.
+-- A mode's attempts for a waiting coroutine: busy while another coroutine holds the object's
+-- levels, else the mode's own attempts.
 local Gate = {}
 Gate.__index = Gate
 function Gate:try()
@@ -180,9 +180,11 @@ local function acquire(self, mode, opts, fname, raise, default_timeout)
   local o = self._o
   if opts ~= nil then o = options.merge(o, options.check(opts, fname, self.path, 3, true)) end
   local co = running() or MAIN
-  local via = self._attempt[mode]
+  -- Every wait goes through the gate: another coroutine may hold the object's levels, or
+  -- take them while this one waits (a wait that yields).
+  local via = gate_of(self, mode)
   if self._n > 0 and self._h:held() and not ours(self) then
-    via = gate_of(self, mode) -- another coroutine holds it through this object
+    -- another coroutine holds it through this object: wait for it below
   elseif self._n > 0 then
     if self._h:held() then
       self._co = co
