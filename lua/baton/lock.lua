@@ -184,10 +184,18 @@ function Lock:_here()
   return nil
 end
 
+-- The kernel's queue, for wait.acquire's waits without a deadline or anything to do
+-- meanwhile: nothing can yield there, so no other coroutine can take the lock meanwhile
+-- (and wait.acquire has already failed the wait if one holds it).
+local function gate_block(self)
+  local l = self.l
+  return l._h:block()
+end
+
 local function gate_of(self)
   local g = self._gate
   if not g then
-    g = setmetatable({ l = self }, Gate)
+    g = setmetatable({ l = self, block = self._h.block and gate_block or nil }, Gate)
     self._gate = g
   end
   return g
