@@ -27,6 +27,12 @@ local l = baton.new(path)
 measure("reused object acquire+release", function(k)
   for _ = 1, k do l:acquire(); l:release() end
 end)
+if _VERSION == "Lua 5.4" then
+  measure("reused object local g <close> = l:acquire()", load([[
+    local l = ...
+    return function(k) for _ = 1, k do local g <close> = l:acquire() end end
+  ]])(l))
+end
 local s = baton.new(path, { shared = true })
 measure("reused object shared acquire+release", function(k)
   for _ = 1, k do s:acquire(); s:release() end

@@ -103,7 +103,8 @@ describe("messages", function()
       g:release()
       local sem = baton.semaphore(dir .. "/sem", 1)
       local held = sem:acquire()
-      assert.equal("baton: all 1 slots of semaphore '" .. dir .. "/sem' are held",
+      assert.equal("baton: all 1 slots of semaphore '" .. dir .. "/sem' are held (by this process, "
+        .. "through this same semaphore object)",
         select(2, sem:try_acquire()))
       held:release()
       -- a poller used outside a coroutine

@@ -2,6 +2,7 @@
 #include "bt_flock.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,64 @@ void bt_flock_init(bt_flock *l, int shared, mode_t mode, int make_parents) {
     l->make_parents = make_parents;
     l->mode = mode;
     l->record = -1;
+    l->name = NULL;
+    l->held_next = NULL;
+    l->held_prev = NULL;
+    l->listed = 0;
+}
+
+/* Every lock this process holds, so that a lock object can tell that the holder it waits
+ * for is this very process. A few stores per acquisition; the guard only matters when
+ * several threads each run Lua states. */
+static bt_flock *held_list;
+static atomic_flag held_guard = ATOMIC_FLAG_INIT;
+
+static void guard_on(void) {
+    while (atomic_flag_test_and_set_explicit(&held_guard, memory_order_acquire))
+        ;
+}
+
+static void guard_off(void) { atomic_flag_clear_explicit(&held_guard, memory_order_release); }
+
+static void list_held(bt_flock *l) {
+    guard_on();
+    l->held_prev = NULL;
+    l->held_next = held_list;
+    if (held_list)
+        held_list->held_prev = l;
+    held_list = l;
+    l->listed = 1;
+    guard_off();
+}
+
+static void unlist_held(bt_flock *l) {
+    if (!l->listed)
+        return;
+    guard_on();
+    if (l->held_prev)
+        l->held_prev->held_next = l->held_next;
+    else
+        held_list = l->held_next;
+    if (l->held_next)
+        l->held_next->held_prev = l->held_prev;
+    l->held_next = l->held_prev = NULL;
+    l->listed = 0;
+    guard_off();
+}
+
+const bt_flock *bt_flock_held_here(const bt_flock *l) {
+    struct stat st;
+    if (l->fd < 0 || l->locked || fstat(l->fd, &st) != 0)
+        return NULL;
+    pid_t me = bt_pid();
+    const bt_flock *found = NULL;
+    guard_on();
+    for (const bt_flock *o = held_list; o && !found; o = o->held_next)
+        if (o != l && o->locked && o->owner == me && o->dev == st.st_dev && o->ino == st.st_ino &&
+            !(o->shared && l->shared))
+            found = o;
+    guard_off();
+    return found;
 }
 
 #ifdef __linux__
@@ -84,6 +143,7 @@ static int open_file(bt_flock *l, const char *path, bt_err *err) {
 static void drop_fd(bt_flock *l) {
     bt_record_drop(l->record);
     l->record = -1;
+    unlist_held(l);
     if (l->fd < 0)
         return;
     if (l->locked && l->owner == bt_pid())
@@ -101,6 +161,7 @@ static void forget_inherited(bt_flock *l) {
     if ((l->fd < 0 && l->notify_fd < 0) || l->opener == bt_pid())
         return;
     unwatch(l);
+    unlist_held(l); /* the parent's entry, in this child's copy of the list */
     if (l->fd >= 0)
         close(l->fd);
     l->fd = -1;
@@ -166,6 +227,7 @@ static int take(bt_flock *l, const char *path, int block, bt_err *err) {
         }
         l->dev = mine.st_dev;
         l->ino = mine.st_ino;
+        list_held(l);
         unwatch(l);
         return BT_OK;
     }

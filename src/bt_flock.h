@@ -21,6 +21,10 @@ typedef struct bt_flock {
     int record;    /* holder record published for baton.holder (bt_record.h); -1 when none */
     dev_t dev;     /* the locked file, while locked */
     ino_t ino;
+    const char *name;              /* how messages name this lock, or NULL (bt_flock_held_here) */
+    struct bt_flock *held_next;    /* the process's list of held locks, while locked */
+    struct bt_flock *held_prev;
+    int listed;                    /* 1 while in that list */
 } bt_flock;
 
 /* A lock in the released state; nothing is opened until bt_flock_try. */
@@ -45,6 +49,12 @@ int bt_flock_pollfd(const bt_flock *l);
 
 /* 1 when this process holds the lock (not a forked child that inherited the descriptor). */
 int bt_flock_held(const bt_flock *l);
+
+/* After an attempt that found the lock busy: another lock of this process (another handle
+ * on the same file, however its path was spelt: the same device and inode) that holds it
+ * in a mode that conflicts with ours, or NULL when none does. A wait that nothing else in
+ * this process can interrupt would never end then. */
+const bt_flock *bt_flock_held_here(const bt_flock *l);
 
 /* Publish this holder's note and the time it took the lock, for baton.holder. Does nothing
  * when the lock is not held by this process. note may be NULL. */

@@ -11,6 +11,7 @@ M.TAG = setmetatable({}, { __tostring = function() return "baton.coop" end })
 
 -- coroutine -> the scheduler running it as a job
 local owners = setmetatable({}, { __mode = "k" })
+M.owners = owners -- read only, for the lock's fast path
 
 function M.adopt(co, scheduler)
   owners[co] = scheduler

@@ -22,10 +22,7 @@ function M.new(path, opts)
 end
 
 -- Acquire a lock, waiting as `opts` says; raises a string on timeout or failure.
-function M.lock(path, opts)
-  local l = lock.acquire_new(lock.new(path, opts, "baton.lock", 2), true)
-  return l
-end
+M.lock = lock.lock
 
 -- Acquire without raising for contention, timeouts or system errors: lock, or nil, msg, code.
 function M.try_lock(path, opts)

@@ -9,6 +9,7 @@
 -- and optionally block() (wait without a deadline), pollfd(), token() (the fencing token
 -- while held) and lostfd() (readable once a held lock was lost).
 -- This file adds reentrancy, options, errors and scoping on top.
+local core = require "baton.core"
 local options = require "baton.options"
 local wait = require "baton.wait"
 local coop = require "baton.coop"
@@ -16,6 +17,7 @@ local coop = require "baton.coop"
 local byte, find = string.byte, string.find
 local scoped = require "baton.scoped"
 local EMPTY = options.EMPTY
+local owners = coop.owners -- coroutine -> the baton.jobs scheduler running it
 
 local M = {}
 
@@ -63,18 +65,24 @@ function M.new(path, opts, fname, level)
     _o = o }, Lock)
 end
 
+local running, status = coroutine.running, coroutine.status
+
+-- Ownership is per coroutine: the owner of the levels an object holds is the coroutine that
+-- took the first one (on Lua 5.1 and LuaJIT the main thread is coroutine.running() == nil,
+-- so it is named by this sentinel).
+local MAIN = setmetatable({}, { __tostring = function() return "main thread" end })
+M.MAIN = MAIN
+
+-- A coroutine that has ended while holding levels hands them to whichever coroutine uses
+-- the object next: nothing else could ever release them.
+local function ended(owner)
+  return type(owner) == "thread" and status(owner) == "dead"
+end
+
 local function check_open(self, fname)
   if self._closed then
     error(string.format("%s: lock '%s' is closed", fname, self.path), 3)
   end
-end
-
--- The wait, and the count it sets, run under wait.protect: an error at any point leaves the
--- lock either held and counted or neither, never held by an object that says it is not.
-local function attempt(self, o, timeout)
-  local ok, msg, code = wait.acquire(self._h, self.path, o, timeout)
-  if ok then self._n = 1 end
-  return ok, msg, code
 end
 
 -- The fencing token of a kind that has one (etcd), else nil.
@@ -90,44 +98,169 @@ end
 local function let_go(self)
   local ok, msg, code = self._h:release()
   self._n = 0
+  self._co = false
   self.token = nil
+  return ok, msg, code
+end
+
+-- What a failed or interrupted wait by coroutine `co` gives back: the lock if `co` counted
+-- it, or the handle's waiting state (and a lock taken a moment before the error) if nobody
+-- counts it; never the levels another coroutine holds through this object.
+local function abandon(self, co)
+  if self._n == 0 then
+    self._h:release()
+  elseif self._co == co then
+    let_go(self)
+  end
+end
+
+-- The wait, and the count it sets, run under wait.protect: an error at any point leaves the
+-- lock either held and counted or neither, never held by an object that says it is not.
+local function attempt(self, h, o, timeout, co)
+  local ok, msg, code = wait.acquire(h, self.path, o, timeout, self)
+  if ok then
+    self._n, self._co = 1, co
+  end
+  return ok, msg, code
+end
+
+-- A waiting coroutine attempts through this gate: busy while another coroutine holds this
+-- object's levels, else the handle's own attempts.
+local Gate = {}
+Gate.__index = Gate
+
+local function other_holds(l)
+  local owner = l._co
+  return l._n > 0 and owner ~= (running() or MAIN) and not ended(owner) and l._h:held()
+end
+
+function Gate:try()
+  local l = self.l
+  if other_holds(l) then return false, nil, "busy" end
+  return l._h:try()
+end
+
+function Gate:wait(seconds)
+  local l = self.l
+  if other_holds(l) then
+    if seconds > 0 then core.sleep(seconds) end
+    return false
+  end
+  return l._h:wait(seconds)
+end
+
+function Gate:pollfd()
+  local l = self.l
+  local f = l._h.pollfd
+  if f == nil or other_holds(l) then return nil end
+  return f(l._h)
+end
+
+function Gate:here()
+  local l = self.l
+  if other_holds(l) then return "another coroutine of this process, through this same lock object" end
+  local f = l._h.here
+  return f and f(l._h) or nil
+end
+
+-- A soft lock this process holds through another object: the marker names this process.
+-- Asked by wait.acquire only once an attempt found the lock busy.
+local function own_pid()
+  local f = io.open("/proc/self/stat", "r")
+  if not f then return nil end
+  local pid = tonumber((f:read("*l") or ""):match("^(%d+)"))
+  f:close()
+  return pid
+end
+
+function Lock:_here()
+  if self.kind ~= "soft" then return nil end
+  local found, holder = pcall(require, "baton.holder")
+  if not found then return nil end
+  local fine, info = pcall(holder.holder, self.path, { kind = "soft" })
+  if fine and type(info) == "table" and info.pid ~= nil and info.alive
+      and info.pid == own_pid() then
+    return "this process, through another lock object"
+  end
+  return nil
+end
+
+-- The kernel's queue, for wait.acquire's waits without a deadline or anything to do
+-- meanwhile: nothing can yield there, so no other coroutine can take the lock meanwhile
+-- (and wait.acquire has already failed the wait if one holds it).
+local function gate_block(self)
+  local l = self.l
+  return l._h:block()
+end
+
+local function gate_of(self)
+  local g = self._gate
+  if not g then
+    g = setmetatable({ l = self, block = self._h.block and gate_block or nil }, Gate)
+    self._gate = g
+  end
+  return g
+end
+
+-- The kernel's queue, for a wait with no options and no deadline where nothing can yield.
+-- A flock handle's block() makes one attempt first and fails at once ("EDEADLK") when
+-- this process already holds the lock through another object (that wait could never end),
+-- and publishes the holder record itself; other kinds' records are published here.
+local function block(h, path)
+  local ok, msg, code
+  repeat ok, msg, code = h:block() until ok or code ~= "busy"
+  if code == "EDEADLK" then msg = wait.never_msg(path, msg) end
+  if ok and h.here == nil then record(h, nil) end
   return ok, msg, code
 end
 
 -- Take the lock once more, or for the first time under options `o`, waiting up to `timeout`.
 -- Returns true, or nil, message, code.
 local function take(self, o, timeout)
-  local n = self._n
+  local n, co = self._n, running() or MAIN
+  local h = self._h
+  local other = false
   if n > 0 then
-    if self._h:held() then
+    local owner = self._co
+    if owner ~= co and ended(owner) then owner = co; self._co = co end
+    if not h:held() then
+      -- Inherited through fork(): the descriptor is the parent's lock, not ours. Let go of
+      -- our copy (never unlocking it under the parent) and take the lock for real. (Or a
+      -- lost etcd lock: take it again.)
+      let_go(self)
+    elseif owner == co then
       self._n = n + 1
       return true
+    else
+      other = true -- another coroutine holds it through this object
     end
-    -- Inherited through fork(): the descriptor is the parent's lock, not ours. Let go of our
-    -- copy (never unlocking it under the parent) and take the lock for real. (Or a lost
-    -- etcd lock: take it again.)
-    let_go(self)
   end
-  local h = self._h
-  if o == EMPTY and h.block and (timeout == nil or timeout < 0) and not coop.scheduler() then
+  if not other and o == EMPTY and h.block and (timeout == nil or timeout < 0)
+      and not coop.scheduler() then
     -- The kernel's queue, as wait.acquire would choose, without its protection: the count
     -- goes up first, so an error raised at any point (a host's interrupt) leaves a count
     -- that is_locked() checks against the handle and the next acquire retakes, never a
     -- held lock that the object does not count.
-    self._n = 1
-    local ok, msg, code
-    repeat ok, msg, code = h:block() until ok or code ~= "busy"
+    self._n, self._co = 1, co
+    local ok, msg, code = block(h, self.path)
     if not ok then
       let_go(self)
       return nil, msg, code
     end
-    record(h, nil)
     return true
   end
-  local ok, msg, code = wait.protect(let_go, self, attempt, self, o, timeout)
+  -- Every other wait goes through the gate, as another coroutine may take the lock through
+  -- this object while this one waits (a wait that yields, or a callback that resumes one).
+  local ok, msg, code = wait.protect(abandon, self, attempt, self, gate_of(self), o, timeout, co)
   if not ok then
-    h:release()
+    if self._n == 0 then h:release() end -- a wait's state, never another coroutine's lock
     return nil, msg, code
+  end
+  if self._closed then
+    -- closed from a callback of the wait (a `sleep`, `cancel` or `on_wait` function)
+    let_go(self)
+    return nil, string.format("baton: lock '%s' was closed while waiting for it", self.path),
+      "closed"
   end
   record(h, o.note)
   self.token = token_of(h)
@@ -139,13 +272,111 @@ local function acquire_options(self, opts, fname)
   return options.merge(self._o, options.check(opts, fname, self.path, 3, true))
 end
 
+-- Each level after the first is handed out as a guard of its own, so that leaving a
+-- `<close>` scope gives back exactly the level that scope took, and nothing when that
+-- level was already released by hand. A guard stands for its lock: every method and field
+-- of the lock works on it, and it compares equal to the lock. One guard per depth, made
+-- once and reused.
+local Level = {}
+local level_methods = {}
+M.Level = Level
+
+local function unwrap(x)
+  return rawget(x, "_l") or x
+end
+
+local function same(a, b)
+  return rawequal(unwrap(a), unwrap(b))
+end
+Lock.__eq = same
+Level.__eq = same
+
+function Level.__index(g, k)
+  local f = level_methods[k]
+  if f ~= nil then return f end
+  local m = Lock[k]
+  if type(m) == "function" then
+    f = function(self, ...) return m(self._l, ...) end
+    level_methods[k] = f
+    return f
+  end
+  return g._l[k]
+end
+
+function Level.__newindex(g, k, v)
+  g._l[k] = v
+end
+
+function Level:__tostring()
+  return tostring(self._l)
+end
+
+-- Give back level k of `self` if it is still held by the calling coroutine (the first level
+-- is the lock object's own).
+local function close_level(self, k)
+  local n = self._n
+  if n < k or n == 0 then return end
+  local owner = self._co
+  if owner ~= (running() or MAIN) and not ended(owner) then return end -- not this coroutine's
+  if n == 1 then
+    let_go(self)
+  else
+    self._n = n - 1
+  end
+end
+
+function Level:__close()
+  close_level(self._l, self._k)
+end
+
+local function level_guard(self)
+  local k = self._n
+  if k <= 1 then return self end
+  local gs = self._g
+  if not gs then
+    gs = {}
+    self._g = gs
+  end
+  local g = gs[k]
+  if not g then
+    g = setmetatable({ _l = self, _k = k }, Level)
+    gs[k] = g
+  end
+  return g
+end
+
 -- Acquire, waiting as the options say; raises a string naming the path on failure.
+-- Options that leave nothing to do while waiting and nothing to record but the holder:
+-- such an object waits in the kernel's queue. (Asked every time: an options table may
+-- change between acquisitions.)
+local QUIET = { shared = true, mode = true, mkdir = true, kind = true }
+
+local function quiet_options(o)
+  if o == EMPTY then return true end
+  for k in next, o do
+    if not QUIET[k] then return false end
+  end
+  return true
+end
+
 function Lock:acquire(opts)
+  if opts == nil and self._n == 0 and quiet_options(self._o) and not self._closed then
+    -- the common case in short: a flock lock with no options, outside baton.jobs, taken in
+    -- the kernel's queue (as take() would), counted first
+    local h, co = self._h, running() or MAIN
+    if h.here and owners[co] == nil then
+      self._n, self._co = 1, co
+      local ok = h:block()
+      if ok then return self end
+      self._n, self._co = 0, false
+    end
+  end
   check_open(self, "lock:acquire")
   local o = acquire_options(self, opts, "lock:acquire")
   local ok, msg = take(self, o, o.timeout)
   if not ok then error(msg, 2) end
-  return self
+  if self._n == 1 then return self end
+  return level_guard(self)
 end
 
 -- Acquire without raising for contention, timeouts or system errors: self, or nil, message,
@@ -155,41 +386,94 @@ function Lock:try_acquire(opts)
   local o = acquire_options(self, opts, "lock:try_acquire")
   local ok, msg, code = take(self, o, o.timeout or 0)
   if not ok then return nil, msg, code end
-  return self
+  if self._n == 1 then return self end
+  return level_guard(self)
 end
 
 -- What baton.lock (raise = true) and baton.try_lock do with a fresh object.
-local function first_attempt(l, raise)
+local function first_attempt(l, raise, co)
   local o, h = l._o, l._h
-  local ok, msg, code
-  if o == EMPTY and raise and h.block and not coop.scheduler() then
-    -- baton.lock(path) with no options: the kernel's queue, as wait.acquire would choose
-    repeat ok, msg, code = h:block() until ok or code ~= "busy"
-  else
-    local timeout = o.timeout
-    if not raise and timeout == nil then timeout = 0 end
-    ok, msg, code = wait.acquire(h, l.path, o, timeout)
-  end
-  if ok then l._n = 1 end
+  local timeout = o.timeout
+  if not raise and timeout == nil then timeout = 0 end
+  local ok, msg, code = wait.acquire(h, l.path, o, timeout, l)
+  if ok then l._n, l._co = 1, co end
   return ok, msg, code
 end
 
 function M.acquire_new(l, raise)
   local o, h = l._o, l._h
-  local ok, msg, code = wait.protect(let_go, l, first_attempt, l, raise)
-  if ok then
+  local co = running() or MAIN
+  if o == EMPTY and raise and h.block and not coop.scheduler() then
+    -- baton.lock(path) with no options: the kernel's queue, counted first as in take()
+    l._n, l._co = 1, co
+    local ok, msg = block(h, l.path)
+    if not ok then
+      let_go(l)
+      error(msg, 3)
+    end
+    return l
+  end
+  local ok, msg, code = wait.protect(let_go, l, first_attempt, l, raise, co)
+  if ok and not l._closed then
     record(h, o.note)
     l.token = token_of(h)
     return l
+  end
+  if ok then
+    let_go(l)
+    msg, code = string.format("baton: lock '%s' was closed while waiting for it", l.path), "closed"
   end
   h:release()
   if raise then error(msg, 3) end
   return nil, msg, code
 end
 
--- Release one level, or every level with { force = true }. Returns true, or nil, message,
--- "lost" when the lock had been lost before this release (an etcd lease that expired).
+-- baton.lock(path) without options, the most common call, in one step: an exclusive flock
+-- lock taken in the kernel's queue, outside baton.jobs. Returns nil (nothing done) for any
+-- other case, which M.new and M.acquire_new handle.
+local flock_plain = core.flock_plain
+Lock.kind = "flock" -- the default, so that the object below needs no field for it
+Lock._o = EMPTY
+
+local function block_plain(h)
+  local ok, msg, code
+  repeat ok, msg, code = h:block() until ok or code ~= "busy"
+  return ok, msg, code
+end
+
+-- baton.lock(path [, opts]).
+function M.lock(path, opts)
+  local co = running() or MAIN
+  local h = opts == nil and owners[co] == nil and flock_plain(path)
+  if h then
+    -- protected: nobody else could give back a lock taken just before an error (a host's
+    -- interrupt) strikes
+    local fine, ok, msg, code = pcall(block_plain, h)
+    if fine and ok then
+      return setmetatable({ path = path, _h = h, _n = 1, _co = co }, Lock)
+    end
+    h:release()
+    if not fine then error(ok, 0) end
+    error(code == "EDEADLK" and wait.never_msg(path, msg) or msg, 2)
+  end
+  local l = M.acquire_new(M.new(path, opts, "baton.lock", 2), true)
+  return l
+end
+
+local function not_ours(self, fname)
+  error(string.format("%s: lock '%s' is held by another coroutine, not by this one", fname,
+    self.path), 3)
+end
+
+-- Release one level, or every level with { force = true }, of the calling coroutine.
+-- Returns true, or nil, message, "lost" when the lock had been lost before this release
+-- (an etcd lease that expired). Raises when this coroutine holds no level of it.
 function Lock:release(opts)
+  if opts == nil and self._n == 1 and self._co == (running() or MAIN) then
+    local _, msg, code = let_go(self)
+    if msg then return nil, msg, code end
+    return true
+  end
   local force = false
   if opts ~= nil then
     if type(opts) ~= "table" then
@@ -205,6 +489,8 @@ function Lock:release(opts)
   check_open(self, "lock:release")
   local n = self._n
   if n == 0 then error(string.format("lock:release: lock '%s' is not held", self.path), 2) end
+  local owner = self._co
+  if owner ~= (running() or MAIN) and not ended(owner) then not_ours(self, "lock:release") end
   if force or n == 1 then
     local _, msg, code = let_go(self)
     if msg then return nil, msg, code end
@@ -218,15 +504,27 @@ end
 -- inside the scope is left alone: raising from __close would hide the scope's own error.
 function Lock:__close()
   local n = self._n
+  if n == 1 and self._co == (running() or MAIN) then
+    self._h:release() -- let_go, inline
+    self._n, self._co, self.token = 0, false, nil
+    return
+  end
+  if n == 0 then return end
+  local owner = self._co
+  if owner ~= (running() or MAIN) and not ended(owner) then return end
   if n == 1 then
     let_go(self)
-  elseif n > 1 then
+  else
     self._n = n - 1
   end
 end
 
+-- Held by the calling coroutine (another coroutine's levels through this object do not
+-- count; those of a coroutine that has ended do).
 function Lock:is_locked()
-  return self._n > 0 and self._h:held()
+  if self._n == 0 then return false end
+  local owner = self._co
+  return (owner == (running() or MAIN) or ended(owner)) and self._h:held()
 end
 
 -- A descriptor that becomes readable when the lock may have been released, while this
@@ -242,12 +540,20 @@ function Lock:lostfd()
   return f and f(self._h) or nil
 end
 
+-- The levels the calling coroutine holds (0 while another coroutine holds the object).
 function Lock:count()
-  return self._n
+  local n = self._n
+  if n > 0 and self._co ~= (running() or MAIN) and not ended(self._co) then return 0 end
+  return n
 end
 
--- Release every level and refuse further use. Idempotent.
+-- Release every level and refuse further use. Idempotent. Raises while another coroutine
+-- holds the object: closing would free the lock under it.
 function Lock:close()
+  local owner = self._co
+  if self._n > 0 and owner ~= (running() or MAIN) and not ended(owner) and self._h:held() then
+    not_ours(self, "lock:close")
+  end
   let_go(self)
   self._closed = true
 end
@@ -261,8 +567,10 @@ function Lock:with(fn, ...)
   check_open(self, "lock:with")
   local ok, msg = take(self, self._o, self._o.timeout)
   if not ok then error(msg, 2) end
-  return scoped.run(function() self:__close() end, fn, ...)
+  local k = self._n
+  return scoped.run(function() close_level(self, k) end, fn, ...)
 end
+
 
 function Lock:__tostring()
   local state = self._closed and "closed" or (self._n > 0 and ("held x" .. self._n) or "free")

@@ -8,6 +8,9 @@ local wait = require "baton.wait"
 
 local scoped = require "baton.scoped"
 
+local running, status = coroutine.running, coroutine.status
+local MAIN = require("baton.lock").MAIN
+
 local M = {}
 
 -- The options beyond the wait's (lua/baton/options.lua).
@@ -50,7 +53,67 @@ local function drop_all(self)
   self._h:release() -- first: until the state below changes, it asks the handle
   self._n = 0
   self._mode = false
+  self._co = false
   self._gen = self._gen + 1
+end
+
+-- Ownership is per coroutine, as for lock objects (lua/baton/lock.lua): the levels an object
+-- holds belong to the coroutine that took the first; another coroutine waits for them to go.
+-- Levels left by a coroutine that has ended go to whichever coroutine uses the object next.
+local function ended(owner)
+  return type(owner) == "thread" and status(owner) == "dead"
+end
+
+local function other_holds(self)
+  local owner = self._co
+  return self._n > 0 and owner ~= (running() or MAIN) and not ended(owner) and self._h:held()
+end
+
+local function ours(self)
+  local owner = self._co
+  return owner == (running() or MAIN) or ended(owner)
+end
+
+-- A mode's attempts for a waiting coroutine: busy while another coroutine holds the object's
+-- levels, else the mode's own attempts.
+local Gate = {}
+Gate.__index = Gate
+function Gate:try()
+  if other_holds(self.rw) then return false, nil, "busy" end
+  return self.a:try()
+end
+function Gate:wait(seconds)
+  if other_holds(self.rw) then
+    if seconds > 0 then core.sleep(seconds) end
+    return false
+  end
+  return self.a:wait(seconds)
+end
+function Gate:here()
+  if other_holds(self.rw) then
+    return "another coroutine of this process, through this same read/write lock object"
+  end
+end
+
+local function gate_of(self, mode)
+  local gates = self._gates
+  if not gates then
+    gates = {}
+    self._gates = gates
+  end
+  local g = gates[mode]
+  if not g then
+    g = setmetatable({ rw = self, a = self._attempt[mode] }, Gate)
+    gates[mode] = g
+  end
+  return g
+end
+
+-- What a failed or interrupted wait by coroutine `co` gives back: the levels if `co` holds
+-- them, or a lock taken a moment before the error if nobody counts one; never the levels of
+-- another coroutine.
+local function abandon(self, co)
+  if self._n == 0 or self._co == co then drop_all(self) end
 end
 
 -- Release one level; the last one ends the SQLite transaction.
@@ -88,10 +151,16 @@ end
 
 -- The wait, and the state it sets, under wait.protect: an error at any point (a callback's,
 -- a host's interrupt) gives back a waiting writer's PENDING lock and anything just taken.
-local function attempt(self, mode, o, timeout)
-  local ok, msg, code = wait.acquire(self._attempt[mode], self.path, o, timeout)
+local function attempt(self, via, mode, o, timeout, co)
+  local ok, msg, code = wait.acquire(via, self.path, o, timeout, self)
   if not ok then return nil, msg, code end
-  self._mode, self._n = mode, 1
+  if self._closed then
+    -- closed from a callback of the wait
+    self._h:release()
+    return nil, "baton: read/write lock '" .. self.path .. "' was closed while waiting for it",
+      "closed"
+  end
+  self._mode, self._n, self._co = mode, 1, co
   return new_guard(self, mode)
 end
 
@@ -107,8 +176,15 @@ local function acquire(self, mode, opts, fname, raise, default_timeout)
   end
   local o = self._o
   if opts ~= nil then o = options.merge(o, options.check(opts, fname, self.path, 3, true)) end
-  if self._n > 0 then
+  local co = running() or MAIN
+  -- Every wait goes through the gate: another coroutine may hold the object's levels, or
+  -- take them while this one waits (a wait that yields).
+  local via = gate_of(self, mode)
+  if self._n > 0 and self._h:held() and not ours(self) then
+    -- another coroutine holds it through this object: wait for it below
+  elseif self._n > 0 then
     if self._h:held() then
+      self._co = co
       if self._mode ~= mode then
         error(string.format("%s: read/write lock '%s' is held for %s by this object; %s to "
           .. "a %s lock is not allowed (release the %s lock first)", fname, self.path,
@@ -121,7 +197,7 @@ local function acquire(self, mode, opts, fname, raise, default_timeout)
   end
   local timeout = o.timeout
   if timeout == nil then timeout = default_timeout end
-  local g, msg, code = wait.protect(drop_all, self, attempt, self, mode, o, timeout)
+  local g, msg, code = wait.protect(abandon, self, attempt, self, via, mode, o, timeout, co)
   if not g then
     self._h:abandon() -- a waiting writer's PENDING lock
     if raise then error(msg, 3) end
@@ -154,22 +230,29 @@ function RW:try_write(opts)
   return g, msg, code
 end
 
--- "read" or "write" while this object holds the lock, else nil.
+-- "read" or "write" while the calling coroutine holds the lock through this object, else nil.
 function RW:mode()
-  if self._n > 0 and self._h:held() then return self._mode end
+  if self._n > 0 and ours(self) and self._h:held() then return self._mode end
   return nil
 end
 
+-- These answer for the calling coroutine, as mode() does.
 function RW:is_locked()
-  return self._n > 0 and self._h:held() and true or false
+  return self._n > 0 and ours(self) and self._h:held() and true or false
 end
 
 function RW:count()
+  if self._n > 0 and not ours(self) then return 0 end
   return self._n
 end
 
 -- Release every level, close the SQLite connection and refuse further use. Idempotent.
+-- Raises while another coroutine holds levels: closing would free the lock under it.
 function RW:close()
+  if other_holds(self) then
+    error(string.format("rwlock:close: read/write lock '%s' is held by another coroutine, not "
+      .. "by this one", self.path), 2)
+  end
   drop_all(self)
   self._h:close()
   self._closed = true

@@ -38,12 +38,33 @@ end
 
 -- The wait and the guard's making, under wait.protect: an error at any point (a callback's,
 -- a host's interrupt) gives the slot back if it was taken.
+local WEAK = { __mode = "k" }
+
 local function attempt(self, h, o, timeout)
-  local ok, msg, code = wait.acquire(h, self.path, o, timeout)
+  local ok, msg, code = wait.acquire(h, self.path, o, timeout, self)
   if not ok then return nil, msg, code end
   local slot, file = h:slot()
   -- The handle (a userdata) owns the slot: collecting the guard collects it and frees the slot.
-  return setmetatable({ slot = slot, path = file, semaphore = self, _h = h, _live = true }, Guard)
+  local g = setmetatable({ slot = slot, path = file, semaphore = self, _h = h, _live = true }, Guard)
+  local live = self._guards
+  if not live then
+    live = setmetatable({}, WEAK)
+    self._guards = live
+  end
+  live[g] = true
+  return g
+end
+
+-- When every slot is held by guards of this object in this process (coroutines sharing it),
+-- a phrase saying so: a wait that nothing can interrupt would never end (wait.lua).
+function Sem:_here()
+  local held = 0
+  for g in pairs(self._guards or {}) do
+    if g._live and g._h:held() then held = held + 1 end
+  end
+  if held >= self.n then
+    return "this process, through this same semaphore object"
+  end
 end
 
 local function release_handle(h) h:release() end
@@ -63,7 +84,9 @@ local function acquire(self, opts, fname, raise, default_timeout)
       msg = string.format("baton: no slot of semaphore '%s' is free: each is held or unusable; %s",
         self.path, bad)
     elseif code == "busy" then
-      msg = string.format("baton: all %d slots of semaphore '%s' are held", self.n, self.path)
+      local here = self:_here()
+      msg = string.format("baton: all %d slots of semaphore '%s' are held%s", self.n, self.path,
+        here and (" (by " .. here .. ")") or "")
     elseif code == "timeout" and bad then
       msg = msg .. "; " .. bad
     end
@@ -104,6 +127,8 @@ local function finalize(g)
   if g._live then
     g._h:release() -- first: until _live changes, is_held asks the handle
     g._live = false
+    local live = g.semaphore._guards
+    if live then live[g] = nil end
   end
 end
 

@@ -60,12 +60,49 @@ function M.protect(cleanup, x, fn, ...)
   error(r1, 0)
 end
 
-function M.acquire(h, path, o, timeout)
+-- The message of a wait that could never end: the holder is this very process, and
+-- nothing here can yield to let it go on.
+function M.never_msg(path, here)
+  return string.format("baton: lock '%s' is held by %s; waiting for it here could never end "
+    .. "(nothing can yield: give a timeout, or a `sleep` or `poll` option that yields, or "
+    .. "wait inside baton.jobs)", path, here)
+end
+
+-- What this process holds the lock through, when it is the holder (a phrase), else nil:
+-- asked only once an attempt found the lock busy.
+local function held_here(h, obj)
+  local f = h.here
+  local here = f and f(h)
+  if here then return here end
+  f = obj and obj._here
+  return f and f(obj) or nil
+end
+M.held_here = held_here
+
+local function closed_msg(path)
+  return "baton: lock '" .. path .. "' was closed while waiting for it"
+end
+
+-- `obj`, the lock object waiting (optional), is consulted once the first attempt failed:
+-- obj._closed ends the wait (closed from a callback), obj._here(obj) may name a holder in
+-- this process that the handle cannot see.
+function M.acquire(h, path, o, timeout, obj)
   local sleep, poll, cancel, on_wait = o.sleep, o.poll, o.cancel, o.on_wait
   if not (sleep or poll) and coop.scheduler() then poll = job_poll end
   if not on_wait and o.warn_after then on_wait = default_on_wait end
   local forever = timeout == nil or timeout < 0 or timeout == math.huge
   local ok, msg, code
+  ok, msg, code = h:try()
+  if ok then return true end
+  if code ~= "busy" then return nil, msg, code end
+  local here = held_here(h, obj)
+  if timeout == 0 then
+    return nil, "baton: lock '" .. path .. "' is held by another holder" ..
+      (here and (": " .. here) or ""), "busy"
+  end
+  if here and forever and not (sleep or poll or cancel) then
+    return nil, M.never_msg(path, here), "EDEADLK"
+  end
   if forever and not (sleep or poll or cancel or on_wait) and h.block then
     -- Nothing to do between attempts and no deadline: wait in the kernel's own queue, woken
     -- exactly when the lock is ours. A signal ends the wait early; then just go on waiting.
@@ -73,13 +110,8 @@ function M.acquire(h, path, o, timeout)
       ok, msg, code = h:block()
     until ok or code ~= "busy"
     if ok then return true end
+    if code == "EDEADLK" then msg = M.never_msg(path, msg) end
     return nil, msg, code
-  end
-  ok, msg, code = h:try()
-  if ok then return true end
-  if code ~= "busy" then return nil, msg, code end
-  if timeout == 0 then
-    return nil, "baton: lock '" .. path .. "' is held by another holder", "busy"
   end
   local start = now()
   local deadline = forever and math.huge or start + timeout
@@ -105,8 +137,9 @@ function M.acquire(h, path, o, timeout)
     end
     local t = now()
     if t >= deadline then
-      return nil, string.format("baton: timed out after %.3g s waiting for lock '%s'", timeout, path),
-        "timeout"
+      here = held_here(h, obj)
+      return nil, string.format("baton: timed out after %.3g s waiting for lock '%s'%s", timeout,
+        path, here and (" (held by " .. here .. ")") or ""), "timeout"
     end
     if t >= warn_at then
       warn_at = math.huge
@@ -129,6 +162,7 @@ function M.acquire(h, path, o, timeout)
     end
     -- Woken by an event: one quick look (see WOKEN_PAUSE), then back to the usual pauses.
     if not woken and pause < M.MAX_PAUSE then pause = math.min(pause * 2, M.MAX_PAUSE) end
+    if obj and obj._closed then return nil, closed_msg(path), "closed" end
     ok, msg, code = h:try()
     if ok then return true end
     if code ~= "busy" then return nil, msg, code end

@@ -1,0 +1,133 @@
+-- One lock object made once at module level inside nginx with the lua module, shared by the
+-- concurrent requests of one worker (each request its own light thread): one request at a
+-- time is inside, and a peer process incrementing the same counter under the same lock
+-- never meets one.
+local H = require "helpers"
+
+local ROOT = os.getenv("BATON_ROOT") or "."
+local MODULES = "/usr/lib/nginx/modules"
+
+local function free_port()
+  local socket = require "socket"
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return port
+end
+
+-- the module every request shares: the lock object and a count of requests inside
+local SHARED = [[
+local baton = require "baton"
+return {
+  lock = baton.new(%q, { timeout = 30, sleep = ngx.sleep }),
+  inside = 0,
+  most = 0,
+}
+]]
+
+local CONF = [[
+load_module %s/ndk_http_module.so;
+load_module %s/ngx_http_lua_module.so;
+worker_processes 1;
+user root root;
+error_log %s/error.log warn;
+pid %s/nginx.pid;
+events { worker_connections 512; }
+http {
+  access_log off;
+  client_body_temp_path %s/tmp;
+  lua_package_path "%s/?.lua;%s/lua/?.lua;%s/lua/?/init.lua;;";
+  lua_package_cpath "%s/build/luajit/?.so;;";
+  server {
+    listen 127.0.0.1:%d;
+    location = /inc {
+      content_by_lua_block {
+        local s = require "shared_lock"
+        s.lock:acquire()
+        s.inside = s.inside + 1
+        if s.inside > s.most then s.most = s.inside end
+        local f = assert(io.open("%s", "r+"))
+        local v = tonumber(f:read("*a"))
+        ngx.sleep(0.002) -- other requests run meanwhile
+        f:seek("set")
+        f:write(tostring(v + 1))
+        f:close()
+        s.inside = s.inside - 1
+        s.lock:release()
+        ngx.say("inc")
+      }
+    }
+    location = /most {
+      content_by_lua_block { ngx.say("most ", require("shared_lock").most) }
+    }
+    location = /ping {
+      content_by_lua_block { ngx.say("pong") }
+    }
+  }
+}
+]]
+
+local PEER = [[
+local baton = require "baton"
+local lockp, counter, n = arg[1], arg[2], tonumber(arg[3])
+for _ = 1, n do
+  local l = baton.lock(lockp)
+  local f = assert(io.open(counter, "r+"))
+  local v = tonumber(f:read("*a"))
+  f:seek("set")
+  f:write(tostring(v + 1))
+  f:close()
+  l:release()
+  baton.sleep(0.001)
+end
+]]
+
+describe("a module-level lock object inside nginx #hosts", function()
+  local dir, pid
+
+  before_each(function() dir = H.tmpdir() end)
+
+  after_each(function()
+    if pid then H.kill(pid, "QUIT") end
+    H.wait_for(function() return not pid or not H.alive(pid) end, 10, "nginx to stop")
+    pid = nil
+    H.cleanup()
+  end)
+
+  local function have_nginx()
+    return (H.run("command -v nginx")) == 0 and H.read(MODULES .. "/ngx_http_lua_module.so")
+      and H.read(ROOT .. "/build/luajit/baton/core.so")
+  end
+
+  it("lets one request of a worker in at a time, and excludes a peer process", function()
+    if not have_nginx() then return pending("needs nginx-light, libnginx-mod-http-lua, make LUA=luajit") end
+    os.execute("mkdir -p " .. dir .. "/tmp")
+    local port = free_port()
+    local lockp, counter = dir .. "/counter.lock", dir .. "/counter"
+    H.write(counter, "0")
+    H.write(dir .. "/shared_lock.lua", string.format(SHARED, lockp))
+    H.write(dir .. "/nginx.conf", string.format(CONF, MODULES, MODULES, dir, dir, dir, dir, ROOT,
+      ROOT, ROOT, port, counter))
+    local code = H.run(string.format("nginx -p %s -c %s/nginx.conf </dev/null >%s/start.log 2>&1",
+      dir, dir, dir))
+    assert.equal(0, code, H.read(dir .. "/start.log"))
+    H.wait_file(dir .. "/nginx.pid")
+    pid = tonumber(H.read(dir .. "/nginx.pid"))
+    H.wait_for(function() return (H.run("curl -sf http://127.0.0.1:" .. port .. "/ping")) == 0 end)
+
+    local peer = H.spawn(H.lua_cmd(H.script(PEER), lockp, counter, 100))
+    local out
+    code, out = H.run(string.format(
+      "curl -s --parallel --parallel-max 20 --max-time 60 'http://127.0.0.1:%d/inc?[1-100]'", port))
+    assert.equal(0, code, out)
+    local n = 0
+    for _ in out:gmatch("inc") do n = n + 1 end
+    assert.equal(100, n, out .. (H.read(dir .. "/error.log") or ""))
+    H.wait_for(function() return not H.alive(peer) end, 30, "the peer to finish")
+    local _, most = H.run("curl -s http://127.0.0.1:" .. port .. "/most")
+    assert.equal("most 1", (most:gsub("%s+$", "")), "requests were inside at once")
+    assert.equal("200", H.read(counter))
+    local errors = H.read(dir .. "/error.log") or ""
+    assert.is_falsy(errors:find("[error]", 1, true), errors)
+  end)
+end)
