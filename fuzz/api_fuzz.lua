@@ -266,7 +266,7 @@ end
 -- A path where a file may be created: always under DIR (relative paths land there too, as
 -- it is the working folder), or a non-string (misuse), or one with a NUL byte (misuse).
 local BASE = DIR:match("([^/]+)$")
-local HAS_ETCD = pcall(require, "baton.kind.etcd")
+local HAS_ETCD = pcall(require, "baton.etcd_core")
 local lock_path_of
 local function lock_path()
   local p = lock_path_of(R(100))
@@ -329,7 +329,7 @@ local valid_option = {
     return pick(TIMEOUTS_BOUNDED)
   end,
   shared = function() return chance(0.5) end,
-  mode = function() return pick({ 420, 438, 384, "0644", "0600", "600", 0, 4095, "7777", 511 }) end,
+  mode = function() return pick({ 420, 438, 384, "0644", "0600", "600", 0, "07777", "7777", 511 }) end,
   note = function() return pick({ "", "n", "nightly backup", LONG, "\0x", "é", random_string() }) end,
   warn_after = function() return pick({ 0, 0.001, 1e9 }) end,
   on_wait = function() return a_callback(pick({ "noop", "gc", "nested", "release", "error_string" })) end,
@@ -374,19 +374,34 @@ local function options(names, p_nil)
   return o
 end
 
--- Options that are each valid but not together: mark the call as misuse.
-local function check_combination(o, fname)
+-- Options that are each valid but not for this kind of lock: mark the call as misuse. Every
+-- lock takes the wait's options; each kind declares the others (lua/baton/kind/*.lua).
+local WAIT_OPTIONS = { timeout = true, note = true, warn_after = true, on_wait = true,
+  sleep = true, poll = true, cancel = true }
+local FILE_OBJECT_OPTIONS = { mode = true, mkdir = true } -- baton.rwlock, baton.semaphore
+local function kind_options(name)
+  local ok, kind = pcall(require, "baton.kind." .. name)
+  return ok and kind.options or nil
+end
+
+local function check_combination(o, fname, path)
   if type(o) ~= "table" then return end
-  local ok, kind, shared, stale, ttl = pcall(function()
-    return rawget(o, "kind"), rawget(o, "shared"), rawget(o, "stale_after"), rawget(o, "ttl")
-  end)
+  local ok, kind = pcall(rawget, o, "kind")
   if not ok then return end
-  local soft = kind == "soft" or fname == "baton.soft_lock"
-  if (stale ~= nil and not soft) or (soft and shared) or (fname == "baton.soft_lock" and kind ~= nil and kind ~= "soft") then
-    ctx.invalid = true
+  if kind == nil and type(path) == "string" and path:match("^etcds?://") then kind = "etcd" end
+  local allowed
+  if fname == "baton.rwlock" or fname == "baton.semaphore" then
+    allowed = FILE_OBJECT_OPTIONS
+  elseif fname == "baton.soft_lock" then
+    if kind ~= nil and kind ~= "soft" then ctx.invalid = true return end
+    allowed = kind_options("soft")
+  else
+    allowed = kind_options(type(kind) == "string" and kind or "flock")
   end
-  if (fname == "baton.rwlock" or fname == "baton.semaphore") and (kind ~= nil or shared ~= nil or ttl ~= nil) then
-    ctx.invalid = true
+  if not allowed then ctx.invalid = true return end
+  for name in pairs(o) do
+    local lock_only = name == "kind" and fname ~= "baton.rwlock" and fname ~= "baton.semaphore"
+    if not (WAIT_OPTIONS[name] or allowed[name] or lock_only) then ctx.invalid = true end
   end
 end
 
@@ -579,7 +594,7 @@ A[#A + 1] = function()
   local path = lock_path()
   local o = options(OPTION_NAMES)
   o = bound(o, path, type(o) == "table" and rawget(o, "kind") == "soft")
-  check_combination(o, "baton.lock")
+  check_combination(o, "baton.lock", path)
   local r = call("baton.lock", baton.lock, path, o)
   if r[1] then register("lock", r[2], { unbounded = unbounded_opts(o) }) end
   check_names_path("baton.lock", r, path)
@@ -589,7 +604,7 @@ A[#A + 1] = function()
   local o = options(OPTION_NAMES)
   -- without a timeout try_lock makes one attempt; with one it waits
   if type(o) == "table" and rawget(o, "timeout") ~= nil then o = bound(o, path) end
-  check_combination(o, "baton.try_lock")
+  check_combination(o, "baton.try_lock", path)
   local r = call("baton.try_lock", baton.try_lock, path, o)
   if r[1] and r[2] then register("lock", r[2], { unbounded = unbounded_opts(o) }) end
   check_try("baton.try_lock", r)
@@ -606,7 +621,7 @@ A[#A + 1] = function()
   local path = lock_path()
   local o = bound(options({ "timeout", "mode", "note", "warn_after", "on_wait", "sleep", "poll",
     "cancel", "mkdir", "stale_after", "kind" }), path, true)
-  check_combination(o, "baton.soft_lock")
+  check_combination(o, "baton.soft_lock", path)
   local r = call("baton.soft_lock", baton.soft_lock, path, o)
   if r[1] then register("lock", r[2], { unbounded = unbounded_opts(o) }) end
   check_names_path("baton.soft_lock", r, path)
@@ -614,7 +629,7 @@ end
 A[#A + 1] = function()
   local path = lock_path()
   local o = options(OPTION_NAMES)
-  check_combination(o, "baton.rwlock")
+  check_combination(o, "baton.rwlock", path)
   local r = call("baton.rwlock", baton.rwlock, path, o)
   if r[1] then
     register("rw", r[2], { unbounded = unbounded_opts(o) })
@@ -624,7 +639,7 @@ A[#A + 1] = function()
   local path = lock_path()
   local n = arg_or_any(function() return pick({ 1, 1, 2, 3, 1024 }) end)
   local o = options(OPTION_NAMES)
-  check_combination(o, "baton.semaphore")
+  check_combination(o, "baton.semaphore", path)
   local r = call("baton.semaphore", baton.semaphore, path, n, o)
   if r[1] then
     register("sem", r[2], { unbounded = unbounded_opts(o) })
