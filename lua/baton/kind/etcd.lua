@@ -83,6 +83,12 @@ function Handle:token()
   return self._token
 end
 
+-- While held: our key, the cluster's revision when the lock became ours (etcdctl's
+-- ETCD_LOCK_REV), and the lease id in hex.
+function Handle:held_as()
+  return self._c:held_as()
+end
+
 function Handle:held()
   check_all()
   return self._c:held()
