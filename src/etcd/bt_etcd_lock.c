@@ -380,9 +380,9 @@ int bt_etcd_wait(bt_etcd_lock *l, double seconds) {
     if (l->state == BT_ETCD_QUEUED) {
         if (!bt_etcd_lease_alive(&l->lease))
             return 1;
-        if (watch_suspect(l))
-            return 1;
         if (now >= l->retry_at) {
+            if (watch_suspect(l))
+                return 1;
             double until_look = l->looked + RECHECK - now;
             return bt_etcd_watch_wait(&l->watch, seconds < until_look ? seconds : until_look);
         }
