@@ -18,7 +18,7 @@ local function folder()
 end
 
 local function sh(cmd)
-  local code, out = H.run(cmd)
+  local code, out = H.run("{ " .. cmd .. "; }") -- all of it quiet, not only the last command
   assert(code == 0, cmd .. "\n" .. out)
   return out
 end
