@@ -709,7 +709,7 @@ local function elect(args)
     return 0
   end
   local opts = { ttl = o.ttl, timeout = (o.nonblock or o.timeout == 0) and 0 or o.timeout or -1 }
-  local ok, ld, msg, code = pcall(require("baton.elect").campaign, name, value, opts, "baton elect")
+  local ok, ld, msg, code = pcall(require("baton.elect").campaign, name, value, opts, "baton.elect")
   if not ok then
     if core.interrupted() then error(ld, 0) end
     usage("%s", plain(ld))
