@@ -52,6 +52,13 @@ describe("etcd elections", function()
     local ok, msg = pcall(baton.elect, url, "bob", { ttl = 2, timeout = 0.3 })
     assert.is_false(ok)
     assert.matches("timed out", msg)
+    local t0 = baton.now()
+    ok, msg = pcall(baton.elect, url, "bob", { ttl = 2, sleep = baton.sleep,
+      cancel = function() return baton.now() - t0 > 0.3 end })
+    assert.is_false(ok)
+    assert.matches("cancelled", msg)
+    -- the candidates that gave up left no key behind: etcdctl's is the only one
+    assert.equal(1, require("baton.kind.etcd").holder(url).queued)
     H.kill(pid, "INT") -- etcdctl resigns and revokes its lease on SIGINT
     local ld = baton.elect(url, "bob", { ttl = 2, timeout = 10 })
     assert.is_true(ld.token > leader.rev)

@@ -38,6 +38,7 @@ function M.campaign(url, value, opts, fname, raise)
       options.misuse(3, fname, url, "option 'kind' must be \"etcd\" here, got " .. tostring(o.kind))
     end
   end
+  if o.timeout == nil then o.timeout = -1 end -- a campaign waits, as baton.lock does
   local l = lock.new(url, o, fname, 3)
   l._h._c:set_value(value)
   local got, msg, code = lock.acquire_new(l, false)
