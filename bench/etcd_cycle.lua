@@ -1,6 +1,7 @@
 -- etcd locks: acquire+release latency (wall milliseconds) beside `etcdctl lock` doing the
--- same on the same server, and the hand-off to a waiting process. Starts its own etcd on
--- loopback (a temporary data folder, a free port) unless BATON_ETCD=HOST:PORT names one.
+-- same on the same server, and the hand-off to a waiting process; then the same over TLS with
+-- client certificates (an etcd of its own, certificates made by openssl). Starts its own etcd
+-- on loopback (a temporary data folder, a free port) unless BATON_ETCD=HOST:PORT names one.
 -- usage: make bench-etcd   (or with the module paths set: lua5.4 bench/etcd_cycle.lua [N])
 local baton = require "baton"
 local H = require "helpers"
@@ -104,5 +105,33 @@ for i = 1, procs do
 end
 H.cleanup()
 stats("baton holder -> baton waiter", times)
+
+local S = require "helpers.etcd_secure"
+if S.missing() then
+  print("TLS part skipped: " .. S.missing())
+else
+  local certs = S.certificates()
+  local sopts = { certs = certs, client_auth = true }
+  local server = S.start(sopts)
+  local turl = "etcds://" .. server.endpoint .. "/bench/lock"
+  local o = { ttl = 10, cacert = certs.ca, cert = certs.client_cert, key = certs.client_key }
+  print(string.format("== over TLS with client certificates, etcd at %s (wall ms)", server.endpoint))
+  measure("baton TLS, reused object", n, (function()
+    local l = baton.new(turl, o)
+    return function() l:acquire(); l:release() end
+  end)())
+  measure("baton TLS, baton.lock():release(), new object", n, function()
+    baton.lock(turl, o):release()
+  end)
+  local env = "ETCDCTL_CACERT=" .. H.quote(certs.ca) .. " ETCDCTL_CERT=" .. H.quote(certs.client_cert)
+    .. " ETCDCTL_KEY=" .. H.quote(certs.client_key) .. " "
+  measure("lua TLS: baton.lock(url):release()", procs, function()
+    run(env .. lua .. " -e " .. H.quote("require('baton').lock(" .. string.format("%q", turl) .. "):release()"))
+  end)
+  measure("etcdctl TLS: lock NAME -- true", procs, function()
+    run("ETCDCTL_API=3 " .. E.ETCDCTL .. " " .. S.flags(server, sopts) .. " lock bench/lock -- true")
+  end)
+  S.stop_all()
+end
 
 if own then E.stop_all() end

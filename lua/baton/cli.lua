@@ -394,13 +394,14 @@ end
 
 -- Wait for the command; a lock that can be lost (an etcd lease) is watched meanwhile, and
 -- losing it stops the command (TERM, then KILL) and ends with EX_LOCK_LOST.
-local function wait_holding(p, l, file)
+local function wait_holding(p, l, file, cmd)
   if not l:lostfd() then return p:wait() end
   while true do
     local status, err, why = p:wait(LOST_CHECK)
     if status or why ~= "timeout" then return status, err end
     if not l:is_locked() then
-      warn("lock", "lost the lock on '%s'; stopping %s", file, p.argv[1])
+      warn(cmd or "lock", cmd and "lost leadership of '%s'; stopping %s" or
+        "lost the lock on '%s'; stopping %s", file, p.argv[1])
       p:terminate()
       return EX_LOCK_LOST
     end
@@ -494,6 +495,10 @@ local function lock(args)
   -- can hold (-o, soft, etcd) needs more: a guard kills what the command started too.
   local spec = { unpack(argv) }
   if l.token then spec.env = { BATON_TOKEN = tostring(l.token) } end -- etcd's fencing token
+  if l._h.held_as then -- and what `etcdctl lock` exports: its key, the revision it was won at
+    local key, rev = l._h:held_as()
+    spec.env.ETCD_LOCK_KEY, spec.env.ETCD_LOCK_REV = key, rev and tostring(rev)
+  end
   local fd = l._h.fileno and l._h:fileno()
   if o.inherit and not fd then
     l:release()
@@ -692,8 +697,98 @@ local function status(args)
 end
 
 ---------------------------------------------------------------------------------------------
+-- baton elect
 
-local commands = { lock = lock, status = status }
+local ELECT_HELP = [[
+usage: baton elect [options] NAME VALUE [--] COMMAND [ARGS...]
+
+Campaign in the etcd election NAME (etcd://HOST:PORT/NAME, etcds://... for TLS, or a bare
+NAME on the endpoints of ETCDCTL_ENDPOINTS) with VALUE, the same election as `etcdctl elect
+NAME VALUE`, and run COMMAND while leader. COMMAND sees BATON_TOKEN (the leader's fencing
+token) and ETCD_ELECT_KEY (its key); it is stopped (TERM, then KILL) if leadership is lost.
+Leaving resigns. Certificates and credentials come from the ETCDCTL_ variables.
+
+Options:
+  -n, --nonblock          give up at once when another candidate leads
+  -w, --timeout SECONDS   give up after SECONDS
+  -E, --conflict-exit-code CODE
+                          exit with CODE (0-255) when giving up (default 1)
+      --ttl SECONDS       the lease's length (default 10)
+  -v, --verbose           say when leadership was won
+  -h, --help              show this help
+
+Exit status: COMMAND's (128 + n when killed by signal n); 1 or -E's CODE when -n or -w gave
+up; 64 bad command line; 66 etcd cannot be reached or refused; 69 COMMAND cannot be run;
+75 leadership was lost while COMMAND ran (COMMAND was stopped).
+]]
+
+local function elect_command_line(args)
+  local o, i = parse(args, { n = "nonblock", w = "timeout", E = "conflict", v = "verbose",
+    h = "help" }, { nonblock = "nonblock", timeout = "timeout", ["conflict-exit-code"] = "conflict",
+    ttl = "ttl", verbose = "verbose", help = "help" }, { timeout = true, conflict = true, ttl = true })
+  if o.help then return o end
+  for _, k in ipairs({ "timeout", "ttl" }) do
+    if o[k] then
+      local t = tonumber(o[k])
+      if not t or t ~= t or t < 0 or t == math.huge or (k == "ttl" and t == 0) then
+        usage("invalid %s value '%s'", k, o[k])
+      end
+      o[k] = t
+    end
+  end
+  if o.conflict then
+    local c = tonumber(o.conflict)
+    if not c or c ~= math.floor(c) or c < 0 or c > 255 then usage("invalid exit code '%s'", o.conflict) end
+    o.conflict = c
+  end
+  local name, value = args[i], args[i + 1]
+  if name == nil or value == nil then usage("requires an election NAME, a VALUE and a command") end
+  if name == "" then usage("the election name is empty") end
+  local argv = { unpack(args, i + 2) }
+  if argv[1] == "--" then table.remove(argv, 1) end
+  if #argv == 0 then usage("needs a command to run while leader") end
+  if not name:match("^etcds?://") then name = "etcd:///" .. name end
+  return o, name, value, argv
+end
+
+local function elect(args)
+  local o, name, value, argv = elect_command_line(args)
+  if o.help then
+    io.stdout:write(ELECT_HELP)
+    return 0
+  end
+  local opts = { ttl = o.ttl, timeout = (o.nonblock or o.timeout == 0) and 0 or o.timeout or -1 }
+  local ok, ld, msg, code = pcall(require("baton.elect").campaign, name, value, opts, "baton.elect")
+  if not ok then
+    if core.interrupted() then error(ld, 0) end
+    usage("%s", plain(ld))
+  end
+  if not ld then
+    if code == "busy" or code == "timeout" then return o.conflict or 1 end
+    warn("elect", "%s", plain(msg))
+    return code == "ENOMEM" and EX_OSERR or EX_NOINPUT
+  end
+  if o.verbose then warn("elect", "leader of '%s' (token %d); running %s", name, ld.token, argv[1]) end
+  local spec = { unpack(argv) }
+  spec.env = { BATON_TOKEN = tostring(ld.token), ETCD_ELECT_KEY = ld.key }
+  local p, why, ecode = baton.spawn(spec)
+  if not p then
+    ld:resign()
+    warn("elect", "%s", plain(why))
+    return (ecode == "ENOMEM" or ecode == "EAGAIN") and EX_OSERR or EX_UNAVAILABLE
+  end
+  local status, err = wait_holding(p, ld._l, name, "elect")
+  if not status then
+    warn("elect", "%s", plain(err))
+    status = EX_OSERR
+  end
+  ld:resign()
+  return status
+end
+
+---------------------------------------------------------------------------------------------
+
+local commands = { lock = lock, status = status, elect = elect }
 
 function M.main(name, args)
   local run = commands[name]

@@ -61,6 +61,13 @@ function M.soft_lock(path, opts)
   return l
 end
 
+-- Leader elections on etcd (doc/etcd.md): campaign (waiting as baton.lock does), observe.
+function M.elect(url, value, opts)
+  local leadership = require("baton.elect").campaign(url, value, opts, "baton.elect", true)
+  return leadership
+end
+function M.leader(url, opts) return require("baton.elect").leader(url, opts) end
+
 -- Who holds the lock at `path`: a table (see doc/holder.md), or nil when nobody does.
 M.holder = require("baton.holder").holder
 

@@ -125,7 +125,8 @@ function M.check(opts, fname, path, level, acquiring, kind, selectable)
   end
   local own = kind and kind.options or EMPTY
   for name, v in pairs(opts) do
-    local check = type(name) == "string" and checks[name]
+    -- a kind may declare an option of its own with the check of its value (a function)
+    local check = type(name) == "string" and (checks[name] or type(own[name]) == "function" and own[name])
     if not check then
       misuse(level + 1, fname, path, "unknown option '" .. tostring(name) .. "'")
     end

@@ -38,14 +38,32 @@ typedef struct bt_etcd_lock {
     double pause;          /* and the pause after that */
     int lostfd;            /* eventfd, readable once a held lock is lost */
     char *note;            /* recorded in the key's value, for holder() */
+    char *value;           /* when set, the key's value instead of the record (elections) */
+    size_t value_len;
+    long long got_rev;     /* the cluster's revision when the lock was found ours (what
+                            * `etcdctl lock` exports as ETCD_LOCK_REV) */
+    int watch_failures;    /* failed requests of the lease thread when the watch started */
 } bt_etcd_lock;
 
 enum { BT_ETCD_IDLE, BT_ETCD_QUEUED, BT_ETCD_HELD };
 
 /* Set up a lock for `path` (nothing is sent yet). On a bad path returns -1 with `why` set;
  * bt_etcd_close must be called in every case. */
-int bt_etcd_open(bt_etcd_lock *l, const char *path, double ttl, int shared, const char *note,
-                 char *why, size_t whylen);
+int bt_etcd_open(bt_etcd_lock *l, const char *path, const bt_etcd_conf *conf, double ttl,
+                 int shared, const char *note, char *why, size_t whylen);
+
+/* Store `value` (len bytes, any bytes) under the key instead of baton's record, as an
+ * election candidate does; NULL goes back to the record. Returns 0, or -1 out of memory. */
+int bt_etcd_set_value(bt_etcd_lock *l, const char *value, size_t len);
+
+/* The value of a held key replaced (an election leader's proclamation): BT_OK, BT_ETCD_LOST
+ * when the key is no longer ours, or BT_ETCD_DOWN / BT_ETCD_ERROR with *err. */
+int bt_etcd_proclaim(bt_etcd_lock *l, const char *value, size_t len, bt_etcd_err *err);
+
+/* While held: the cluster's revision when it became ours, and our key (else 0 / NULL). */
+long long bt_etcd_got_rev(const bt_etcd_lock *l);
+const char *bt_etcd_key(const bt_etcd_lock *l);
+long long bt_etcd_lease_id(const bt_etcd_lock *l);
 
 /* One attempt that does not wait for the lock: BT_OK (held), BT_BUSY, or BT_ETCD_DOWN /
  * BT_ETCD_ERROR with *err. While queued it asks etcd only when something changed. */
@@ -87,10 +105,14 @@ typedef struct bt_etcd_holder {
     char host[256];
     char note[1024];
     char key[512];
+    char *value;       /* the key's value as stored (malloc'd, to free; NULL when empty) */
+    size_t value_len;
+    long long revision; /* the cluster's revision when asked */
 } bt_etcd_holder;
 
 /* 1 with *out filled in, 0 when nobody holds it, or BT_ETCD_DOWN / BT_ETCD_ERROR. A bad
- * path gives BT_ETCD_ERROR with code "EINVAL". */
-int bt_etcd_holder_of(const char *path, bt_etcd_holder *out, bt_etcd_err *err);
+ * path gives BT_ETCD_ERROR with code "EINVAL". out->value must be freed in every case. */
+int bt_etcd_holder_of(const char *path, const bt_etcd_conf *conf, bt_etcd_holder *out,
+                      bt_etcd_err *err);
 
 #endif

@@ -67,17 +67,23 @@ static int first_key(bt_etcd_http *h, const bt_etcd_url *url, bt_etcd_holder *ou
     out->token = bt_json_i64(kv, "create_revision");
     out->lease = bt_json_i64(kv, "lease");
     out->queued = (int)bt_json_i64(resp, "count");
+    out->revision = bt_json_i64(json_object_get(resp, "header"), "revision");
+    const char *v = json_string_value(json_object_get(kv, "value"));
+    out->value = v && v[0] ? bt_b64_decode(v, &out->value_len) : NULL;
     read_record(kv, out);
     json_decref(resp);
     return 1;
 }
 
-int bt_etcd_holder_of(const char *path, bt_etcd_holder *out, bt_etcd_err *err) {
+int bt_etcd_holder_of(const char *path, const bt_etcd_conf *conf, bt_etcd_holder *out,
+                      bt_etcd_err *err) {
     bt_etcd_url url;
     bt_etcd_http h;
     char why[256];
     memset(out, 0, sizeof *out);
-    if (bt_etcd_url_parse(path, &url, why, sizeof why) != 0) {
+    if (bt_etcd_url_parse(path, &url, why, sizeof why) != 0 ||
+        bt_etcd_url_configure(&url, conf, why, sizeof why) != 0) {
+        bt_etcd_url_free(&url);
         bt_etcd_fail(err, "EINVAL", "%s", why);
         return BT_ETCD_ERROR;
     }

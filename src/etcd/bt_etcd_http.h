@@ -43,13 +43,25 @@ typedef struct bt_etcd_http {
     size_t len, cap;
     char curl_err[CURL_ERROR_SIZE];
     int sealed;               /* curl's inner socket pair was made close-on-exec */
+    struct curl_slist *auth_headers; /* headers + "Authorization: <token>" */
+    char token[512];          /* etcd's auth token for this connection; "" before one */
+    int auth_off;             /* a user was given but the cluster has no authentication */
+    atomic_int failures;      /* endpoints that did not answer, counted (other threads read) */
 } bt_etcd_http;
 
 /* Set libcurl up once per process (the module's loader calls it). Returns 0 on success. */
 int bt_etcd_global_init(void);
 
-/* Options every baton transfer uses: no signals, no proxies, close-on-exec sockets. */
-void bt_etcd_curl_defaults(CURL *c, long timeout_ms);
+/* Options every baton transfer uses: no signals, no proxies, close-on-exec sockets, and the
+ * URL's TLS settings (bt_etcd_tls.c). */
+void bt_etcd_curl_defaults(CURL *c, const bt_etcd_url *url, long timeout_ms);
+
+/* TLS settings for a transfer: certificates and verification from the URL (bt_etcd_tls.c). */
+void bt_etcd_curl_tls(CURL *c, const bt_etcd_url *url);
+
+/* Whether a libcurl failure is about certificates or the TLS handshake: a mistake in the
+ * configuration, not a member that is down. */
+int bt_etcd_tls_failure(CURLcode rc);
 
 int bt_etcd_http_init(bt_etcd_http *h, const bt_etcd_url *url, long timeout_ms,
                       const atomic_int *cancel);
@@ -59,6 +71,9 @@ void bt_etcd_http_free(bt_etcd_http *h);
  * "/v3/kv/range". BT_OK with *resp (the response, its "result" unwrapped) to json_decref,
  * or BT_ETCD_DOWN / BT_ETCD_ERROR with *err filled in. */
 int bt_etcd_call(bt_etcd_http *h, const char *api, json_t *req, json_t **resp, bt_etcd_err *err);
+
+/* The headers a request on this connection sends (its auth token included), for a watch. */
+const struct curl_slist *bt_etcd_http_headers(const bt_etcd_http *h);
 
 /* The gateway writes 64-bit numbers as strings and leaves zero values out: read either. */
 long long bt_json_i64(const json_t *obj, const char *key);

@@ -86,7 +86,7 @@ static int renew(bt_etcd_lease *l, long timeout_ms, long long *ttl, char *why, s
         bt_etcd_copy(why, whylen, err.msg);
         return -1;
     }
-    const char *ep = l->http.url->base[l->http.current] + 7;
+    const char *ep = bt_etcd_url_ep(l->http.url, l->http.current);
     int r = 1;
     *ttl = bt_json_i64(resp, "TTL");
     if (strcmp(bt_json_cluster(resp), l->cluster) != 0) {
@@ -164,7 +164,7 @@ int bt_etcd_lease_grant(bt_etcd_lease *l, bt_etcd_http *h, long long ttl, bt_etc
     json_decref(resp);
     if (id == 0 || granted <= 0) {
         bt_etcd_fail(err, "EPROTO", "etcd at %s granted no usable lease",
-                     h->url->base[h->current] + 7);
+                     bt_etcd_url_ep(h->url, h->current));
         return BT_ETCD_ERROR;
     }
     /* the thread is not running: no lock needed yet */

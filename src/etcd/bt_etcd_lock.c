@@ -53,13 +53,14 @@ static int connect_parts(bt_etcd_lock *l) {
     return 0;
 }
 
-int bt_etcd_open(bt_etcd_lock *l, const char *path, double ttl, int shared, const char *note,
-                 char *why, size_t whylen) {
+int bt_etcd_open(bt_etcd_lock *l, const char *path, const bt_etcd_conf *conf, double ttl,
+                 int shared, const char *note, char *why, size_t whylen) {
     memset(l, 0, sizeof *l);
     l->lostfd = -1;
     l->state = BT_ETCD_IDLE;
     l->pause = FIRST_RETRY;
-    if (bt_etcd_url_parse(path, &l->url, why, whylen) != 0)
+    if (bt_etcd_url_parse(path, &l->url, why, whylen) != 0 ||
+        bt_etcd_url_configure(&l->url, conf, why, whylen) != 0)
         return -1;
     if (!(ttl > 0) || ttl > 1e9) {
         snprintf(why, whylen, "the ttl must be a positive number of seconds");
@@ -114,9 +115,27 @@ static void adopt(bt_etcd_lock *l) {
     connect_parts(l); /* on failure ready stays 0 and attempts fail cleanly */
 }
 
-/* The value stored under our key: who we are, for holder(). Base64, to be sent. */
+int bt_etcd_set_value(bt_etcd_lock *l, const char *value, size_t len) {
+    char *copy = NULL;
+    if (value) {
+        copy = malloc(len + 1);
+        if (!copy)
+            return -1;
+        memcpy(copy, value, len);
+        copy[len] = '\0';
+    }
+    free(l->value);
+    l->value = copy;
+    l->value_len = len;
+    return 0;
+}
+
+/* The value stored under our key: who we are, for holder(), or the candidate's value.
+ * Base64, to be sent. */
 static char *record(const bt_etcd_lock *l) {
     char host[256] = "";
+    if (l->value)
+        return bt_b64_encode(l->value, l->value_len);
     struct timespec now;
     gethostname(host, sizeof host - 1);
     clock_gettime(CLOCK_REALTIME, &now);
@@ -207,17 +226,19 @@ static int decide(bt_etcd_lock *l, const json_t *kvs, long long revision, int wa
     if (!ahead) {
         bt_etcd_watch_stop(&l->watch);
         l->state = BT_ETCD_HELD;
-        if (waited)
+        l->got_rev = revision;
+        if (waited && !l->value)
             refresh_record(l);
         return BT_OK;
     }
     const char *key = json_string_value(json_object_get(ahead, "key"));
     if (!key) {
         bt_etcd_fail(err, "EPROTO", "etcd at %s listed a key without a name",
-                     l->url.base[l->http.current] + 7);
+                     bt_etcd_url_ep(&l->url, l->http.current));
         return BT_ETCD_ERROR;
     }
-    int rc = bt_etcd_watch_start(&l->watch, l->url.base[l->http.current], key, revision + 1, err);
+    l->watch_failures = atomic_load(&l->lease.http.failures);
+    int rc = bt_etcd_watch_start(&l->watch, &l->http, key, revision + 1, err);
     return rc == BT_OK ? BT_BUSY : rc;
 }
 
@@ -301,6 +322,13 @@ static int look(bt_etcd_lock *l, bt_etcd_err *err) {
     return rc;
 }
 
+/* The lease thread found a member that did not answer since the watch started: the watch
+ * may be on that member, silent for good (a stopped process still holds its connections
+ * open). Look again, and watch through a member that answers. */
+static int watch_suspect(const bt_etcd_lock *l) {
+    return atomic_load(&l->lease.http.failures) != l->watch_failures;
+}
+
 int bt_etcd_try(bt_etcd_lock *l, bt_etcd_err *err) {
     adopt(l);
     if (!l->ready) {
@@ -317,7 +345,8 @@ int bt_etcd_try(bt_etcd_lock *l, bt_etcd_err *err) {
     int rc;
     if (l->state == BT_ETCD_IDLE) {
         rc = enqueue(l, err);
-    } else if (!bt_etcd_watch_changed(&l->watch) && now - l->looked < RECHECK) {
+    } else if (!bt_etcd_watch_changed(&l->watch) && now - l->looked < RECHECK &&
+               !watch_suspect(l)) {
         return BT_BUSY; /* nothing happened ahead of us: no need to ask */
     } else {
         /* a watch that ended without its key going (its member failed, say) is followed by
@@ -352,6 +381,8 @@ int bt_etcd_wait(bt_etcd_lock *l, double seconds) {
         if (!bt_etcd_lease_alive(&l->lease))
             return 1;
         if (now >= l->retry_at) {
+            if (watch_suspect(l))
+                return 1;
             double until_look = l->looked + RECHECK - now;
             return bt_etcd_watch_wait(&l->watch, seconds < until_look ? seconds : until_look);
         }
@@ -374,6 +405,52 @@ int bt_etcd_lostfd(bt_etcd_lock *l) {
 int bt_etcd_held(bt_etcd_lock *l) {
     adopt(l);
     return l->state == BT_ETCD_HELD && bt_etcd_lease_alive(&l->lease);
+}
+
+long long bt_etcd_got_rev(const bt_etcd_lock *l) {
+    return l->state == BT_ETCD_HELD ? l->got_rev : 0;
+}
+
+const char *bt_etcd_key(const bt_etcd_lock *l) {
+    return l->state == BT_ETCD_HELD ? l->key : NULL;
+}
+
+long long bt_etcd_lease_id(const bt_etcd_lock *l) {
+    return l->state == BT_ETCD_HELD ? l->lease.id : 0;
+}
+
+int bt_etcd_proclaim(bt_etcd_lock *l, const char *value, size_t len, bt_etcd_err *err) {
+    adopt(l);
+    if (l->state != BT_ETCD_HELD || !bt_etcd_lease_alive(&l->lease)) {
+        bt_etcd_fail(err, "lost", "not the leader: the key is no longer held");
+        return BT_ETCD_LOST;
+    }
+    char rev[24], lease[24];
+    char *b64 = bt_b64_encode(value, len);
+    if (!b64 || bt_etcd_set_value(l, value, len) != 0) {
+        free(b64);
+        bt_etcd_fail(err, "ENOMEM", "out of memory");
+        return BT_ETCD_ERROR;
+    }
+    snprintf(rev, sizeof rev, "%lld", l->rev);
+    snprintf(lease, sizeof lease, "%lld", l->lease.id);
+    json_t *resp = NULL;
+    int rc = bt_etcd_call(&l->http, "/v3/kv/txn",
+                          json_pack("{s:[{s:s,s:s,s:s}],s:[{s:{s:s,s:s,s:s}}]}", "compare",
+                                    "key", l->key_b64, "target", "CREATE", "create_revision",
+                                    rev, "success", "request_put", "key", l->key_b64, "value",
+                                    b64, "lease", lease),
+                          &resp, err);
+    free(b64);
+    if (rc != BT_OK)
+        return rc;
+    int ours = json_is_true(json_object_get(resp, "succeeded"));
+    json_decref(resp);
+    if (!ours) {
+        bt_etcd_fail(err, "lost", "not the leader: key %s is gone", l->key);
+        return BT_ETCD_LOST;
+    }
+    return BT_OK;
 }
 
 long long bt_etcd_token(bt_etcd_lock *l) {
@@ -428,5 +505,6 @@ void bt_etcd_close(bt_etcd_lock *l) {
     free(l->from_b64);
     free(l->to_b64);
     free(l->note);
-    l->from_b64 = l->to_b64 = l->note = NULL;
+    free(l->value);
+    l->from_b64 = l->to_b64 = l->note = l->value = NULL;
 }

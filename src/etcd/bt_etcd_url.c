@@ -1,5 +1,6 @@
 /* Parsing etcd lock paths. Strict on purpose: a typo in a host or port must not turn into a
  * lock on some other server, and TLS must not silently fall back to plain HTTP. */
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include "bt_etcd_url.h"
 
 #include <ctype.h>
@@ -83,10 +84,10 @@ static int parse_endpoints(const char *s, size_t n, bt_etcd_url *u, char *why, s
         if (parse_endpoint(s + start, end - start, one, sizeof one, why, whylen) != 0)
             return -1;
         size_t len = strlen(one);
-        u->base[u->n] = malloc(len + 8);
+        u->base[u->n] = malloc(len + 9);
         if (!u->base[u->n])
             return fail(why, whylen, "out of memory");
-        snprintf(u->base[u->n], len + 8, "http://%s", one);
+        snprintf(u->base[u->n], len + 9, "%s://%s", u->tls ? "https" : "http", one);
         u->n++;
         start = end + 1;
     }
@@ -96,15 +97,18 @@ static int parse_endpoints(const char *s, size_t n, bt_etcd_url *u, char *why, s
 
 int bt_etcd_url_parse(const char *path, bt_etcd_url *u, char *why, size_t whylen) {
     memset(u, 0, sizeof *u);
-    if (strncmp(path, "etcds://", 8) == 0 || strncmp(path, "https://", 8) == 0)
-        return fail(why, whylen, "TLS is not configured: baton speaks plain HTTP to etcd; use "
-                                 "etcd://HOST:PORT/NAME on a trusted network or through a local "
-                                 "TLS proxy");
-    if (strncmp(path, "etcd://", 7) != 0)
+    if (strncmp(path, "https://", 8) == 0 || strncmp(path, "http://", 7) == 0)
+        return fail(why, whylen, "an etcd lock path looks like etcd://HOST:PORT/NAME, or "
+                                 "etcds://HOST:PORT/NAME for TLS");
+    u->tls = strncmp(path, "etcds://", 8) == 0;
+    if (!u->tls && strncmp(path, "etcd://", 7) != 0)
         return fail(why, whylen, "an etcd lock path looks like etcd://HOST:PORT/NAME");
-    const char *auth = path + 7, *slash = strchr(auth, '/');
+    const char *auth = path + (u->tls ? 8 : 7), *slash = strchr(auth, '/');
     if (!slash)
         return fail(why, whylen, "no lock name: expected etcd://HOST:PORT/NAME");
+    if (slash == auth)
+        return fail(why, whylen, "no endpoints before the lock name (and ETCDCTL_ENDPOINTS "
+                                 "is not set)");
     if (slash[1] == '\0')
         return fail(why, whylen, "the lock name after '%.*s/' is empty", (int)(slash - path), path);
     if (parse_endpoints(auth, (size_t)(slash - auth), u, why, whylen) != 0) {
@@ -122,7 +126,45 @@ int bt_etcd_url_parse(const char *path, bt_etcd_url *u, char *why, size_t whylen
     return 0;
 }
 
+static int copy_opt(char **dst, const char *src) {
+    *dst = src && src[0] ? strdup(src) : NULL;
+    return !src || !src[0] || *dst ? 0 : -1;
+}
+
+int bt_etcd_url_configure(bt_etcd_url *u, const bt_etcd_conf *conf, char *why, size_t whylen) {
+    if (!conf)
+        return 0;
+    int certs = (conf->cacert && conf->cacert[0]) || (conf->cert && conf->cert[0]) ||
+                (conf->key && conf->key[0]) || conf->insecure;
+    if (certs && !u->tls)
+        return fail(why, whylen, "certificates (cacert, cert, key, insecure) are for TLS: "
+                                 "write the path as etcds://");
+    if ((conf->cert && conf->cert[0]) != (conf->key && conf->key[0]))
+        return fail(why, whylen, "a client certificate needs both 'cert' and 'key'");
+    if ((conf->user && conf->user[0]) && !conf->password)
+        return fail(why, whylen, "user '%s' has no password", conf->user);
+    if (copy_opt(&u->cacert, conf->cacert) || copy_opt(&u->cert, conf->cert) ||
+        copy_opt(&u->key, conf->key) || copy_opt(&u->user, conf->user) ||
+        (conf->user && conf->user[0] && !(u->password = strdup(conf->password))))
+        return fail(why, whylen, "out of memory");
+    u->insecure = conf->insecure;
+    return 0;
+}
+
+const char *bt_etcd_url_ep(const bt_etcd_url *u, int i) {
+    const char *b = u->base[i];
+    return b + (strncmp(b, "https://", 8) == 0 ? 8 : 7);
+}
+
 void bt_etcd_url_free(bt_etcd_url *u) {
+    free(u->cacert);
+    free(u->cert);
+    free(u->key);
+    free(u->user);
+    if (u->password) {
+        memset(u->password, 0, strlen(u->password));
+        free(u->password);
+    }
     for (int i = 0; i < u->n; i++)
         free(u->base[i]);
     free(u->endpoints);

@@ -73,6 +73,8 @@ void bt_etcd_watch_stop(bt_etcd_watch *w) {
         curl_easy_cleanup(w->easy);
         w->easy = NULL;
     }
+    curl_slist_free_all(w->sent);
+    w->sent = NULL;
     w->len = 0;
     w->fired = w->ended = 0;
 }
@@ -91,9 +93,33 @@ void bt_etcd_watch_free(bt_etcd_watch *w) {
     memset(w, 0, sizeof *w);
 }
 
-int bt_etcd_watch_start(bt_etcd_watch *w, const char *base, const char *key_b64,
+/* The watch's own headers, with the connection's token when it has one. */
+static struct curl_slist *headers_for(const bt_etcd_watch *w, const bt_etcd_http *h) {
+    struct curl_slist *out = NULL;
+    for (const struct curl_slist *p = w->headers; p; p = p->next) {
+        struct curl_slist *more = curl_slist_append(out, p->data);
+        if (!more)
+            goto fail;
+        out = more;
+    }
+    if (h->token[0]) {
+        char line[sizeof h->token + 32];
+        snprintf(line, sizeof line, "Authorization: %s", h->token);
+        struct curl_slist *more = curl_slist_append(out, line);
+        if (!more)
+            goto fail;
+        out = more;
+    }
+    return out;
+fail:
+    curl_slist_free_all(out);
+    return NULL;
+}
+
+int bt_etcd_watch_start(bt_etcd_watch *w, const bt_etcd_http *h, const char *key_b64,
                         long long from, bt_etcd_err *err) {
     char url[512], rev[24];
+    const char *base = h->url->base[h->current];
     bt_etcd_watch_stop(w);
     if (!w->multi) {
         bt_fds before;
@@ -111,16 +137,17 @@ int bt_etcd_watch_start(bt_etcd_watch *w, const char *base, const char *key_b64,
                             "start_revision", rev, "filters", "NOPUT");
     char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
-    w->easy = body ? curl_easy_init() : NULL;
+    w->sent = body ? headers_for(w, h) : NULL;
+    w->easy = w->sent ? curl_easy_init() : NULL;
     if (!w->easy) {
         free(body);
         bt_etcd_fail(err, "ENOMEM", "out of memory starting a watch on etcd");
         return BT_ETCD_ERROR;
     }
-    bt_etcd_curl_defaults(w->easy, 2000);
+    bt_etcd_curl_defaults(w->easy, h->url, 2000);
     curl_easy_setopt(w->easy, CURLOPT_URL, url);
     curl_easy_setopt(w->easy, CURLOPT_COPYPOSTFIELDS, body);
-    curl_easy_setopt(w->easy, CURLOPT_HTTPHEADER, w->headers);
+    curl_easy_setopt(w->easy, CURLOPT_HTTPHEADER, w->sent);
     curl_easy_setopt(w->easy, CURLOPT_WRITEFUNCTION, on_stream);
     curl_easy_setopt(w->easy, CURLOPT_WRITEDATA, w);
     /* a peer that vanishes without a word is noticed by the kernel's probes */

@@ -12,6 +12,7 @@ typedef struct bt_etcd_watch {
     CURLM *multi;               /* made by the first watch, closed on release */
     CURL *easy;                 /* the running watch; NULL when none */
     struct curl_slist *headers;
+    struct curl_slist *sent;    /* headers of the running watch: the above and the token */
     char *buf;                  /* stream bytes not yet split into messages */
     size_t len, cap;
     double started;             /* CLOCK_MONOTONIC */
@@ -21,9 +22,10 @@ typedef struct bt_etcd_watch {
 
 int bt_etcd_watch_init(bt_etcd_watch *w);
 
-/* Watch `key_b64` at endpoint `base` ("http://HOST:PORT") for a deletion at revision `from`
- * or later, replacing any earlier watch. Returns BT_OK, or BT_ETCD_ERROR (out of memory). */
-int bt_etcd_watch_start(bt_etcd_watch *w, const char *base, const char *key_b64,
+/* Watch `key_b64` at the endpoint connection `h` used last (with its TLS settings and auth
+ * token) for a deletion at revision `from` or later, replacing any earlier watch. Returns
+ * BT_OK, or BT_ETCD_ERROR (out of memory). */
+int bt_etcd_watch_start(bt_etcd_watch *w, const bt_etcd_http *h, const char *key_b64,
                         long long from, bt_etcd_err *err);
 
 /* 1 when no watch runs, or it fired or ended: the lock's state must be looked at again. */

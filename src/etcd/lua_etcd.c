@@ -18,17 +18,43 @@ typedef struct {
 
 static etcd_ud *check_etcd(lua_State *L) { return (etcd_ud *)luaL_checkudata(L, 1, ETCD_MT); }
 
-/* core.open(path, ttl, shared, note) -> handle | nil, why */
+static const char *conf_string(lua_State *L, int t, const char *name) {
+    lua_getfield(L, t, name);
+    const char *v = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
+    lua_pop(L, 1); /* the string stays referenced by the table */
+    return v;
+}
+
+/* The connection settings from the table at index `t` (or none when it is nil). */
+static const bt_etcd_conf *read_conf(lua_State *L, int t, bt_etcd_conf *c) {
+    memset(c, 0, sizeof *c);
+    if (lua_isnoneornil(L, t))
+        return NULL;
+    luaL_checktype(L, t, LUA_TTABLE);
+    c->cacert = conf_string(L, t, "cacert");
+    c->cert = conf_string(L, t, "cert");
+    c->key = conf_string(L, t, "key");
+    c->user = conf_string(L, t, "user");
+    c->password = conf_string(L, t, "password");
+    lua_getfield(L, t, "insecure");
+    c->insecure = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return c;
+}
+
+/* core.open(path, ttl, shared, note, conf) -> handle | nil, why */
 static int l_open(lua_State *L) {
     size_t len;
     const char *path = luaL_checklstring(L, 1, &len);
     lua_Number ttl = luaL_checknumber(L, 2);
     int shared = lua_toboolean(L, 3);
     const char *note = luaL_optstring(L, 4, NULL);
+    bt_etcd_conf conf;
+    const bt_etcd_conf *c = read_conf(L, 5, &conf);
     char why[256];
     etcd_ud *u = (etcd_ud *)lua_newuserdata(L, sizeof(etcd_ud) + len);
     memcpy(u->path, path, len + 1);
-    int rc = bt_etcd_open(&u->lock, path, ttl, shared, note, why, sizeof why);
+    int rc = bt_etcd_open(&u->lock, path, c, ttl, shared, note, why, sizeof why);
     luaL_getmetatable(L, ETCD_MT); /* from here on __gc frees whatever open set up */
     lua_setmetatable(L, -2);
     if (rc != 0) {
@@ -120,6 +146,46 @@ static int l_release(lua_State *L) {
     return 1;
 }
 
+/* h:set_value(string | nil): what the key holds instead of baton's record (elections) */
+static int l_set_value(lua_State *L) {
+    etcd_ud *u = check_etcd(L);
+    size_t len = 0;
+    const char *v = luaL_optlstring(L, 2, NULL, &len);
+    if (bt_etcd_set_value(&u->lock, v, len) != 0)
+        return luaL_error(L, "baton: out of memory");
+    return 0;
+}
+
+/* h:proclaim(value) -> true | nil, message, code */
+static int l_proclaim(lua_State *L) {
+    etcd_ud *u = check_etcd(L);
+    size_t len;
+    const char *v = luaL_checklstring(L, 2, &len);
+    bt_etcd_err err;
+    if (bt_etcd_proclaim(&u->lock, v, len, &err) == BT_OK) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_pushnil(L);
+    lua_pushfstring(L, "baton: cannot proclaim on '%s': %s", u->path, err.msg);
+    lua_pushstring(L, err.code);
+    return 3;
+}
+
+/* h:held_as() -> key, revision when it became ours, lease (hex) | nothing when not held */
+static int l_held_as(lua_State *L) {
+    etcd_ud *u = check_etcd(L);
+    const char *key = bt_etcd_key(&u->lock);
+    if (!key)
+        return 0;
+    char lease[24];
+    snprintf(lease, sizeof lease, "%llx", bt_etcd_lease_id(&u->lock));
+    lua_pushstring(L, key);
+    lua_pushinteger(L, (lua_Integer)bt_etcd_got_rev(&u->lock));
+    lua_pushstring(L, lease);
+    return 3;
+}
+
 static int l_gc(lua_State *L) {
     bt_etcd_close(&check_etcd(L)->lock);
     return 0;
@@ -160,8 +226,11 @@ static int l_holder(lua_State *L) {
     bt_etcd_err err;
     if (!h)
         return luaL_error(L, "baton: out of memory");
-    int rc = bt_etcd_holder_of(path, h, &err);
+    bt_etcd_conf conf;
+    const bt_etcd_conf *c = read_conf(L, 2, &conf);
+    int rc = bt_etcd_holder_of(path, c, h, &err);
     if (rc < 0) {
+        free(h->value);
         free(h);
         lua_pushnil(L);
         lua_pushfstring(L, "baton: cannot ask etcd about lock '%s': %s", path, err.msg);
@@ -173,7 +242,13 @@ static int l_holder(lua_State *L) {
         lua_pushnil(L);
         return 1;
     }
-    lua_createtable(L, 0, 10);
+    lua_createtable(L, 0, 12);
+    if (h->value) {
+        lua_pushlstring(L, h->value, h->value_len);
+        lua_setfield(L, -2, "value");
+        free(h->value);
+    }
+    set_integer(L, "revision", h->revision);
     set_string(L, "kind", "etcd");
     set_string(L, "host", h->host);
     set_string(L, "note", h->note);
@@ -194,6 +269,7 @@ static int l_holder(lua_State *L) {
 static const luaL_Reg methods[] = {
     {"try", l_try},       {"wait", l_wait},   {"pollfd", l_pollfd}, {"lostfd", l_lostfd},
     {"held", l_held},     {"lost", l_lost},   {"token", l_token},   {"release", l_release},
+    {"set_value", l_set_value}, {"proclaim", l_proclaim}, {"held_as", l_held_as},
     {NULL, NULL}};
 
 static const luaL_Reg meta[] = {{"__gc", l_gc}, {"__tostring", l_tostring}, {NULL, NULL}};
