@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,12 +207,20 @@ void bt_apply_mode(int fd, mode_t mode) {
 /* open(2) that fails with ELOOP when any component of the path is a symbolic link: a path
  * without links needs no further check. -1 with errno ENOSYS where the kernel lacks it. */
 static int open_linkless(const char *path, int flags, mode_t mode) {
+    static atomic_int missing; /* the kernel (or a tool such as valgrind) lacks openat2 */
+    if (atomic_load_explicit(&missing, memory_order_relaxed)) {
+        errno = ENOSYS;
+        return -1;
+    }
     struct open_how how;
     memset(&how, 0, sizeof how);
     how.flags = (unsigned long long)flags;
     how.mode = (flags & O_CREAT) ? (unsigned long long)mode : 0;
     how.resolve = RESOLVE_NO_SYMLINKS;
-    return (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+    int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+    if (fd < 0 && errno == ENOSYS)
+        atomic_store_explicit(&missing, 1, memory_order_relaxed);
+    return fd;
 }
 #else
 static int open_linkless(const char *path, int flags, mode_t mode) {

@@ -379,8 +379,10 @@ bt_child *bt_spawn(const bt_spawn_req *r, bt_err *err) {
     sigprocmask(SIG_SETMASK, &all, &old);
     pid_t parent = getpid();
     pid_t pid = fork();
-    if (pid == 0)
+    if (pid == 0) {
+        free(c); /* the parent's record: a guard that lives on in the child must not carry it */
         child(r, rep[1], parent);
+    }
     int fork_errno = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
     close(rep[1]);
