@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../src/bt_clock.h"
-#include "../src/bt_flock.h"
+#include "../src/core/clock.h"
+#include "../src/core/flock_lock.h"
 
 static void increment(const char *counter) {
     char buf[32] = {0};

@@ -4,8 +4,8 @@
 #include <signal.h>
 #include <stddef.h>
 
-#include "bt_signal.h"
-#include "bt_spawn.h"
+#include "../core/signals.h"
+#include "../core/spawn.h"
 
 /* How many VM instructions may pass between two looks at the flag. Threads inherit the hook
  * of the thread that creates them, so coroutines (baton.jobs) are covered too. */
