@@ -1353,7 +1353,7 @@ local function check_round()
   end
   local rec = my_records()
   if rec > 0 then fail(rec .. " holder records left published after release") end
-  -- inotify instances are kept in a pool of up to 4 for the next waiters (bt_notify.c)
+  -- inotify instances are kept in a pool of up to 4 for the next waiters (src/core/os/linux.c)
   local fds, inotify = fd_list()
   if baseline_fds and (#fds ~= #baseline_fds or inotify > 4) then
     fail(string.format("%d descriptors open (and %d inotify instances), %d at the start:\n    %s\n"

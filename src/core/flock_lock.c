@@ -12,7 +12,7 @@
 
 #include "clock.h"
 #include "lock_path.h"
-#include "os/release_watch.h"
+#include "os/os.h"
 #include "pid.h"
 #include "holder_records.h"
 
@@ -32,8 +32,7 @@ void bt_flock_init(bt_flock *l, int shared, mode_t mode, int make_parents) {
     l->locked = 0;
     l->owner = 0;
     l->opener = 0;
-    l->notify_fd = -1;
-    l->watch = -1;
+    bt_watch_init(&l->watch, &l->wd, 1);
     l->recheck = 0;
     l->shared = shared;
     l->make_parents = make_parents;
@@ -99,33 +98,7 @@ const bt_flock *bt_flock_held_here(const bt_flock *l) {
     return found;
 }
 
-#ifdef __linux__
-static void unwatch(bt_flock *l) {
-    if (l->notify_fd >= 0 && l->opener != bt_pid()) {
-        /* A forked child's copy of its parent's instance: removing the watch or reading
-         * events would take them from the parent, which may still be waiting. */
-        close(l->notify_fd);
-    } else {
-        if (l->watch >= 0)
-            inotify_rm_watch(l->notify_fd, l->watch);
-        bt_notify_give(l->notify_fd);
-    }
-    l->notify_fd = -1;
-    l->watch = -1;
-}
-
-/* Point the watch at the file now at `path`; without one we fall back to sleeping. */
-static void rewatch(bt_flock *l, const char *path) {
-    if (l->watch >= 0)
-        inotify_rm_watch(l->notify_fd, l->watch);
-    l->watch = inotify_add_watch(l->notify_fd, path, BT_NOTIFY_EVENTS);
-    if (l->watch < 0)
-        unwatch(l);
-}
-#else
-static void unwatch(bt_flock *l) { (void)l; }
-static void rewatch(bt_flock *l, const char *path) { (void)l; (void)path; }
-#endif
+static void unwatch(bt_flock *l) { bt_watch_stop(&l->watch); }
 
 static int open_file(bt_flock *l, const char *path, bt_err *err) {
     int fd = bt_fs_open_lock(path, l->mode, l->make_parents, err);
@@ -133,8 +106,7 @@ static int open_file(bt_flock *l, const char *path, bt_err *err) {
         return BT_FAIL;
     l->fd = fd;
     l->opener = bt_pid();
-    if (l->notify_fd >= 0)
-        rewatch(l, path);
+    bt_watch_retarget(&l->watch, 0, path); /* a waiter watches the file it opened */
     return BT_OK;
 }
 
@@ -158,9 +130,10 @@ static void drop_fd(bt_flock *l) {
  * parent holds (or gets) the lock: the child would believe it holds the parent's lock, and
  * both would go on as holders. Let go of the copies (never unlocking) and start afresh. */
 static void forget_inherited(bt_flock *l) {
-    if ((l->fd < 0 && l->notify_fd < 0) || l->opener == bt_pid())
+    if (l->watch.fd >= 0 && l->watch.owner != bt_pid())
+        unwatch(l); /* a copy of the parent's watch: its events are the parent's to read */
+    if (l->fd < 0 || l->opener == bt_pid())
         return;
-    unwatch(l);
     unlist_held(l); /* the parent's entry, in this child's copy of the list */
     if (l->fd >= 0)
         close(l->fd);
@@ -201,7 +174,7 @@ static int take(bt_flock *l, const char *path, int block, bt_err *err) {
                 return fail(err, "lock", saved, NULL);
             }
             /* Busy. Held on a file that is no longer at the path, we would wait forever. */
-            if (l->recheck || l->notify_fd < 0) {
+            if (l->recheck || bt_watch_fd(&l->watch) < 0) {
                 l->recheck = 0;
                 if (fstat(l->fd, &mine) == 0 && replaced(path, &mine)) {
                     drop_fd(l);
@@ -241,32 +214,13 @@ int bt_flock_block(bt_flock *l, const char *path, bt_err *err) { return take(l, 
 
 int bt_flock_wait(bt_flock *l, const char *path, double seconds) {
     forget_inherited(l);
-#ifdef __linux__
-    if (l->notify_fd < 0) {
-        l->notify_fd = bt_notify_take();
-        l->opener = bt_pid();
-        if (l->notify_fd >= 0) {
-            rewatch(l, path);
-            if (l->notify_fd >= 0) {
-                l->recheck = 1; /* the file may have changed before the watch was set */
-                return 0;
-            }
-        }
-    }
-    if (l->notify_fd >= 0) {
-        int woken = bt_notify_wait(l->notify_fd, seconds);
-        if (woken == 2)
-            l->recheck = 1;
-        return woken != 0;
-    }
-#else
-    (void)path;
-#endif
-    bt_sleep(seconds);
-    return 0;
+    int woke = bt_watch_wait(&l->watch, &path, 0, NULL, seconds);
+    if (woke == BT_WOKE_ARMED || woke == BT_WOKE_REPLACED)
+        l->recheck = 1; /* the file may have changed before the watch was set, or since */
+    return woke == BT_WOKE_EVENT || woke == BT_WOKE_REPLACED;
 }
 
-int bt_flock_pollfd(const bt_flock *l) { return l->notify_fd; }
+int bt_flock_pollfd(const bt_flock *l) { return bt_watch_fd(&l->watch); }
 
 int bt_flock_held(const bt_flock *l) { return l->locked && l->owner == bt_pid(); }
 

@@ -1,19 +1,20 @@
 /* Exclusive and shared flock(2) locks on a lock file, with a waiter that wakes when the
- * holder closes the file (inotify on Linux) instead of on a timer. */
+ * holder closes the file (the release watch, os/os.h) instead of on a timer. */
 #ifndef BT_FLOCK_H
 #define BT_FLOCK_H
 
 #include <sys/types.h>
 
 #include "errors.h"
+#include "os/os.h"
 
 typedef struct bt_flock {
     int fd;        /* descriptor on the lock file; -1 when none is open */
     int locked;    /* 1 while fd carries our flock */
     pid_t owner;   /* process that took the lock: a forked child must not unlock it */
-    pid_t opener;  /* process that opened fd and notify_fd: a forked child has only copies */
-    int notify_fd; /* inotify instance while waiting; -1 otherwise */
-    int watch;     /* inotify watch on the lock file; -1 when none */
+    pid_t opener;  /* process that opened fd: a forked child has only a copy */
+    bt_watch watch; /* the release watch on the lock file while waiting (os/os.h) */
+    int wd;        /* its one watch */
     int recheck;   /* the file may have been replaced: compare inodes on the next busy attempt */
     int shared;    /* LOCK_SH instead of LOCK_EX */
     int make_parents;

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "os/proc_identity.h"
+#include "os/os.h"
 
 enum { BT_RECORD_FLOCK = 1, BT_RECORD_SOFT = 2 };
 

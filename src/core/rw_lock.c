@@ -13,7 +13,7 @@
 #include "pid.h"
 #include "rw_file.h"
 #include "rw_vfs.h"
-#include "file_watch.h"
+#include "os/os.h"
 
 /* How often the lock file may be swapped under us before we give up one attempt. */
 #define MAX_REOPENS 64
@@ -386,7 +386,8 @@ int bt_rw_try(bt_rw *l, const char *path, int how, bt_err *err) {
 }
 
 int bt_rw_wait(bt_rw *l, const char *path, double seconds) {
-    return bt_watch_wait(&l->watch, &path, seconds);
+    int woke = bt_watch_wait(&l->watch, &path, 0, NULL, seconds);
+    return woke == BT_WOKE_EVENT || woke == BT_WOKE_REPLACED;
 }
 
 void bt_rw_abandon(bt_rw *l) {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "flock_lock.h"
-#include "file_watch.h"
+#include "os/os.h"
 
 struct bt_sem {
     int n;
@@ -100,7 +100,8 @@ const char *bt_sem_unusable(const bt_sem *s, bt_err *err) {
 }
 
 int bt_sem_wait(bt_sem *s, double seconds) {
-    return bt_watch_wait(&s->watch, (const char *const *)s->paths, seconds);
+    int woke = bt_watch_wait(&s->watch, (const char *const *)s->paths, 0, NULL, seconds);
+    return woke == BT_WOKE_EVENT || woke == BT_WOKE_REPLACED;
 }
 
 int bt_sem_slot(const bt_sem *s) {

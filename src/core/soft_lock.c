@@ -33,17 +33,11 @@
 #endif
 
 #include "clock.h"
-#include "os/openers.h"
+#include "os/os.h"
 #include "lock_path.h"
 #include "pid.h"
 #include "rw_file.h"
-#include "os/proc_identity.h"
 #include "holder_records.h"
-
-#ifdef __linux__
-#include <poll.h>
-#include <sys/inotify.h>
-#endif
 
 /* Create-or-break rounds in one attempt before reporting the lock busy. */
 #define MAX_ROUNDS 16
@@ -408,23 +402,13 @@ static int examine(bt_soft *l, const char *path, bt_err *err) {
 
 /* ---- taking and giving back ---------------------------------------------------------- */
 
-#ifdef __linux__
-static void unwatch(bt_soft *l) {
-    if (l->notify_fd >= 0)
-        close(l->notify_fd);
-    l->notify_fd = -1;
-    l->watch = -1;
-}
-#else
-static void unwatch(bt_soft *l) { (void)l; }
-#endif
+static void unwatch(bt_soft *l) { bt_watch_stop(&l->watch); }
 
 void bt_soft_init(bt_soft *l, mode_t mode, int make_parents, double stale_after) {
     memset(l, 0, sizeof *l);
     l->fd = -1;
     l->record = -1;
-    l->notify_fd = -1;
-    l->watch = -1;
+    bt_watch_init(&l->watch, &l->wd, 1);
     l->spare = -1;
     l->mode = mode;
     l->make_parents = make_parents;
@@ -592,8 +576,8 @@ static int short_of_descriptors(bt_soft *l, int *use_spare) {
             return 1;
         }
     }
-    if (l->notify_fd >= 0) {
-        unwatch(l);
+    if (bt_watch_fd(&l->watch) >= 0) {
+        bt_watch_close(&l->watch); /* closed, not kept: the descriptor is what is short */
         l->no_watch = 1;
         return 1;
     }
@@ -636,81 +620,19 @@ int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
     return BT_BUSY;
 }
 
-#ifdef __linux__
-/* Watch the marker's folder for the marker leaving it. 0, or -1 when no watch can be had. */
-static int arm(bt_soft *l, const char *path) {
-    char dir[4096];
-    if (folder_of(path, dir, sizeof dir) != 0)
-        return -1;
-    l->notify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (l->notify_fd < 0)
-        return -1;
-    l->watcher = bt_pid();
-    l->watch = inotify_add_watch(l->notify_fd, dir,
-                                 IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF |
-                                     IN_ONLYDIR);
-    if (l->watch < 0) {
-        unwatch(l);
-        return -1;
-    }
-    return 0;
-}
-
-/* Drain the events; 1 when the marker left, or the folder itself went away. */
-static int drain(bt_soft *l, const char *base) {
-    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-    ssize_t n;
-    int woke = 0;
-    while ((n = read(l->notify_fd, buf, sizeof buf)) > 0) {
-        for (char *p = buf; p < buf + n;) {
-            const struct inotify_event *ev = (const struct inotify_event *)p;
-            if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))
-                woke = 2;
-            else if (ev->len && strcmp(ev->name, base) == 0 && !woke)
-                woke = 1;
-            p += sizeof *ev + ev->len;
-        }
-    }
-    if (woke == 2)
-        unwatch(l); /* armed again on the next wait */
-    return woke != 0;
-}
-#endif
-
 int bt_soft_wait(bt_soft *l, const char *path, double seconds) {
-#ifdef __linux__
-    if (l->notify_fd >= 0 && l->watcher != bt_pid())
-        unwatch(l); /* inherited through fork(): its events are the parent's to read */
-    if (l->notify_fd < 0 && !l->no_watch && arm(l, path) == 0)
-        return 0; /* the caller's next attempt closes the race with a release before this */
-    if (l->notify_fd >= 0) {
-        const char *slash = strrchr(path, '/');
-        const char *base = slash ? slash + 1 : path;
-        if (!(seconds > 0))
-            seconds = 0;
-        if (seconds > 1e6)
-            seconds = 1e6;
-        double deadline = bt_now() + seconds;
-        for (;;) {
-            double left = deadline - bt_now();
-            if (left < 0)
-                left = 0;
-            struct timespec ts;
-            ts.tv_sec = (time_t)left;
-            ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
-            struct pollfd pfd = {l->notify_fd, POLLIN, 0};
-            if (ppoll(&pfd, 1, &ts, NULL) <= 0)
-                return 0;
-            if (drain(l, base))
-                return 1;
-        }
+    char dir[4096];
+    if (l->no_watch || folder_of(path, dir, sizeof dir) != 0) {
+        bt_sleep(seconds);
+        return 0;
     }
-#endif
-    bt_sleep(seconds);
-    return 0;
+    const char *slash = strrchr(path, '/');
+    const char *dirs[1] = {dir};
+    int woke = bt_watch_wait(&l->watch, dirs, 1, slash ? slash + 1 : path, seconds);
+    return woke == BT_WOKE_EVENT || woke == BT_WOKE_REPLACED;
 }
 
-int bt_soft_pollfd(const bt_soft *l) { return l->notify_fd; }
+int bt_soft_pollfd(const bt_soft *l) { return bt_watch_fd(&l->watch); }
 
 int bt_soft_held(const bt_soft *l) { return l->fd >= 0 && l->owner == bt_pid(); }
 

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "errors.h"
+#include "os/os.h"
 #include "soft_marker.h"
 
 /* A marker that names no owner is taken for a crashed writer's once it is this old. */
@@ -20,9 +21,8 @@ typedef struct bt_soft {
     dev_t dev;         /* our marker's identity, to remove only our own */
     ino_t ino;
     int record;        /* holder record (bt_record.h); -1 when none */
-    int notify_fd;     /* inotify instance while waiting; -1 otherwise */
-    int watch;         /* watch on the marker's folder; -1 when none */
-    pid_t watcher;     /* process that made notify_fd: a forked child must not read it */
+    bt_watch watch;    /* the release watch on the marker's folder while waiting (os/os.h) */
+    int wd;            /* its one watch */
     int spare;         /* our marker, written but not yet named (O_TMPFILE); -1 when none */
     pid_t spare_pid;   /* the process it names */
     double spare_at;   /* when it was written (its age matters to other hosts' stale_after) */

@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "os/proc_identity.h"
+#include "os/os.h"
 
 /* Longest host name kept; a longer one is kept cut short and never matches this host. */
 #define BT_HOST_LEN 256

@@ -7,8 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../core/os/kernel_locks.h"
-#include "../core/os/proc_identity.h"
+#include "../core/os/linux_text.h"
 #include "../core/soft_marker.h"
 #include "binding.h"
 

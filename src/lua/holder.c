@@ -9,10 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../core/os/kernel_locks.h"
+#include "../core/os/os.h"
 #include "../core/soft_marker.h"
-#include "../core/os/openers.h"
-#include "../core/os/proc_identity.h"
 #include "../core/holder_records.h"
 #include "../core/soft_lock.h"
 #include "binding.h"
@@ -226,8 +224,8 @@ static int l_marker(lua_State *L) {
 /* core.process(pid) -> { cmdline =, started =, token =, zombie = } or nil when it is gone */
 static int l_process(lua_State *L) {
     pid_t pid = check_pid(L, 1);
-    bt_stat st;
-    if (bt_proc_stat(pid, &st) != 0)
+    int zombie;
+    if (!bt_proc_exists(pid, &zombie))
         return 0;
     lua_newtable(L);
     char cmdline[4096];
@@ -246,7 +244,7 @@ static int l_process(lua_State *L) {
         lua_pushstring(L, token);
         lua_setfield(L, -2, "token");
     }
-    lua_pushboolean(L, st.state == 'Z' || st.state == 'X');
+    lua_pushboolean(L, zombie);
     lua_setfield(L, -2, "zombie");
     return 1;
 }

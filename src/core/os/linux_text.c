@@ -1,15 +1,145 @@
-#define _GNU_SOURCE
-#include "kernel_locks.h"
+/* Linux's texts parsed: /proc/PID/stat, /proc/stat, the boot id and /proc/locks. Pure
+ * functions over a buffer, no system calls, so specs and fuzz targets can feed them anything
+ * on any host; src/core/os/linux.c reads the files and calls them. */
+#include "linux_text.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <unistd.h>
 
-#include "openers.h"
+/* Index of starttime among the fields after the command name: field 22 overall, counted
+ * from field 3 (the state). */
+#define STARTTIME_INDEX 19
+
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+int bt_stat_parse(const char *buf, size_t len, bt_stat *out) {
+    const char *close = NULL;
+    for (size_t i = len; i > 0; i--) {
+        if (buf[i - 1] == ')') {
+            close = buf + i;
+            break;
+        }
+    }
+    if (!close)
+        return -1;
+    const char *p = close, *end = buf + len;
+    for (int field = 0; field <= STARTTIME_INDEX; field++) {
+        while (p < end && is_space(*p))
+            p++;
+        if (p == end)
+            return -1;
+        const char *start = p;
+        while (p < end && !is_space(*p))
+            p++;
+        if (field == 0) {
+            if (p - start != 1)
+                return -1;
+            out->state = *start;
+        } else if (field == STARTTIME_INDEX) {
+            unsigned long long v = 0;
+            for (const char *q = start; q < p; q++) {
+                if (*q < '0' || *q > '9' || v > (~0ULL - 9) / 10)
+                    return -1;
+                v = v * 10 + (unsigned)(*q - '0');
+            }
+            out->starttime = v;
+        }
+    }
+    return 0;
+}
+
+static int hex_value(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int bt_boot_parse(const char *buf, size_t len, uint32_t out[4]) {
+    size_t a = 0, b = len;
+    while (a < b && is_space(buf[a]))
+        a++;
+    while (b > a && is_space(buf[b - 1]))
+        b--;
+    uint32_t w[4] = {0, 0, 0, 0};
+    int digits = 0;
+    for (size_t i = a; i < b; i++) {
+        if (buf[i] == '-')
+            continue;
+        int v = hex_value(buf[i]);
+        if (v < 0 || digits == 32)
+            return -1;
+        /* shift the 128-bit number left by one hex digit */
+        for (int k = 0; k < 3; k++)
+            w[k] = (w[k] << 4) | (w[k + 1] >> 28);
+        w[3] = (w[3] << 4) | (uint32_t)v;
+        digits++;
+    }
+    if (digits == 0)
+        return -1;
+    memcpy(out, w, sizeof w);
+    return 0;
+}
+
+size_t bt_token_format(const uint32_t boot[4], unsigned long long starttime,
+                       char out[BT_TOKEN_LEN]) {
+    /* The 192-bit number as six 32-bit limbs, most significant first. */
+    uint32_t limb[6] = {boot[0], boot[1], boot[2], boot[3], (uint32_t)(starttime >> 32),
+                        (uint32_t)starttime};
+    /* Divide by 10^9 repeatedly; each remainder is nine digits, least significant first. */
+    uint32_t chunk[8];
+    int nchunks = 0;
+    int top = 0;
+    while (top < 6) {
+        uint64_t rem = 0;
+        for (int i = top; i < 6; i++) {
+            uint64_t cur = (rem << 32) | limb[i];
+            limb[i] = (uint32_t)(cur / 1000000000u);
+            rem = cur % 1000000000u;
+        }
+        chunk[nchunks++] = (uint32_t)rem;
+        while (top < 6 && limb[top] == 0)
+            top++;
+    }
+    if (nchunks == 0)
+        chunk[nchunks++] = 0;
+    /* The most significant chunk without leading zeros, the others padded to nine digits. */
+    int n = snprintf(out, BT_TOKEN_LEN, "%lu", (unsigned long)chunk[nchunks - 1]);
+    for (int i = nchunks - 2; i >= 0; i--)
+        n += snprintf(out + n, (size_t)(BT_TOKEN_LEN - n), "%09lu", (unsigned long)chunk[i]);
+    return (size_t)n;
+}
+
+size_t bt_cmdline_join(char *buf, size_t len) {
+    while (len > 0 && buf[len - 1] == '\0')
+        len--;
+    for (size_t i = 0; i < len; i++)
+        if (buf[i] == '\0')
+            buf[i] = ' ';
+    buf[len] = '\0';
+    return len;
+}
+
+double bt_btime_parse(const char *buf, size_t len) {
+    static const char key[] = "btime ";
+    size_t k = sizeof key - 1;
+    for (size_t at = 0; at + k <= len; at++) {
+        if ((at > 0 && buf[at - 1] != '\n') || memcmp(buf + at, key, k) != 0)
+            continue;
+        unsigned long long v = 0;
+        size_t i = at + k, start = i;
+        for (; i < len && buf[i] >= '0' && buf[i] <= '9'; i++) {
+            if (v > (~0ULL - 9) / 10)
+                return -1;
+            v = v * 10 + (unsigned)(buf[i] - '0');
+        }
+        return i > start && (i == len || buf[i] == '\n') ? (double)v : -1;
+    }
+    return -1;
+}
 
 typedef struct word {
     const char *s;
@@ -239,72 +369,4 @@ const char *bt_locks_sqlite_state(unsigned bytes) {
     if (bytes & (BT_BYTES_SHARED_READ | BT_BYTES_PENDING_READ))
         return "shared";
     return NULL;
-}
-
-/* The whole of /proc/locks in a buffer the caller frees; NULL with errno on failure. */
-static char *read_proc_locks(size_t *len) {
-    int fd = open("/proc/locks", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    size_t cap = 16384, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            char *bigger = realloc(buf, cap * 2);
-            if (!bigger) {
-                free(buf);
-                buf = NULL;
-                errno = ENOMEM;
-                break;
-            }
-            buf = bigger;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int saved = errno;
-            free(buf);
-            buf = NULL;
-            errno = saved;
-            break;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    *len = n;
-    return buf;
-}
-
-long bt_locks_find(const char *path, int kinds, bt_lock_holder *out, size_t max) {
-    struct stat st;
-    if (lstat(path, &st) != 0 || S_ISLNK(st.st_mode))
-        return 0; /* nothing there (a link itself is never locked), so nobody holds it */
-    size_t len;
-    char *buf = read_proc_locks(&len);
-    if (!buf)
-        return -1;
-    size_t total = bt_locks_parse_kinds(buf, len, major(st.st_dev), minor(st.st_dev),
-                                        (unsigned long long)st.st_ino, kinds, out, max);
-    if (total == 0) {
-        /* Same inode number on some device: keep the holders that have our file open. */
-        total = bt_locks_parse_kinds(buf, len, BT_ANY_DEVICE, 0, (unsigned long long)st.st_ino,
-                                     kinds, out, max);
-        size_t kept = 0;
-        for (size_t i = 0; i < total && i < max; i++)
-            if (out[i].pid > 0 && bt_has_open((pid_t)out[i].pid, st.st_dev, st.st_ino))
-                out[kept++] = out[i];
-        total = kept;
-    }
-    free(buf);
-    return (long)total;
-}
-
-long bt_locks_holders(const char *path, bt_lock_holder *out, size_t max) {
-    return bt_locks_find(path, BT_LOCK_FLOCK, out, max);
 }

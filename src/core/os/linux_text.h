@@ -1,15 +1,13 @@
-/* What /proc says about a process: its start token (which tells a recycled pid from the
- * process that wrote a marker), its command line and start time. The parsers are pure
- * functions over a buffer, so they can be tested and fuzzed without /proc. */
-#ifndef BT_PROC_H
-#define BT_PROC_H
+/* Linux's texts parsed (/proc/PID/stat, /proc/stat, the boot id, /proc/PID/cmdline,
+ * /proc/locks): pure functions over a buffer, for linux.c, the specs (baton.core_test) and
+ * the fuzz targets. They make no system call, so they build and run on any host. */
+#ifndef BT_LINUX_TEXT_H
+#define BT_LINUX_TEXT_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
-/* Room for the decimal digits of a 192-bit number (at most 58) and a NUL. */
-#define BT_TOKEN_LEN 64
+#include "os.h"
 
 typedef struct bt_stat {
     char state;                   /* 'R', 'S', 'T', 'Z', ... */
@@ -34,30 +32,29 @@ double bt_btime_parse(const char *buf, size_t len);
 size_t bt_token_format(const uint32_t boot[4], unsigned long long starttime,
                        char out[BT_TOKEN_LEN]);
 
-/* This boot's id, read once. Returns 0, or -1 when /proc does not tell. */
-int bt_boot_id(uint32_t out[4]);
-
-/* Read /proc/PID/stat. Returns 0, or -1 with errno set. */
-int bt_proc_stat(pid_t pid, bt_stat *out);
-
-/* The start token of process `pid` into out; returns its length, or 0 when /proc cannot
- * tell (no such process, or no boot id). *dead is set to 1 when the process has exited but
- * is not yet reaped (a zombie), also when the token cannot be had. */
-size_t bt_proc_token(pid_t pid, char out[BT_TOKEN_LEN], int *dead);
-
-/* The command line of `pid` with its arguments joined by spaces, NUL-terminated in buf.
- * Returns its length, or 0 when it cannot be read (gone, a kernel thread, no access). */
-size_t bt_proc_cmdline(pid_t pid, char *buf, size_t cap);
-
 /* Turn the `len` bytes of a /proc/PID/cmdline in buf (arguments ending in NUL bytes) into
  * one line, the arguments joined by spaces, NUL-terminated at buf[result] (buf has room for
  * len + 1 bytes). Returns its length. */
 size_t bt_cmdline_join(char *buf, size_t len);
 
-/* When `pid` started, in seconds since the epoch; negative when /proc does not tell. */
-double bt_proc_started(pid_t pid);
+/* Read /proc/PID/stat (linux.c). Returns 0, or -1 with errno set. */
+int bt_proc_stat(pid_t pid, bt_stat *out);
 
-/* The owner of `pid` (its effective uid, as /proc shows it). Returns 0, or -1. */
-int bt_proc_uid(pid_t pid, uid_t *uid);
+/* Matches any device in bt_locks_parse. */
+#define BT_ANY_DEVICE ((unsigned long)-1)
+
+/* The FLOCK locks granted on the file with device major:minor and inode `ino`, in the
+ * order listed, one entry per pid (a process holding it through several descriptors is
+ * listed once). With major BT_ANY_DEVICE, the inode number alone is matched. Lines for
+ * blocked waiters ("->") and other kinds of lock are skipped. Fills at most `max` entries
+ * and returns how many there are in all. */
+size_t bt_locks_parse(const char *buf, size_t len, unsigned long major, unsigned long minor,
+                      unsigned long long ino, bt_lock_holder *out, size_t max);
+
+/* As bt_locks_parse, for the kinds of lock in `kinds` (BT_LOCK_* bits): one entry per kind
+ * and pid, a record-lock holder's ranges merged into one entry. */
+size_t bt_locks_parse_kinds(const char *buf, size_t len, unsigned long major,
+                            unsigned long minor, unsigned long long ino, int kinds,
+                            bt_lock_holder *out, size_t max);
 
 #endif
