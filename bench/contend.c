@@ -1,6 +1,6 @@
 /* Contention from C: N processes, each doing K increments of a counter file under one lock.
  * "raw" takes a blocking flock(2) on a freshly opened descriptor and closes it to release:
- * the floor. "core" does the same through baton's C core (src/bt_flock.c: the inode
+ * the floor. "core" does the same through baton's C core (src/core/flock_lock.c: the inode
  * re-check, and waiting with a deadline when TIMEOUT is given). Prints the wall time.
  * usage: contend MODE LOCKPATH COUNTERPATH N K [TIMEOUT]   (MODE: raw | core) */
 #define _GNU_SOURCE

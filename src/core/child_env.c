@@ -1,3 +1,4 @@
+/* A child's environment: ours with some variables set or removed (child_env.h). */
 #define _GNU_SOURCE
 #include "child_env.h"
 

@@ -1,3 +1,4 @@
+/* Pipes, redirections and non-blocking reads and writes for child processes (child_io.h). */
 #define _GNU_SOURCE
 #include "child_io.h"
 
@@ -24,16 +25,9 @@ static int above_stdio(int fd) {
     return moved;
 }
 
-static int fail(bt_err *err, const char *op) {
-    err->op = op;
-    err->code = errno;
-    err->detail = NULL;
-    return BT_FAIL;
-}
-
 int bt_pipe(int fds[2], bt_err *err) {
     if (pipe2(fds, O_CLOEXEC) != 0)
-        return fail(err, "make a pipe");
+        return bt_fail(err, "make a pipe", errno, NULL);
     fds[0] = above_stdio(fds[0]);
     fds[1] = above_stdio(fds[1]);
     if (fds[0] < 0 || fds[1] < 0) {
@@ -41,7 +35,7 @@ int bt_pipe(int fds[2], bt_err *err) {
         bt_close(fds[0]);
         bt_close(fds[1]);
         errno = saved;
-        return fail(err, "make a pipe");
+        return bt_fail(err, "make a pipe", errno, NULL);
     }
     return BT_OK;
 }
@@ -56,7 +50,7 @@ int bt_open_stream(const char *path, int how, bt_err *err) {
         flags |= O_WRONLY | O_CREAT | O_TRUNC;
     int fd = above_stdio(open(path, flags, 0666));
     if (fd < 0) {
-        fail(err, "open");
+        bt_fail(err, "open", errno, NULL);
         return -1;
     }
     return fd;

@@ -1,3 +1,4 @@
+/* The monotonic clock and sleeping (clock.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "clock.h"
 

@@ -1,4 +1,5 @@
-/* errno values to their symbolic names: scripts match on "EACCES", not on a locale's text. */
+/* Failures of the core: bt_fail fills a bt_err; errno values to their symbolic names, so
+ * scripts match on "EACCES", not on a locale's text. */
 #include "errors.h"
 
 #include <errno.h>
@@ -23,4 +24,11 @@ const char *bt_errno_name(int code, char buf[16]) {
         snprintf(buf, 16, "E%d", code);
         return buf;
     }
+}
+
+int bt_fail(bt_err *err, const char *op, int code, const char *detail) {
+    err->op = op;
+    err->code = code;
+    err->detail = detail;
+    return BT_FAIL;
 }

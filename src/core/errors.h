@@ -15,6 +15,10 @@ typedef struct bt_err {
     const char *detail; /* set when strerror(code) would not say what is wrong */
 } bt_err;
 
+/* Fill *err (what failed, the errno value, a detail or NULL) and return BT_FAIL: how every
+ * core function reports a failure. */
+int bt_fail(bt_err *err, const char *op, int code, const char *detail);
+
 /* The symbolic name of an errno value ("EACCES"), or "E<number>" for unknown ones.
  * The buffer is used only for unknown values and must hold 16 bytes. */
 const char *bt_errno_name(int code, char buf[16]);

@@ -1,3 +1,4 @@
+/* flock(2) locks: open, lock, re-check the inode, wait in the kernel or on the watch. */
 #define _GNU_SOURCE
 #include "flock_lock.h"
 
@@ -19,13 +20,6 @@
 
 /* How often a lock file may be swapped under us before we give up one attempt. */
 #define MAX_REOPENS 64
-
-static int fail(bt_err *err, const char *op, int code, const char *detail) {
-    err->op = op;
-    err->code = code;
-    err->detail = detail;
-    return BT_FAIL;
-}
 
 void bt_flock_init(bt_flock *l, int shared, mode_t mode, int make_parents) {
     l->fd = -1;
@@ -171,7 +165,7 @@ static int take(bt_flock *l, const char *path, int block, bt_err *err) {
             if (errno != EWOULDBLOCK) {
                 int saved = errno;
                 drop_fd(l);
-                return fail(err, "lock", saved, NULL);
+                return bt_fail(err, "lock", saved, NULL);
             }
             /* Busy. Held on a file that is no longer at the path, we would wait forever. */
             if (l->recheck || bt_watch_fd(&l->watch) < 0) {
@@ -188,11 +182,11 @@ static int take(bt_flock *l, const char *path, int block, bt_err *err) {
         if (fstat(l->fd, &mine) != 0) {
             int saved = errno;
             drop_fd(l);
-            return fail(err, "stat", saved, NULL);
+            return bt_fail(err, "stat", saved, NULL);
         }
         if (!S_ISREG(mine.st_mode)) {
             drop_fd(l);
-            return fail(err, "use", EINVAL, "not a regular file");
+            return bt_fail(err, "use", EINVAL, "not a regular file");
         }
         if (replaced(path, &mine)) {
             drop_fd(l);
@@ -205,7 +199,7 @@ static int take(bt_flock *l, const char *path, int block, bt_err *err) {
         return BT_OK;
     }
     drop_fd(l);
-    return fail(err, "lock", EAGAIN, "the lock file keeps being replaced");
+    return bt_fail(err, "lock", EAGAIN, "the lock file keeps being replaced");
 }
 
 int bt_flock_try(bt_flock *l, const char *path, bt_err *err) { return take(l, path, 0, err); }

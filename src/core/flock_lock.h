@@ -18,8 +18,8 @@ typedef struct bt_flock {
     int recheck;   /* the file may have been replaced: compare inodes on the next busy attempt */
     int shared;    /* LOCK_SH instead of LOCK_EX */
     int make_parents;
-    mode_t mode;   /* permission bits for a file we create (bt_fs.h: BT_MODE_EXACT) */
-    int record;    /* holder record published for baton.holder (bt_record.h); -1 when none */
+    mode_t mode;   /* permission bits for a file we create (lock_path.h: BT_MODE_EXACT) */
+    int record;    /* holder record published for baton.holder (holder_records.h); -1 when none */
     dev_t dev;     /* the locked file, while locked */
     ino_t ino;
     const char *name;              /* how messages name this lock, or NULL (bt_flock_held_here) */

@@ -1,3 +1,4 @@
+/* Holder records: the per-process table of what it holds, since when, with what note. */
 #define _GNU_SOURCE
 #include "holder_records.h"
 
@@ -20,7 +21,7 @@
 #define SLOT_SIZE 256
 #define SLOTS 127
 #define TABLE_SIZE (SLOT_SIZE * (SLOTS + 1))
-_Static_assert(TABLE_SIZE == BT_RECORD_TABLE_SIZE, "the table size is published in bt_record.h");
+_Static_assert(TABLE_SIZE == BT_RECORD_TABLE_SIZE, "the table size is published in holder_records.h");
 
 typedef union header {
     struct {

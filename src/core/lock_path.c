@@ -223,13 +223,6 @@ static int open_linkless(const char *path, int flags, mode_t mode) {
 }
 #endif
 
-static int open_fail(bt_err *err, const char *op, int code, const char *detail) {
-    err->op = op;
-    err->code = code;
-    err->detail = detail;
-    return -1;
-}
-
 /* Why the lock file could not be opened. A symbolic link at the path is refused by
  * O_NOFOLLOW with ELOOP, but may show as EACCES first: in a sticky folder, opening with
  * O_CREAT what another user owns there is denied before the link is looked at. Say what it
@@ -237,8 +230,8 @@ static int open_fail(bt_err *err, const char *op, int code, const char *detail) 
 static int open_failed(const char *path, int code, bt_err *err) {
     struct stat st;
     if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
-        return open_fail(err, "use", ELOOP, "it is a symbolic link");
-    return open_fail(err, "open", code, NULL);
+        return bt_fail(err, "use", ELOOP, "it is a symbolic link");
+    return bt_fail(err, "open", code, NULL);
 }
 
 int bt_fs_open_lock(const char *path, mode_t mode, int make_parents, bt_err *err) {
@@ -261,7 +254,7 @@ int bt_fs_open_lock(const char *path, mode_t mode, int make_parents, bt_err *err
     }
     if (fd < 0 && errno == ENOENT && make_parents) {
         if (bt_make_parent_folders(path) != 0)
-            return open_fail(err, "create the folder of", errno, NULL);
+            return bt_fail(err, "create the folder of", errno, NULL);
         fd = bt_open_create(path, O_RDWR | common, mode);
     }
     if (fd < 0)

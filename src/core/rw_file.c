@@ -1,3 +1,4 @@
+/* The descriptors on SQLite lock files that outlive every connection (rw_file.h). */
 #define _GNU_SOURCE
 #include "rw_file.h"
 
@@ -32,13 +33,6 @@ static probe *find(dev_t dev, ino_t ino) {
     return NULL;
 }
 
-static int fail(bt_err *err, const char *op, int code, const char *detail) {
-    err->op = op;
-    err->code = code;
-    err->detail = detail;
-    return BT_FAIL;
-}
-
 
 /* Keep `fd` (and count one more user) for the file described by `st`. */
 static int keep(int fd, const struct stat *st, bt_err *err) {
@@ -46,7 +40,7 @@ static int keep(int fd, const struct stat *st, bt_err *err) {
     if (!p) {
         p = calloc(1, sizeof *p);
         if (!p)
-            return fail(err, "open", ENOMEM, NULL);
+            return bt_fail(err, "open", ENOMEM, NULL);
         p->dev = st->st_dev;
         p->ino = st->st_ino;
         p->next = probes;
@@ -58,7 +52,7 @@ static int keep(int fd, const struct stat *st, bt_err *err) {
             probes = p->next; /* just added at the head */
             free(p);
         }
-        return fail(err, "open", ENOMEM, NULL);
+        return bt_fail(err, "open", ENOMEM, NULL);
     }
     p->fds = fds;
     p->fds[p->nfds++] = fd;
@@ -85,11 +79,11 @@ static int get_locked(const char *path, mode_t mode, int make_parents, int *fd_o
     if (fstat(fd, st) != 0) {
         int saved = errno;
         close(fd);
-        return fail(err, "stat", saved, NULL);
+        return bt_fail(err, "stat", saved, NULL);
     }
     if (!S_ISREG(st->st_mode)) {
         close(fd);
-        return fail(err, "use", EINVAL, "not a regular file");
+        return bt_fail(err, "use", EINVAL, "not a regular file");
     }
     *fresh = find(st->st_dev, st->st_ino) == NULL;
     if (keep(fd, st, err) != BT_OK) {
@@ -100,7 +94,7 @@ static int get_locked(const char *path, mode_t mode, int make_parents, int *fd_o
     return BT_OK;
 }
 
-int bt_probe_get(const char *path, mode_t mode, int make_parents, int *fd, struct stat *st,
+int bt_rw_file_get(const char *path, mode_t mode, int make_parents, int *fd, struct stat *st,
                  int *fresh, bt_err *err) {
     sqlite3_mutex *m = registry_mutex();
     sqlite3_mutex_enter(m);
@@ -109,7 +103,7 @@ int bt_probe_get(const char *path, mode_t mode, int make_parents, int *fd, struc
     return rc;
 }
 
-int bt_probe_alone(dev_t dev, ino_t ino) {
+int bt_rw_file_alone(dev_t dev, ino_t ino) {
     sqlite3_mutex *m = registry_mutex();
     sqlite3_mutex_enter(m);
     probe *p = find(dev, ino);
@@ -118,7 +112,7 @@ int bt_probe_alone(dev_t dev, ino_t ino) {
     return alone;
 }
 
-long bt_probe_read(dev_t dev, ino_t ino, char *buf, size_t cap) {
+long bt_rw_file_read(dev_t dev, ino_t ino, char *buf, size_t cap) {
     sqlite3_mutex *m = registry_mutex();
     sqlite3_mutex_enter(m);
     probe *p = find(dev, ino);
@@ -139,7 +133,7 @@ long bt_probe_read(dev_t dev, ino_t ino, char *buf, size_t cap) {
     return n;
 }
 
-void bt_probe_put(dev_t dev, ino_t ino) {
+void bt_rw_file_put(dev_t dev, ino_t ino) {
     sqlite3_mutex *m = registry_mutex();
     sqlite3_mutex_enter(m);
     for (probe **pp = &probes; *pp; pp = &(*pp)->next) {

@@ -1,3 +1,4 @@
+/* Read/write locks on an SQLite database file (rw_lock.h). */
 #define _GNU_SOURCE
 #include "rw_lock.h"
 
@@ -43,7 +44,7 @@ struct bt_rw {
     sqlite3_stmt *stmt[SQL_COUNT];
     int configured;              /* journal mode set and statements prepared */
     int readonly;                /* the file could only be opened for reading */
-    int probe;                   /* our descriptor on the file (shared, see bt_probe.h) */
+    int probe;                   /* our descriptor on the file (shared, see rw_file.h) */
     dev_t dev;                   /* the file the connection is on */
     ino_t ino;
     pid_t owner;                 /* the process that opened the connection */
@@ -55,13 +56,6 @@ struct bt_rw {
     int make_parents;
     char msg[160];               /* SQLite's words for the last failure */
 };
-
-static int fail(bt_err *err, const char *op, int code, const char *detail) {
-    err->op = op;
-    err->code = code;
-    err->detail = detail;
-    return BT_FAIL;
-}
 
 /* Header bytes 18 and 19 are the format versions, 2 in WAL mode. */
 static int is_wal(int fd) {
@@ -79,7 +73,7 @@ static int sqlite_fail(bt_rw *l, bt_err *err, const char *op, int rc) {
     /* A file that became a WAL database after we connected: SQLite cannot open its WAL
      * through our VFS, and says only that it cannot open the database. */
     if ((rc & 0xff) == SQLITE_CANTOPEN && l->db && is_wal(l->probe))
-        return fail(err, "use", EINVAL, WAL_REFUSED);
+        return bt_fail(err, "use", EINVAL, WAL_REFUSED);
     int code;
     switch (rc & 0xff) {
     case SQLITE_NOMEM: code = ENOMEM; break;
@@ -105,7 +99,7 @@ static int sqlite_fail(bt_rw *l, bt_err *err, const char *op, int rc) {
         snprintf(l->msg, sizeof l->msg, "SQLite: %s (%s)", what, strerror(sys));
     else
         snprintf(l->msg, sizeof l->msg, "SQLite: %s", what);
-    return fail(err, op, code, l->msg);
+    return bt_fail(err, op, code, l->msg);
 }
 
 bt_rw *bt_rw_new(mode_t mode, int make_parents) {
@@ -138,7 +132,7 @@ static void drop_vfs_lock(bt_rw *l) {
  * but only when no other connection of this process is on it, as closing any descriptor on
  * the file drops the process's record locks there. */
 static void ring(const bt_rw *l) {
-    if (!bt_probe_alone(l->dev, l->ino))
+    if (!bt_rw_file_alone(l->dev, l->ino))
         return;
     char name[48];
     snprintf(name, sizeof name, "/proc/self/fd/%d", l->probe);
@@ -164,7 +158,7 @@ static void close_connection(bt_rw *l) {
         l->stmt[i] = NULL;
     }
     sqlite3_close_v2(l->db); /* rolls back, so whatever was held is released */
-    bt_probe_put(l->dev, l->ino);
+    bt_rw_file_put(l->dev, l->ino);
     l->db = NULL;
     l->file = NULL;
     l->configured = 0;
@@ -180,11 +174,11 @@ static int still_at_path(const bt_rw *l, const char *path) {
 static int open_connection(bt_rw *l, const char *path, bt_err *err) {
     int fd, fresh;
     struct stat st;
-    if (bt_probe_get(path, l->mode, l->make_parents, &fd, &st, &fresh, err) != BT_OK)
+    if (bt_rw_file_get(path, l->mode, l->make_parents, &fd, &st, &fresh, err) != BT_OK)
         return BT_FAIL;
     if (fresh && is_wal(fd)) {
-        bt_probe_put(st.st_dev, st.st_ino);
-        return fail(err, "use", EINVAL, WAL_REFUSED);
+        bt_rw_file_put(st.st_dev, st.st_ino);
+        return bt_fail(err, "use", EINVAL, WAL_REFUSED);
     }
     l->dev = st.st_dev;
     l->ino = st.st_ino;
@@ -198,8 +192,8 @@ static int open_connection(bt_rw *l, const char *path, bt_err *err) {
      * content: SQLite would otherwise play back or delete whatever journal it finds. */
     const char *vfs = bt_rwvfs_name();
     if (!vfs) {
-        bt_probe_put(l->dev, l->ino);
-        return fail(err, "open", ENOSYS, "SQLite has no unix VFS");
+        bt_rw_file_put(l->dev, l->ino);
+        return bt_fail(err, "open", ENOSYS, "SQLite has no unix VFS");
     }
     int rc = sqlite3_open_v2(target, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, vfs);
     if (rc == SQLITE_OK)
@@ -214,7 +208,7 @@ static int open_connection(bt_rw *l, const char *path, bt_err *err) {
         sqlite3_close_v2(l->db);
         l->db = NULL;
         l->file = NULL;
-        bt_probe_put(l->dev, l->ino);
+        bt_rw_file_put(l->dev, l->ino);
         /* SQLite opens the name the descriptor resolves to, which an unlink can take away. */
         return still_at_path(l, path) ? r : RETRY;
     }
@@ -256,7 +250,7 @@ static int configure(bt_rw *l, bt_err *err) {
     if (rc != SQLITE_ROW)
         return sqlite_fail(l, err, "lock", rc);
     if (!memory)
-        return fail(err, "use", EINVAL, "an SQLite database that keeps its journal mode");
+        return bt_fail(err, "use", EINVAL, "an SQLite database that keeps its journal mode");
     l->configured = 1;
     return BT_OK;
 }
@@ -309,7 +303,7 @@ static int vfs_fail(bt_rw *l, bt_err *err, int rc) {
  * Once EXCLUSIVE is ours, BEGIN EXCLUSIVE finds it held and takes it over. */
 static int try_write(bt_rw *l, bt_err *err) {
     if (l->readonly)
-        return fail(err, "lock", EACCES, "a write lock needs write access to the file");
+        return bt_fail(err, "lock", EACCES, "a write lock needs write access to the file");
     sqlite3_file *f = l->file;
     int rc;
     if (l->vfs_lock < SQLITE_LOCK_SHARED) {
@@ -350,7 +344,7 @@ static int try_once(bt_rw *l, const char *path, int how, bt_err *err) {
     if (l->held && l->owner == bt_pid()) {
         if (l->held == how)
             return BT_OK;
-        return fail(err, "lock", EDEADLK, "this object already holds the other mode");
+        return bt_fail(err, "lock", EDEADLK, "this object already holds the other mode");
     }
     if (l->db && l->owner != bt_pid())
         close_connection(l); /* inherited through fork(): start afresh */
@@ -375,7 +369,7 @@ static int try_once(bt_rw *l, const char *path, int how, bt_err *err) {
         close_connection(l);
     }
     close_connection(l);
-    return fail(err, "lock", EAGAIN, "the lock file keeps being replaced");
+    return bt_fail(err, "lock", EAGAIN, "the lock file keeps being replaced");
 }
 
 int bt_rw_try(bt_rw *l, const char *path, int how, bt_err *err) {

@@ -1,3 +1,4 @@
+/* The read-only SQLite VFS of read/write lock connections (rw_vfs.h). */
 #include "rw_vfs.h"
 
 #include <sqlite3.h>

@@ -1,3 +1,4 @@
+/* Counting semaphores from n flock(2) slot files (semaphore.h). */
 #define _GNU_SOURCE
 #include "semaphore.h"
 

@@ -55,13 +55,6 @@
 enum { HELD = 0, STALE = 1, FOREIGN = 2, FORGED = 3 };
 enum { RETRY = 2 }; /* beside BT_OK, BT_BUSY, BT_FAIL: create again */
 
-static int fail(bt_err *err, const char *op, int code, const char *detail) {
-    err->op = op;
-    err->code = code;
-    err->detail = detail;
-    return BT_FAIL;
-}
-
 #define FOREIGN_DETAIL "the file there holds other data, not a lock marker, and is left alone"
 
 /* The detail of the last forged marker met on this thread (bt_err.detail points here). */
@@ -177,35 +170,6 @@ void bt_soft_describe_uid(uid_t uid, char *out, size_t cap) {
         snprintf(out, cap, "uid %ld", (long)uid);
 }
 
-/* 1 when `uid` is one of the user ids of process `pid` (real, effective, saved, file
- * system) as /proc/PID/status lists them. */
-static int has_uid(pid_t pid, uid_t uid) {
-    char path[48], buf[4096];
-    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read_from_start(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    const char *p = strstr(buf, "\nUid:");
-    if (!p)
-        return 0;
-    p += 5;
-    for (int i = 0; i < 4; i++) {
-        char *end;
-        unsigned long v = strtoul(p, &end, 10);
-        if (end == p)
-            break;
-        if ((uid_t)v == uid)
-            return 1;
-        p = end;
-    }
-    return 0;
-}
-
 /* A marker on this host naming a live process is believed only when its file belongs to
  * that process's user: anybody can write any pid into a file, but only the holder's own
  * user can own the file. Otherwise another local user could name pid 1 and have the lock
@@ -214,7 +178,7 @@ static int believed(const bt_marker *m, const struct stat *st) {
     uid_t owner;
     if (bt_proc_uid((pid_t)m->pid, &owner) != 0)
         return 1; /* gone meanwhile: the next look finds it dead */
-    if (owner == st->st_uid || has_uid((pid_t)m->pid, st->st_uid))
+    if (owner == st->st_uid || bt_proc_has_uid((pid_t)m->pid, st->st_uid))
         return 1;
     char proc_user[320], file_user[320];
     bt_soft_describe_uid(owner, proc_user, sizeof proc_user);
@@ -339,14 +303,14 @@ static int break_marker(bt_soft *l, const char *path, int fd, bt_err *err) {
     if (move_aside(path, aside, sizeof aside) != 0) {
         if (errno == ENOENT)
             return RETRY;
-        return fail(err, "break the stale", errno, NULL);
+        return bt_fail(err, "break the stale", errno, NULL);
     }
     struct stat moved;
     if (lstat(aside, &moved) == 0 && !same_file(&moved, &st)) {
         /* Not the marker we judged: a remover that does not flock raced us. Put it back;
          * link never replaces a marker made meanwhile, and if one was, that one stands. */
         if (link(aside, path) != 0 && errno != EEXIST)
-            return fail(err, "put back a marker moved while breaking", errno, NULL);
+            return bt_fail(err, "put back a marker moved while breaking", errno, NULL);
         unlink(aside);
         return BT_BUSY;
     }
@@ -363,34 +327,34 @@ static int examine(bt_soft *l, const char *path, bt_err *err) {
         if (errno == EACCES)
             return BT_BUSY; /* a marker we may not read is someone's: fail closed */
         if (errno == ELOOP)
-            return fail(err, "use", ELOOP, "it is a symbolic link");
-        return fail(err, "read", errno, NULL);
+            return bt_fail(err, "use", ELOOP, "it is a symbolic link");
+        return bt_fail(err, "read", errno, NULL);
     }
     struct stat st;
     char buf[BT_MARKER_MAX + 1];
     ssize_t n = -1;
     int r;
     if (fstat(fd, &st) != 0) {
-        r = fail(err, "stat", errno, NULL);
+        r = bt_fail(err, "stat", errno, NULL);
     } else if (S_ISDIR(st.st_mode)) {
-        r = fail(err, "use", EISDIR, NULL);
+        r = bt_fail(err, "use", EISDIR, NULL);
     } else if (!S_ISREG(st.st_mode)) {
-        r = fail(err, "use", EINVAL, "not a regular file");
+        r = bt_fail(err, "use", EINVAL, "not a regular file");
     } else if ((n = read_from_start(fd, buf, sizeof buf)) < 0) {
-        r = fail(err, "read", errno, NULL);
+        r = bt_fail(err, "read", errno, NULL);
     } else if (n > BT_MARKER_MAX) {
         /* Far longer than any marker: someone's data, which breaking would delete. */
-        r = fail(err, "use", EEXIST, FOREIGN_DETAIL);
+        r = bt_fail(err, "use", EEXIST, FOREIGN_DETAIL);
     } else {
         switch (judge(l, &st, buf, (size_t)n)) {
         case HELD:
             r = BT_BUSY;
             break;
         case FOREIGN:
-            r = fail(err, "use", EEXIST, FOREIGN_DETAIL);
+            r = bt_fail(err, "use", EEXIST, FOREIGN_DETAIL);
             break;
         case FORGED:
-            r = fail(err, "use", EPERM, forged_why);
+            r = bt_fail(err, "use", EPERM, forged_why);
             break;
         default:
             r = break_marker(l, path, fd, err);
@@ -554,7 +518,7 @@ static int take(bt_soft *l, const char *path, int fd, int written, const ident *
             unlink(path); /* made by us a moment ago, and we live: nobody else removes it */
         }
         close(fd);
-        return fail(err, op, saved, NULL);
+        return bt_fail(err, op, saved, NULL);
     }
     l->fd = fd;
     l->owner = bt_pid();
@@ -604,12 +568,12 @@ int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
             continue;
         if (errno == ENOENT && l->make_parents && !made_parents) {
             if (bt_make_parent_folders(path) != 0)
-                return fail(err, "create the folder of", errno, NULL);
+                return bt_fail(err, "create the folder of", errno, NULL);
             made_parents = 1;
             continue;
         }
         if (errno != EEXIST)
-            return fail(err, "create", errno, NULL);
+            return bt_fail(err, "create", errno, NULL);
         int r = examine(l, path, err);
         if (r == BT_FAIL && (err->code == EMFILE || err->code == ENFILE) &&
             short_of_descriptors(l, &use_spare))
@@ -682,7 +646,7 @@ static ssize_t read_marker(const char *path, struct stat *st, char *buf, size_t 
         return 0;
     /* A lock file this process holds SQLite (POSIX record) locks on is read through the
      * descriptor kept for it: closing any other descriptor on it would drop those locks. */
-    long kept = bt_probe_read(st->st_dev, st->st_ino, buf, cap);
+    long kept = bt_rw_file_read(st->st_dev, st->st_ino, buf, cap);
     if (kept != -2)
         return (ssize_t)kept;
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);

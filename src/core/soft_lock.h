@@ -1,7 +1,7 @@
 /* Soft locks: the lock is the existence of a marker file, created with O_EXCL and holding
- * the owner in Python filelock's format ("pid\nhost\nstart-token\n", see bt_marker.h), so
+ * the owner in Python filelock's format ("pid\nhost\nstart-token\n", see soft_marker.h), so
  * baton and filelock respect each other's soft locks. A marker whose owner is provably gone
- * is broken (race-free, see bt_soft.c) and taken over; a live owner's marker never is. */
+ * is broken (race-free, see soft_lock.c) and taken over; a live owner's marker never is. */
 #ifndef BT_SOFT_H
 #define BT_SOFT_H
 
@@ -20,7 +20,7 @@ typedef struct bt_soft {
     pid_t owner;       /* process that created it: a forked child must not remove it */
     dev_t dev;         /* our marker's identity, to remove only our own */
     ino_t ino;
-    int record;        /* holder record (bt_record.h); -1 when none */
+    int record;        /* holder record (holder_records.h); -1 when none */
     bt_watch watch;    /* the release watch on the marker's folder while waiting (os/os.h) */
     int wd;            /* its one watch */
     int spare;         /* our marker, written but not yet named (O_TMPFILE); -1 when none */
@@ -29,7 +29,7 @@ typedef struct bt_soft {
     int no_tmpfile;    /* the folder's file system cannot make or link unnamed files */
     int no_watch;      /* the watch's descriptor was needed for attempts: wait without one */
     int make_parents;
-    mode_t mode;       /* permission bits of the marker (bt_fs.h: BT_MODE_EXACT) */
+    mode_t mode;       /* permission bits of the marker (lock_path.h: BT_MODE_EXACT) */
     double stale_after; /* seconds after which another host's marker is stale; < 0: never */
     /* The last look for processes holding an ownerless marker open (it is costly). */
     dev_t scan_dev;

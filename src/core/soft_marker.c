@@ -1,3 +1,4 @@
+/* The soft-lock marker format: parse and write "pid\nhost\ntoken\n" (soft_marker.h). */
 #include "soft_marker.h"
 
 #include <stdio.h>

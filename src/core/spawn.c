@@ -1,3 +1,4 @@
+/* Child processes: spawn without a shell, track, wait, signal (spawn.h). */
 #define _GNU_SOURCE
 #include "spawn.h"
 

@@ -1,3 +1,4 @@
+/* Terminating signals while a script runs: note them, stop the children, raise (interrupt.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "interrupt.h"
 

@@ -99,31 +99,32 @@ static void check_file(lua_State *L, unsigned long *major, unsigned long *minor,
     *ino = check_u64(L, 4, "an inode number");
 }
 
-/* core_test.parse_locks(text, major, minor, inode) -> { { pid =, shared = }, ... }; with major
- * and minor nil, any device matches */
-static int l_parse_locks(lua_State *L) {
+/* The holders of the kinds in `kinds` that the /proc/locks text at 1 lists for the file at
+ * 2..4, into h (MAX_HOLDERS entries); returns how many are in h. */
+static size_t parse_holders(lua_State *L, int kinds, bt_lock_holder *h) {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
     unsigned long major, minor;
     unsigned long long ino;
     check_file(L, &major, &minor, &ino);
+    size_t n = bt_locks_parse_kinds(text, len, major, minor, ino, kinds, h, MAX_HOLDERS);
+    return n < MAX_HOLDERS ? n : MAX_HOLDERS;
+}
+
+/* core_test.parse_locks(text, major, minor, inode) -> { { pid =, shared = }, ... }; with major
+ * and minor nil, any device matches */
+static int l_parse_locks(lua_State *L) {
     bt_lock_holder h[MAX_HOLDERS];
-    size_t n = bt_locks_parse(text, len, major, minor, ino, h, MAX_HOLDERS);
-    bt_lua_push_holders(L, h, n < MAX_HOLDERS ? n : MAX_HOLDERS);
+    size_t n = parse_holders(L, BT_LOCK_FLOCK, h);
+    bt_lua_push_holders(L, h, n);
     return 1;
 }
 
 /* core_test.parse_record_locks(text, major, minor, inode) -> { { pid =, shared =, writes =,
  * sqlite = }, ... }: the POSIX and OFD record locks of the file, one entry per process */
 static int l_parse_record_locks(lua_State *L) {
-    size_t len;
-    const char *text = luaL_checklstring(L, 1, &len);
-    unsigned long major, minor;
-    unsigned long long ino;
-    check_file(L, &major, &minor, &ino);
     bt_lock_holder h[MAX_HOLDERS];
-    size_t n = bt_locks_parse_kinds(text, len, major, minor, ino, BT_LOCK_POSIX, h, MAX_HOLDERS);
-    n = n < MAX_HOLDERS ? n : MAX_HOLDERS;
+    size_t n = parse_holders(L, BT_LOCK_POSIX, h);
     lua_createtable(L, (int)n, 0);
     for (size_t i = 0; i < n; i++) {
         bt_lua_push_record_holder(L, &h[i]);
@@ -138,13 +139,8 @@ static int l_flock_holders(lua_State *L) {
     const char *path = bt_lua_check_path(L, 1);
     bt_lock_holder h[MAX_HOLDERS];
     long n = bt_locks_holders(path, h, MAX_HOLDERS);
-    if (n < 0) {
-        char buf[16];
-        lua_pushnil(L);
-        lua_pushfstring(L, "baton: cannot read /proc/locks: %s", strerror(errno));
-        lua_pushstring(L, bt_errno_name(errno, buf));
-        return 3;
-    }
+    if (n < 0)
+        return bt_lua_push_error(L, "baton: cannot read /proc/locks", errno, NULL);
     bt_lua_push_holders(L, h, (size_t)n < MAX_HOLDERS ? (size_t)n : MAX_HOLDERS);
     return 1;
 }

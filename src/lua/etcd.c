@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "../core/errors.h"
-#include "compat.h"
+#include "binding.h"
 #include "../etcd/bt_etcd.h"
 
 #define ETCD_MT "baton.etcd"
@@ -69,21 +69,11 @@ static int l_wait(lua_State *L) {
 }
 
 static int l_pollfd(lua_State *L) {
-    int fd = bt_etcd_pollfd(&check_etcd(L)->lock);
-    if (fd < 0)
-        lua_pushnil(L);
-    else
-        lua_pushinteger(L, fd);
-    return 1;
+    return bt_lua_push_fd(L, bt_etcd_pollfd(&check_etcd(L)->lock));
 }
 
 static int l_lostfd(lua_State *L) {
-    int fd = bt_etcd_lostfd(&check_etcd(L)->lock);
-    if (fd < 0)
-        lua_pushnil(L);
-    else
-        lua_pushinteger(L, fd);
-    return 1;
+    return bt_lua_push_fd(L, bt_etcd_lostfd(&check_etcd(L)->lock));
 }
 
 static int l_held(lua_State *L) {
@@ -91,15 +81,19 @@ static int l_held(lua_State *L) {
     return 1;
 }
 
-/* h:lost() -> nil | message: the held lock's lease was lost */
-static int l_lost(lua_State *L) {
+/* What lost() and release() return: nothing when `ask` finds the lease was not lost, else
+ * "baton: lock '<path>' was lost<when>: <why>". */
+static int push_lost(lua_State *L, int (*ask)(bt_etcd_lock *, char *, size_t), const char *when) {
     etcd_ud *u = check_etcd(L);
     char why[512];
-    if (!bt_etcd_lost(&u->lock, why, sizeof why))
+    if (!ask(&u->lock, why, sizeof why))
         return 0;
-    lua_pushfstring(L, "baton: lock '%s' was lost: %s", u->path, why);
+    lua_pushfstring(L, "baton: lock '%s' was lost%s: %s", u->path, when, why);
     return 1;
 }
+
+/* h:lost() -> nil | message: the held lock's lease was lost */
+static int l_lost(lua_State *L) { return push_lost(L, bt_etcd_lost, ""); }
 
 /* h:token() -> the fencing token while held, else nil */
 static int l_token(lua_State *L) {
@@ -112,12 +106,7 @@ static int l_token(lua_State *L) {
 
 /* h:release() -> nil | message when the lock had been lost. Idempotent. */
 static int l_release(lua_State *L) {
-    etcd_ud *u = check_etcd(L);
-    char why[512];
-    if (!bt_etcd_release(&u->lock, why, sizeof why))
-        return 0;
-    lua_pushfstring(L, "baton: lock '%s' was lost before it was released: %s", u->path, why);
-    return 1;
+    return push_lost(L, bt_etcd_release, " before it was released");
 }
 
 static int l_gc(lua_State *L) {
@@ -203,12 +192,7 @@ static const luaL_Reg functions[] = {{"open", l_open}, {"holder", l_holder}, {NU
 int luaopen_baton_etcd_core(lua_State *L) {
     if (bt_etcd_global_init() != 0)
         return luaL_error(L, "baton.etcd_core: libcurl could not be initialised");
-    luaL_newmetatable(L, ETCD_MT);
-    luaL_setfuncs(L, meta, 0);
-    lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
+    bt_lua_new_class(L, ETCD_MT, meta, methods);
     luaL_newlib(L, functions);
     return 1;
 }

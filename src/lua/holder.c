@@ -94,13 +94,8 @@ static int l_lock_holders(lua_State *L) {
     const char *path = bt_lua_check_path(L, 1);
     bt_lock_holder h[MAX_HOLDERS];
     long n = bt_locks_find(path, BT_LOCK_FLOCK | BT_LOCK_POSIX, h, MAX_HOLDERS);
-    if (n < 0) {
-        char buf[16];
-        lua_pushnil(L);
-        lua_pushfstring(L, "baton: cannot read /proc/locks: %s", strerror(errno));
-        lua_pushstring(L, bt_errno_name(errno, buf));
-        return 3;
-    }
+    if (n < 0)
+        return bt_lua_push_error(L, "baton: cannot read /proc/locks", errno, NULL);
     size_t listed = (size_t)n < MAX_HOLDERS ? (size_t)n : MAX_HOLDERS;
     lua_newtable(L);
     lua_newtable(L);
@@ -120,20 +115,15 @@ static int l_lock_holders(lua_State *L) {
 }
 
 static const char *type_name(mode_t mode) {
-    if (S_ISREG(mode))
-        return "file";
-    if (S_ISDIR(mode))
-        return "directory";
-    if (S_ISLNK(mode))
-        return "link";
-    if (S_ISFIFO(mode))
-        return "fifo";
-    if (S_ISSOCK(mode))
-        return "socket";
-    if (S_ISCHR(mode))
-        return "character device";
-    if (S_ISBLK(mode))
-        return "block device";
+    static const struct {
+        mode_t type;
+        const char *name;
+    } types[] = {{S_IFREG, "file"},          {S_IFDIR, "directory"}, {S_IFLNK, "link"},
+                 {S_IFIFO, "fifo"},          {S_IFSOCK, "socket"},   {S_IFCHR, "character device"},
+                 {S_IFBLK, "block device"}};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if ((mode & S_IFMT) == types[i].type)
+            return types[i].name;
     return "unknown";
 }
 

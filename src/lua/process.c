@@ -1,6 +1,7 @@
 /* baton.core's process functions: thin wrappers over bt_fdio, bt_spawn and bt_signal.
  * Options, defaults and waiting policy live in lua/baton/process.lua. */
 #include "process.h"
+#include "binding.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -25,13 +26,7 @@ typedef struct {
 } proc_ud;
 
 /* nil, "what: message", "ERRNO" */
-static int push_error(lua_State *L, const char *what, int code, const char *detail) {
-    char buf[16];
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s: %s", what, detail ? detail : strerror(code));
-    lua_pushstring(L, bt_errno_name(code, buf));
-    return 3;
-}
+#define push_error bt_lua_push_error
 
 static int push_fail(lua_State *L, const char *fname, const char *subject, const bt_err *err) {
     lua_pushfstring(L, "%s: cannot %s '%s'", fname, err->op, subject);
@@ -252,12 +247,7 @@ static int l_proc_poll(lua_State *L) {
 }
 
 static int l_proc_pollfd(lua_State *L) {
-    int fd = bt_child_pollfd(check_proc(L));
-    if (fd < 0)
-        lua_pushnil(L);
-    else
-        lua_pushinteger(L, fd);
-    return 1;
+    return bt_lua_push_fd(L, bt_child_pollfd(check_proc(L)));
 }
 
 /* p:signal(number) -> true | nil, message, code */
@@ -384,18 +374,8 @@ static const luaL_Reg functions[] = {
     {"signal_name", l_signal_name},
     {NULL, NULL}};
 
-static void new_class(lua_State *L, const char *name, const luaL_Reg *meta,
-                      const luaL_Reg *methods) {
-    luaL_newmetatable(L, name);
-    luaL_setfuncs(L, meta, 0);
-    lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
-}
-
 void bt_lua_process_open(lua_State *L) {
-    new_class(L, FD_MT, fd_meta, fd_methods);
-    new_class(L, PROC_MT, proc_meta, proc_methods);
+    bt_lua_new_class(L, FD_MT, fd_meta, fd_methods);
+    bt_lua_new_class(L, PROC_MT, proc_meta, proc_methods);
     luaL_setfuncs(L, functions, 0);
 }

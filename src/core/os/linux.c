@@ -455,6 +455,29 @@ int bt_proc_uid(pid_t pid, uid_t *uid) {
     return 0;
 }
 
+int bt_proc_has_uid(pid_t pid, uid_t uid) {
+    char path[48], buf[4096];
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    ssize_t n = read_small(path, buf, sizeof buf - 1);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *p = strstr(buf, "\nUid:");
+    if (!p)
+        return 0;
+    p += 5;
+    for (int i = 0; i < 4; i++) { /* real, effective, saved, file system */
+        char *end;
+        unsigned long v = strtoul(p, &end, 10);
+        if (end == p)
+            break;
+        if ((uid_t)v == uid)
+            return 1;
+        p = end;
+    }
+    return 0;
+}
+
 int bt_proc_exists(pid_t pid, int *zombie) {
     bt_stat st;
     if (bt_proc_stat(pid, &st) != 0)

@@ -83,6 +83,10 @@ double bt_proc_started(pid_t pid);
 /* The owner of `pid` (its effective uid). Returns 0, or -1. */
 int bt_proc_uid(pid_t pid, uid_t *uid);
 
+/* 1 when `uid` is one of the user ids of process `pid` (real, effective, saved, file
+ * system); 0 when not, or when the system does not tell. */
+int bt_proc_has_uid(pid_t pid, uid_t uid);
+
 /* ---- holder lookup: who holds a lock on a file, who has it open -------------------------- */
 
 /* The kinds of lock bt_locks_find looks for, as bits. */
