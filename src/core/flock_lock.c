@@ -92,7 +92,10 @@ const bt_flock *bt_flock_held_here(const bt_flock *l) {
     return found;
 }
 
-static void unwatch(bt_flock *l) { bt_watch_stop(&l->watch); }
+static void unwatch(bt_flock *l) {
+    if (l->watch.fd >= 0)
+        bt_watch_stop(&l->watch);
+}
 
 static int open_file(bt_flock *l, const char *path, bt_err *err) {
     int fd = bt_fs_open_lock(path, l->mode, l->make_parents, err);

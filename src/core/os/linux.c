@@ -86,16 +86,6 @@ static void give_instance(int fd) {
     close(fd);
 }
 
-void bt_watch_init(bt_watch *w, int *wds, int n) {
-    w->fd = -1;
-    w->owner = 0;
-    w->folder = 0;
-    w->n = n;
-    w->wd = wds;
-    for (int i = 0; i < n; i++)
-        wds[i] = -1;
-}
-
 /* Stop watching; the instance goes back to the pool when `keep`, else it is closed. */
 static void stop(bt_watch *w, int keep) {
     if (w->fd < 0)

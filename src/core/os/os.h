@@ -29,8 +29,17 @@ enum {
     BT_WOKE_ARMED = 3     /* the first call: the watch was only set, at once */
 };
 
-/* Not watching yet; `wds` holds n ints and lives as long as the watch. */
-void bt_watch_init(bt_watch *w, int *wds, int n);
+/* Not watching yet; `wds` holds n ints and lives as long as the watch. Inline: every new
+ * lock object starts one. */
+static inline void bt_watch_init(bt_watch *w, int *wds, int n) {
+    w->fd = -1;
+    w->owner = 0;
+    w->folder = 0;
+    w->n = n;
+    w->wd = wds;
+    for (int i = 0; i < n; i++)
+        wds[i] = -1;
+}
 
 /* Wait up to `seconds` for a sign of a release: a descriptor on one of the files at
  * paths[0..n-1] closed, or one replaced or removed; with `folder`, n is 1, paths[0] a folder,
