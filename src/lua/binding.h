@@ -36,11 +36,18 @@ void bt_lua_new_class(lua_State *L, const char *name, const luaL_Reg *meta,
 
 /* The lock handle (handle.c): one userdata layout and one set of methods for every kind,
  * driven by the kind's operations. The handle owns its path. */
+/* The alignment Lua gives a userdata's memory (LUAI_MAXALIGN): enough for every state. */
+typedef union bt_align {
+    double d;
+    void *p;
+    long long ll;
+} bt_align;
+
 typedef struct bt_handle {
     const bt_kind *kind;
     int open;            /* 1 once the kind's state is set up, 0 again after __gc/__close */
     char *path;          /* the lock path, kept in the userdata after the state */
-    max_align_t state[]; /* the kind's state, kind->size bytes */
+    bt_align state[];    /* the kind's state, kind->size bytes */
 } bt_handle;
 
 /* The kind's state in a handle. */
