@@ -32,8 +32,15 @@ INST_MANDIR ?= $(INST_PREFIX)/share/man/man1
 
 BUILD ?= build/$(LUA)
 CORE = $(BUILD)/baton/core.so
-CORE_SRC = $(wildcard src/*.c)
-HEADERS = $(wildcard src/*.h)
+# baton.core_test: the parsers the specs feed text to; built for `make test`, never installed.
+CORE_TEST = $(BUILD)/baton/core_test.so
+# src/core/ (with its platform seam src/core/os/) is Lua-free C; src/lua/ binds it to Lua as
+# baton.core (src/lua/etcd.c is the binding of baton.etcd_core, built with src/etcd/).
+CORE_C = $(wildcard src/core/*.c src/core/os/*.c)
+CORE_H = $(wildcard src/core/*.h src/core/os/*.h)
+BINDING_C = $(filter-out src/lua/etcd.c src/lua/core_test.c,$(wildcard src/lua/*.c))
+CORE_SRC = $(CORE_C) $(BINDING_C)
+HEADERS = $(CORE_H) $(wildcard src/lua/*.h)
 LUA_SRC = $(wildcard lua/baton/*.lua lua/baton/*/*.lua)
 
 # The baton executable embeds Lua 5.4 whatever LUA the module is built for; it is skipped
@@ -58,8 +65,9 @@ endif
 ETCD_CFLAGS ?= $(shell pkg-config --cflags $(ETCD_PKGS) 2>/dev/null)
 ETCD_LIBS ?= $(shell pkg-config --libs $(ETCD_PKGS) 2>/dev/null || echo -lcurl -ljansson)
 ETCD_CORE = $(BUILD)/baton/etcd_core.so
-ETCD_SRC = $(wildcard src/etcd/*.c) src/bt_clock.c src/bt_pid.c
-ETCD_HEADERS = $(wildcard src/etcd/*.h) src/bt_clock.h src/bt_pid.h src/bt_errors.h src/lua_compat.h
+ETCD_SRC = $(wildcard src/etcd/*.c) src/lua/etcd.c src/lua/binding.c src/core/clock.c src/core/pid.c \
+	src/core/errors.c
+ETCD_HEADERS = $(wildcard src/etcd/*.h) src/core/clock.h src/core/pid.h src/core/errors.h src/lua/compat.h src/lua/binding.h
 ifeq ($(ETCD),1)
   ALL_MODULES = $(CORE) $(ETCD_CORE)
 else
@@ -84,19 +92,24 @@ $(CORE): $(CORE_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) $(SQLITE_CFLAGS) $(CORE_SRC) -o $@ $(LIBFLAG) $(LIBS)
 
+$(CORE_TEST): $(CORE_SRC) src/lua/core_test.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) $(SQLITE_CFLAGS) $(CORE_SRC) src/lua/core_test.c -o $@ \
+		$(LIBFLAG) $(LIBS)
+
 $(EMBED): $(LUA_SRC) tools/embed.sh
 	@mkdir -p $(dir $@)
 	sh tools/embed.sh $@ $(LUA_SRC)
 
 # The executable carries the etcd module too, when it is built, so that it needs no
 # LUA_CPATH to find it (nor a module built for another Lua).
-HOST_ETCD_SRC = $(if $(filter 1,$(ETCD)),$(wildcard src/etcd/*.c))
+HOST_ETCD_SRC = $(if $(filter 1,$(ETCD)),$(wildcard src/etcd/*.c) src/lua/etcd.c)
 HOST_ETCD_FLAGS = $(if $(filter 1,$(ETCD)),-DBATON_HOST_ETCD -pthread $(ETCD_CFLAGS))
 HOST_ETCD_LIBS = $(if $(filter 1,$(ETCD)),$(ETCD_LIBS) -pthread)
 
 $(HOST): $(CORE_SRC) $(HEADERS) $(HOST_SRC) $(HOST_HEADERS) $(EMBED) $(HOST_ETCD_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) $(HOST_ETCD_FLAGS) -Isrc -Isrc/host -I$(HOST_LUA_INCDIR) $(SQLITE_CFLAGS) \
+	$(CC) $(CFLAGS) $(WARN) $(HOST_ETCD_FLAGS) -Isrc/host -I$(HOST_LUA_INCDIR) $(SQLITE_CFLAGS) \
 		$(CORE_SRC) $(HOST_SRC) $(HOST_ETCD_SRC) $(EMBED) -o $@ $(LDFLAGS) $(HOST_LIBS) $(HOST_ETCD_LIBS)
 
 $(ETCD_CORE): $(ETCD_SRC) $(ETCD_HEADERS)
@@ -105,7 +118,7 @@ $(ETCD_CORE): $(ETCD_SRC) $(ETCD_HEADERS)
 		$(LIBFLAG) $(ETCD_LIBS) -pthread -lm
 
 # The Neovim and nginx specs load the LuaJIT build, made here when LuaJIT's headers exist.
-test: all
+test: all $(CORE_TEST)
 	@if [ "$(LUA)" != luajit ] && [ -d /usr/include/luajit-2.1 ]; then \
 		$(MAKE) --no-print-directory LUA=luajit BUILD=build/luajit CFLAGS="-O2 -fPIC" build/luajit/baton/core.so; fi
 	$(TEST_ENV) $(TEST_RUNNER) $(LUA_BIN) $(BUSTED) $(BUSTED_ARGS)
@@ -140,17 +153,18 @@ faults: all
 
 # libFuzzer targets for every parser of outside data (fuzz/README.md): marker files,
 # /proc/locks, /proc/PID/stat and /proc/stat, boot ids and start tokens, holder record
-# tables. `make fuzz-parsers` builds them with clang and runs each for FUZZ_SECONDS from the
+# tables. They link the Lua-free core alone (src/core/, compiled with no Lua include path,
+# which proves it has none). `make fuzz-parsers` builds them with clang and runs each for FUZZ_SECONDS from the
 # committed seed corpus in fuzz/corpus/; a crash fails it and leaves the input in build/fuzz/.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 20
 FUZZ_TARGETS = marker locks proc token record
 FUZZ_BUILD = build/fuzz
 FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_OBJS = $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(wildcard src/bt_*.c))
+FUZZ_OBJS = $(patsubst src/core/%.c,$(FUZZ_BUILD)/obj/%.o,$(CORE_C))
 FUZZ_BINS = $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
 
-$(FUZZ_BUILD)/obj/%.o: src/%.c $(HEADERS)
+$(FUZZ_BUILD)/obj/%.o: src/core/%.c $(CORE_H)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(WARN) $(SQLITE_CFLAGS) -c $< -o $@
 
@@ -159,7 +173,7 @@ $(FUZZ_BUILD)/libcore.a: $(FUZZ_OBJS)
 	ar rcs $@ $(FUZZ_OBJS)
 
 $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/check.h $(FUZZ_BUILD)/libcore.a
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $(WARN) -Isrc $< $(FUZZ_BUILD)/libcore.a -o $@ $(LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $(WARN) $< $(FUZZ_BUILD)/libcore.a -o $@ $(LIBS)
 
 fuzz-build: $(FUZZ_BINS)
 
@@ -177,7 +191,8 @@ define api_fuzz
 	status=$$?; cd /; rm -rf $$dir; exit $$status
 endef
 fuzz-api:
-	$(MAKE) --no-print-directory BUILD=build/$(LUA)-san CFLAGS="$(SAN_FLAGS)" build/$(LUA)-san/baton/core.so
+	$(MAKE) --no-print-directory BUILD=build/$(LUA)-san CFLAGS="$(SAN_FLAGS)" build/$(LUA)-san/baton/core.so \
+		build/$(LUA)-san/baton/core_test.so
 	$(call api_fuzz,build/$(LUA)-san,$(SAN_PRELOAD) \
 		ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1,$(FUZZ_API_SECONDS))

@@ -1,6 +1,6 @@
 /* Contention from C: N processes, each doing K increments of a counter file under one lock.
  * "raw" takes a blocking flock(2) on a freshly opened descriptor and closes it to release:
- * the floor. "core" does the same through baton's C core (src/bt_flock.c: the inode
+ * the floor. "core" does the same through baton's C core (src/core/flock_lock.c: the inode
  * re-check, and waiting with a deadline when TIMEOUT is given). Prints the wall time.
  * usage: contend MODE LOCKPATH COUNTERPATH N K [TIMEOUT]   (MODE: raw | core) */
 #define _GNU_SOURCE
@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../src/bt_clock.h"
-#include "../src/bt_flock.h"
+#include "../src/core/clock.h"
+#include "../src/core/flock_lock.h"
 
 static void increment(const char *counter) {
     char buf[32] = {0};

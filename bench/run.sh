@@ -31,7 +31,7 @@ printf 'Python filelock waiter:            '
 "$py" "$yard/handoff.py" "$tmp/h6.lock" 20 0.01 -- "$py" "$yard/waiter_pyfilelock.py" "$tmp/h6.lock"
 
 echo "== 8 processes x 10000 increments of a counter file under one lock (wall seconds)"
-cc -O2 -std=c11 -I"$here/../src" -o "$tmp/contend" "$here/contend.c" $(ls "$here"/../src/bt_*.c) -lsqlite3 -lm
+cc -O2 -std=c11 -o "$tmp/contend" "$here/contend.c" $(ls "$here"/../src/core/*.c "$here"/../src/core/os/*.c) -lsqlite3 -lm
 count() { echo "count $(cat "$1")"; }
 for mode in "raw" "core" "core 60"; do
   echo 0 > "$tmp/c.count"

@@ -14,6 +14,7 @@
 -- read or inspect; programs run are a fixed set of harmless commands.
 local baton = require "baton"
 local core = require "baton.core"
+local core_test = require "baton.core_test" -- the parsers, built beside baton.core for tests
 local cli = require "baton.cli"
 local has_uv, uv = pcall(require, "luv")
 local baton_uv = has_uv and require "baton.uv" or nil
@@ -655,20 +656,20 @@ A[#A + 1] = function()
 end
 A[#A + 1] = function()
   local fns = {
-    function() return "core.parse_marker", core.parse_marker, arg_or_any(a_string) end,
-    function() return "core.parse_stat", core.parse_stat, arg_or_any(a_string) end,
-    function() return "core.parse_btime", core.parse_btime, arg_or_any(a_string) end,
+    function() return "core_test.parse_marker", core_test.parse_marker, arg_or_any(a_string) end,
+    function() return "core_test.parse_stat", core_test.parse_stat, arg_or_any(a_string) end,
+    function() return "core_test.parse_btime", core_test.parse_btime, arg_or_any(a_string) end,
     function()
-      return "core.parse_locks", core.parse_locks, arg_or_any(a_string), any(), any(),
+      return "core_test.parse_locks", core_test.parse_locks, arg_or_any(a_string), any(), any(),
         arg_or_any(function() return pick({ "1", "10952820", "18446744073709551615", "0" }) end)
     end,
-    function() return "core.start_token", core.start_token, any(), any() end,
+    function() return "core_test.start_token", core_test.start_token, any(), any() end,
     function() return "core.token", core.token, arg_or_any(function() return pick({ MY_PID, 1, 2 ^ 31 - 1 }) end) end,
     function() return "core.process", core.process, arg_or_any(function() return pick({ MY_PID, 1, 999999 }) end) end,
     function() return "core.record", core.record, any(), inspect_path() end,
     function() return "core.openers", core.openers, inspect_path() end,
     function() return "core.marker", core.marker, inspect_path(), any() end,
-    function() return "core.flock_holders", core.flock_holders, inspect_path() end,
+    function() return "core_test.flock_holders", core_test.flock_holders, inspect_path() end,
     function() return "core.hostname", core.hostname end,
     function() return "core.signal_number", core.signal_number, any() end,
     function() return "core.signal_name", core.signal_name, any() end,
@@ -1352,7 +1353,7 @@ local function check_round()
   end
   local rec = my_records()
   if rec > 0 then fail(rec .. " holder records left published after release") end
-  -- inotify instances are kept in a pool of up to 4 for the next waiters (bt_notify.c)
+  -- inotify instances are kept in a pool of up to 4 for the next waiters (src/core/os/linux.c)
   local fds, inotify = fd_list()
   if baseline_fds and (#fds ~= #baseline_fds or inotify > 4) then
     fail(string.format("%d descriptors open (and %d inotify instances), %d at the start:\n    %s\n"

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "bt_locks.h"
+#include "../src/core/os/linux_text.h"
 #include "check.h"
 
 #define ROOM 64

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "bt_marker.h"
+#include "../src/core/soft_marker.h"
 #include "check.h"
 
 static int is_digits(const char *s) {

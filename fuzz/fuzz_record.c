@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "bt_record.h"
+#include "../src/core/holder_records.h"
 #include "check.h"
 
 static unsigned char first[BT_RECORD_TABLE_SIZE], second[BT_RECORD_TABLE_SIZE];

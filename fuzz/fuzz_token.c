@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "bt_proc.h"
+#include "../src/core/os/linux_text.h"
 #include "check.h"
 
 /* The 192-bit big-endian number in `bytes` as decimal digits, the slow way. */

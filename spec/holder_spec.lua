@@ -2,6 +2,7 @@
 -- flock or soft; nil when nobody does; never an error for a free or missing lock.
 local baton = require "baton"
 local core = require "baton.core"
+local core_test = require "baton.core_test"
 local H = require "helpers"
 
 local MY_PID = tonumber(H.read("/proc/self/stat"):match("^(%d+)"))
@@ -256,28 +257,28 @@ while time.time() < end:
         "9: FLOCK  ADVISORY  WRITE 600 fd:01:1234 0 EOF",
         "garbage", "", "10: FLOCK",
       }, "\n")
-      local got = core.parse_locks(text, 0xfd, 1, "123")
+      local got = core_test.parse_locks(text, 0xfd, 1, "123")
       assert.same({ { pid = 200, shared = false }, { pid = 400, shared = true }, { shared = true },
         { pid = 500, shared = false } }, got)
-      assert.same({}, core.parse_locks(text, 0xfd, 2, "123"))
-      assert.same({ { pid = 300, shared = true } }, core.parse_locks(text, 0xfd, 1, "124"))
+      assert.same({}, core_test.parse_locks(text, 0xfd, 2, "123"))
+      assert.same({ { pid = 300, shared = true } }, core_test.parse_locks(text, 0xfd, 1, "124"))
       -- any device (where stat and /proc/locks disagree on it, e.g. btrfs subvolumes)
       assert.same({ { pid = 200, shared = false }, { pid = 400, shared = true }, { shared = true },
-        { pid = 500, shared = false } }, core.parse_locks(text, nil, nil, "123"))
-      assert.same({ { pid = 600, shared = false } }, core.parse_locks(text, nil, nil, "1234"))
+        { pid = 500, shared = false } }, core_test.parse_locks(text, nil, nil, "123"))
+      assert.same({ { pid = 600, shared = false } }, core_test.parse_locks(text, nil, nil, "1234"))
       -- device numbers that are not whole numbers from 0 to 2^32-1 are refused
       for _, bad in ipairs({ -1, 2 ^ 32, 2 ^ 64, 0 / 0, math.huge, 1.5 }) do
-        raises("a device number must be a whole number", core.parse_locks, text, bad, 1, "123")
-        raises("a device number must be a whole number", core.parse_locks, text, 0xfd, bad, "123")
+        raises("a device number must be a whole number", core_test.parse_locks, text, bad, 1, "123")
+        raises("a device number must be a whole number", core_test.parse_locks, text, 0xfd, bad, "123")
       end
     end)
 
     it("find this process's own flock in the real /proc/locks", function()
       local l = baton.lock(path)
-      local got = core.flock_holders(path)
+      local got = core_test.flock_holders(path)
       assert.same({ { pid = MY_PID, shared = false } }, got)
       l:release()
-      assert.same({}, core.flock_holders(path))
+      assert.same({}, core_test.flock_holders(path))
     end)
 
     it("read the markers filelock and baton write, and nothing else", function()
@@ -296,32 +297,32 @@ while time.time() < end:
         { string.rep("1\nh\n", 3000), nil },
       }
       for _, c in ipairs(cases) do
-        assert.same(c[2], core.parse_marker(c[1]), string.format("%q", c[1]))
+        assert.same(c[2], core_test.parse_marker(c[1]), string.format("%q", c[1]))
       end
     end)
 
     it("read /proc/PID/stat even when the command name holds spaces and parentheses", function()
       local line = "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 " ..
         "987654321 1000 100 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
-      assert.same({ "S", "987654321" }, { core.parse_stat(line) })
-      assert.is_nil(core.parse_stat("4242 (x) S 1 2 3"))
-      assert.is_nil(core.parse_stat("no parenthesis here"))
+      assert.same({ "S", "987654321" }, { core_test.parse_stat(line) })
+      assert.is_nil(core_test.parse_stat("4242 (x) S 1 2 3"))
+      assert.is_nil(core_test.parse_stat("no parenthesis here"))
       local mine = H.read("/proc/self/stat")
-      assert.equal("R", (core.parse_stat(mine)))
+      assert.equal("R", (core_test.parse_stat(mine)))
     end)
 
     it("find the boot time in /proc/stat, also after an interrupt line of tens of kilobytes", function()
       local intr = "intr 123456" .. string.rep(" 0", 20000)
       local text = "cpu  1 2 3 4\ncpu0 1 2 3 4\n" .. intr .. "\nctxt 99\nbtime 1700000000\n" ..
         "processes 5\n"
-      assert.equal(1700000000, core.parse_btime(text))
-      assert.equal(1700000000, core.parse_btime("btime 1700000000"))
-      assert.is_nil(core.parse_btime("xbtime 1700000000\n"))
-      assert.is_nil(core.parse_btime("btime -5\n"))
-      assert.is_nil(core.parse_btime("btime 99999999999999999999999\n"))
-      assert.is_nil(core.parse_btime("btime \n"))
-      assert.is_nil(core.parse_btime(intr))
-      local real = core.parse_btime(H.read("/proc/stat"))
+      assert.equal(1700000000, core_test.parse_btime(text))
+      assert.equal(1700000000, core_test.parse_btime("btime 1700000000"))
+      assert.is_nil(core_test.parse_btime("xbtime 1700000000\n"))
+      assert.is_nil(core_test.parse_btime("btime -5\n"))
+      assert.is_nil(core_test.parse_btime("btime 99999999999999999999999\n"))
+      assert.is_nil(core_test.parse_btime("btime \n"))
+      assert.is_nil(core_test.parse_btime(intr))
+      local real = core_test.parse_btime(H.read("/proc/stat"))
       assert.is_true(real > 0 and real <= os.time())
       -- a process's start time is counted from it
       local p = core.process(tonumber(H.read("/proc/self/stat"):match("^(%d+)")))

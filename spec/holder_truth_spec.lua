@@ -4,6 +4,7 @@
 -- marker that Debian's filelock 3.9 keeps open is a soft lock even when no kind is asked.
 local baton = require "baton"
 local core = require "baton.core"
+local core_test = require "baton.core_test"
 local H = require "helpers"
 
 local ROOT = os.getenv("BATON_ROOT") or "."
@@ -135,9 +136,9 @@ describe("baton.holder tells the truth", function()
       { pid = 500, shared = false, writes = true, sqlite = "exclusive" },
       { shared = true, writes = false, sqlite = "shared" },
       { pid = 600, shared = true, writes = false },
-    }, core.parse_record_locks(text, 0xfd, 1, "123"))
+    }, core_test.parse_record_locks(text, 0xfd, 1, "123"))
     -- flock's parser still sees only flock lines
-    assert.same({ { pid = 700, shared = false } }, core.parse_locks(text, 0xfd, 1, "123"))
+    assert.same({ { pid = 700, shared = false } }, core_test.parse_locks(text, 0xfd, 1, "123"))
   end)
 
   it("Debian filelock 3.9's empty soft marker, held open, without asking for soft locks", function()

@@ -2,6 +2,7 @@
 -- are killed, stopped, or whose pid names someone else, and many breakers at once.
 local baton = require "baton"
 local core = require "baton.core"
+local core_test = require "baton.core_test"
 local H = require "helpers"
 
 local MY_PID = tonumber(H.read("/proc/self/stat"):match("^(%d+)"))
@@ -115,7 +116,7 @@ describe("soft locks", function()
       local i = 0
       for want in out:gmatch("(%d+)\n") do
         i = i + 1
-        assert.equal(want, core.start_token(cases[i][1], cases[i][2]))
+        assert.equal(want, core_test.start_token(cases[i][1], cases[i][2]))
       end
       assert.equal(#cases, i)
     end)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../bt_errors.h"
+#include "../core/errors.h"
 #include "bt_etcd.h"
 #include "bt_etcd_b64.h"
 

@@ -1,7 +1,7 @@
 #define _GNU_SOURCE /* SOCK_CLOEXEC */
 #include "bt_etcd_http.h"
 
-#include "../bt_errors.h"
+#include "../core/errors.h"
 #include "bt_etcd_fds.h"
 
 #include <pthread.h>

@@ -9,8 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../bt_clock.h"
-#include "../bt_errors.h"
+#include "../core/clock.h"
+#include "../core/errors.h"
 
 #define RETRY_PAUSE 0.2 /* after a failed renewal, at most this long before the next try */
 

@@ -10,9 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../bt_clock.h"
-#include "../bt_errors.h"
-#include "../bt_pid.h"
+#include "../core/clock.h"
+#include "../core/errors.h"
+#include "../core/pid.h"
 #include "bt_etcd_b64.h"
 
 /* A waiter that heard nothing still looks at the queue this often: a watch that went quiet

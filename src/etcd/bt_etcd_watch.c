@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../bt_clock.h"
-#include "../bt_errors.h"
+#include "../core/clock.h"
+#include "../core/errors.h"
 #include "bt_etcd_fds.h"
 
 #define MAX_PENDING (1u << 20) /* one watch message is small; more unsplit bytes is nonsense */

@@ -1,11 +1,12 @@
+/* Terminating signals while a script runs: note them, stop the children, raise (interrupt.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "interrupt.h"
 
 #include <signal.h>
 #include <stddef.h>
 
-#include "bt_signal.h"
-#include "bt_spawn.h"
+#include "../core/signals.h"
+#include "../core/spawn.h"
 
 /* How many VM instructions may pass between two looks at the flag. Threads inherit the hook
  * of the thread that creates them, so coroutines (baton.jobs) are covered too. */

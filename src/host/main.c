@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bt_signal.h"
-#include "bt_spawn.h"
+#include "../core/signals.h"
+#include "../core/spawn.h"
 #include "interrupt.h"
 #include "preload.h"
 

@@ -1,3 +1,4 @@
+/* package.preload for baton.core and the embedded Lua modules (preload.h). */
 #include "preload.h"
 
 #include <lauxlib.h>

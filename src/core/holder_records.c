@@ -1,0 +1,386 @@
+/* Holder records: the per-process table of what it holds, since when, with what note. */
+#define _GNU_SOURCE
+#include "holder_records.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pid.h"
+
+#define MAGIC "baton-h1"
+#define SLOT_SIZE 256
+#define SLOTS 127
+#define TABLE_SIZE (SLOT_SIZE * (SLOTS + 1))
+_Static_assert(TABLE_SIZE == BT_RECORD_TABLE_SIZE, "the table size is published in holder_records.h");
+
+typedef union header {
+    struct {
+        char magic[8];
+        int64_t pid;
+        char token[BT_TOKEN_LEN];
+    } h;
+    char pad[SLOT_SIZE];
+} header;
+
+/* One record. A reader copies it between two reads of `seq` and keeps the copy only when
+ * both saw the same even number: the writer makes it odd while it writes. */
+typedef union slot {
+    struct {
+        uint32_t seq;
+        uint32_t used; /* claimed by a writer of the owning process */
+        uint32_t kind; /* 0 while empty */
+        uint32_t shared;
+        uint64_t dev;
+        uint64_t ino;
+        double since;
+        uint32_t note_len;
+        uint32_t has_note;
+        char note[BT_RECORD_NOTE];
+    } s;
+    char pad[SLOT_SIZE];
+} slot;
+
+typedef struct table {
+    header head;
+    slot slots[SLOTS];
+} table;
+
+/* Folders tried in turn, for the writer and the reader alike. */
+static const char *const BASES[] = {"/dev/shm", "/tmp"};
+
+static struct {
+    int state;     /* 0 none yet, 1 being made, 2 ready, -1 unavailable */
+    pid_t pid;     /* the process that made the table: a forked child makes its own */
+    int gen;       /* tells this table's record ids from an earlier table's */
+    table *t;
+    int refs;      /* Lua states that loaded the module */
+    char path[192];
+} g;
+
+static long parse_long(const char *s, const char *end) {
+    long v = 0;
+    if (s == end)
+        return -1;
+    for (; s < end; s++) {
+        if (*s < '0' || *s > '9' || v > 400000000L)
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    return v;
+}
+
+/* A folder we may trust for records of `uid`: a real folder of that user that nobody else
+ * may write into. */
+static int trusted_folder(int dirfd_or_cwd, const char *path, uid_t uid) {
+    struct stat st;
+    return fstatat(dirfd_or_cwd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+           st.st_uid == uid && (st.st_mode & 022) == 0;
+}
+
+/* Remove the tables of processes that are gone (or whose pid now names another process). */
+static void sweep(int dfd) {
+    int fd = dup(dfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *dash = strchr(e->d_name, '-');
+        if (!dash)
+            continue;
+        long pid = parse_long(e->d_name, dash);
+        if (pid <= 0)
+            continue;
+        int gone = kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+        if (!gone) {
+            char token[BT_TOKEN_LEN];
+            int dead;
+            if (bt_proc_token((pid_t)pid, token, &dead) > 0)
+                gone = dead || strcmp(token, dash + 1) != 0;
+        }
+        if (gone)
+            unlinkat(dfd, e->d_name, 0);
+    }
+    closedir(d);
+}
+
+/* Give the table file its whole size, with every block allocated. A size set with ftruncate
+ * alone is a hole: on a full file system (a container's small /dev/shm) the first store into
+ * a page of the mapping that has no block behind it kills the process with SIGBUS. Returns
+ * 0, or -1 when the space cannot be had (ENOSPC, EROFS, ...): then no table lives here. */
+static int reserve(int fd) {
+    int r;
+    do
+        r = posix_fallocate(fd, 0, TABLE_SIZE);
+    while (r == EINTR);
+    if (r != 0) {
+        errno = r;
+        return -1;
+    }
+    struct stat st;
+    return fstat(fd, &st) == 0 && st.st_size == TABLE_SIZE &&
+                   (off_t)st.st_blocks * 512 >= (off_t)TABLE_SIZE
+               ? 0
+               : -1;
+}
+
+/* Create and map this process's table. Returns 0, or -1 when no folder can hold one. */
+static int make_table(void) {
+    char token[BT_TOKEN_LEN];
+    int dead;
+    pid_t pid = bt_pid();
+    uid_t uid = geteuid();
+    if (bt_proc_token(pid, token, &dead) == 0)
+        return -1; /* without a token no reader could find it */
+    for (size_t b = 0; b < sizeof BASES / sizeof BASES[0]; b++) {
+        char dir[64];
+        snprintf(dir, sizeof dir, "%s/baton-%lu", BASES[b], (unsigned long)uid);
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            continue;
+        if (!trusted_folder(AT_FDCWD, dir, uid))
+            continue;
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+            continue;
+        sweep(dfd);
+        char name[96];
+        snprintf(name, sizeof name, "%ld-%s", (long)pid, token);
+        int fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0 && errno == EEXIST && unlinkat(dfd, name, 0) == 0)
+            fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            close(dfd);
+            continue;
+        }
+        void *map = MAP_FAILED;
+        if (reserve(fd) == 0)
+            map = mmap(NULL, TABLE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        close(fd);
+        if (map == MAP_FAILED) {
+            unlinkat(dfd, name, 0);
+            close(dfd);
+            continue;
+        }
+        close(dfd);
+        /* A forked child must never write into its parent's table. */
+        madvise(map, TABLE_SIZE, MADV_DONTFORK);
+        table *t = map;
+        t->head.h.pid = pid;
+        memcpy(t->head.h.token, token, sizeof token);
+        memcpy(t->head.h.magic, MAGIC, 8);
+        g.t = t;
+        g.pid = pid;
+        g.gen = (g.gen + 1) & 0xffff;
+        snprintf(g.path, sizeof g.path, "%s/%s", dir, name);
+        return 0;
+    }
+    return -1;
+}
+
+/* The table of this process, made on first use. NULL when none can be had. */
+static table *own_table(void) {
+    pid_t pid = bt_pid();
+    int state = __atomic_load_n(&g.state, __ATOMIC_ACQUIRE);
+    if (state != 0 && g.pid != pid) {
+        /* A forked child: the parent's mapping is not inherited (MADV_DONTFORK). */
+        g.t = NULL;
+        g.pid = pid;
+        __atomic_store_n(&g.state, 0, __ATOMIC_RELEASE);
+        state = 0;
+    }
+    if (state == 2)
+        return g.t;
+    if (state != 0)
+        return NULL; /* unavailable, or another thread is making it */
+    int expected = 0;
+    if (!__atomic_compare_exchange_n(&g.state, &expected, 1, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        return expected == 2 ? g.t : NULL;
+    g.pid = pid;
+    int ok = make_table() == 0;
+    __atomic_store_n(&g.state, ok ? 2 : -1, __ATOMIC_RELEASE);
+    return ok ? g.t : NULL;
+}
+
+static double wall_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int bt_record_add(int kind, int shared, dev_t dev, ino_t ino, const char *note,
+                  size_t note_len) {
+    table *t = own_table();
+    if (!t)
+        return -1;
+    for (int i = 0; i < SLOTS; i++) {
+        slot *s = &t->slots[i];
+        uint32_t free_slot = 0;
+        if (!__atomic_compare_exchange_n(&s->s.used, &free_slot, 1, 0, __ATOMIC_ACQUIRE,
+                                         __ATOMIC_RELAXED))
+            continue;
+        uint32_t seq = s->s.seq;
+        __atomic_store_n(&s->s.seq, seq + 1, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        s->s.kind = (uint32_t)kind;
+        s->s.shared = shared ? 1 : 0;
+        s->s.dev = (uint64_t)dev;
+        s->s.ino = (uint64_t)ino;
+        s->s.since = wall_now();
+        if (note_len > BT_RECORD_NOTE)
+            note_len = BT_RECORD_NOTE;
+        s->s.has_note = note != NULL;
+        s->s.note_len = note ? (uint32_t)note_len : 0;
+        if (note)
+            memcpy(s->s.note, note, note_len);
+        __atomic_store_n(&s->s.seq, seq + 2, __ATOMIC_RELEASE);
+        return g.gen * (SLOTS + 1) + i;
+    }
+    return -1; /* more than SLOTS locks held at once: the rest go unrecorded */
+}
+
+void bt_record_drop(int id) {
+    if (id < 0 || __atomic_load_n(&g.state, __ATOMIC_ACQUIRE) != 2 || g.pid != bt_pid() ||
+        id / (SLOTS + 1) != g.gen)
+        return;
+    slot *s = &g.t->slots[id % (SLOTS + 1)];
+    uint32_t seq = s->s.seq;
+    __atomic_store_n(&s->s.seq, seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    s->s.kind = 0;
+    __atomic_store_n(&s->s.seq, seq + 2, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->s.used, 0, __ATOMIC_RELEASE);
+}
+
+/* The earliest record in one table about dev/ino, from two reads of the table's file made
+ * one after the other. A slot counts only where both reads agree and its sequence number is
+ * even: a writer makes it odd before it changes anything, so a slot that was being written
+ * during either read differs between them or is odd. Pure (memcpy out of the buffers, so
+ * they need no alignment): the reader of a file's untrusted bytes, fuzzed in fuzz/. */
+int bt_record_scan(const void *first, const void *second, size_t len, pid_t pid,
+                   const char *token, dev_t dev, ino_t ino, bt_record_info *out,
+                   int *unsettled) {
+    const unsigned char *a = first, *b = second;
+    header h;
+    *unsettled = 0;
+    if (len != TABLE_SIZE)
+        return 0;
+    memcpy(&h, a, sizeof h);
+    if (memcmp(h.h.magic, MAGIC, 8) != 0 || h.h.pid != pid ||
+        strncmp(h.h.token, token, BT_TOKEN_LEN) != 0)
+        return 0;
+    int found = 0;
+    for (size_t i = 0; i < SLOTS; i++) {
+        size_t at = sizeof(header) + i * sizeof(slot);
+        slot c;
+        memcpy(&c, a + at, sizeof c);
+        if (c.s.kind == 0 || c.s.dev != (uint64_t)dev || c.s.ino != (uint64_t)ino)
+            continue;
+        if ((c.s.seq & 1) || memcmp(a + at, b + at, sizeof c) != 0) {
+            *unsettled = 1;
+            continue;
+        }
+        if (found && !(c.s.since < out->since))
+            continue;
+        found = 1;
+        out->kind = (int)c.s.kind;
+        out->shared = c.s.shared != 0;
+        out->since = c.s.since;
+        out->has_note = c.s.has_note != 0;
+        out->note_len = c.s.note_len <= BT_RECORD_NOTE ? c.s.note_len : BT_RECORD_NOTE;
+        memcpy(out->note, c.s.note, out->note_len);
+        out->note[out->note_len] = '\0';
+    }
+    return found;
+}
+
+/* Read the whole table file twice. Reading (rather than mapping) it means a file cut short
+ * by its owner meanwhile makes a short read here, never a SIGBUS. */
+static int read_twice(int fd, unsigned char *a, unsigned char *b) {
+    for (int pass = 0; pass < 2; pass++) {
+        unsigned char *buf = pass ? b : a;
+        size_t n = 0;
+        while (n < TABLE_SIZE) {
+            ssize_t r = pread(fd, buf + n, TABLE_SIZE - n, (off_t)n);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                return -1;
+            n += (size_t)r;
+        }
+    }
+    return 0;
+}
+
+/* A table file's records about dev/ino: 1 found, 0 none (or not a table we trust). */
+static int search_file(int fd, uid_t uid, pid_t pid, const char *token, dev_t dev, ino_t ino,
+                       bt_record_info *out) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != uid ||
+        st.st_size != TABLE_SIZE)
+        return 0;
+    unsigned char *a = malloc(2 * (size_t)TABLE_SIZE);
+    if (!a)
+        return 0;
+    int found = 0, unsettled = 1;
+    /* Read again while a record about the file is being written; one that keeps changing
+     * is left out. */
+    for (int tries = 0; tries < 100 && unsettled; tries++) {
+        if (read_twice(fd, a, a + TABLE_SIZE) != 0)
+            break;
+        found = bt_record_scan(a, a + TABLE_SIZE, TABLE_SIZE, pid, token, dev, ino, out,
+                               &unsettled);
+    }
+    free(a);
+    return found;
+}
+
+int bt_record_find(pid_t pid, const char *token, dev_t dev, ino_t ino, bt_record_info *out) {
+    uid_t uid;
+    if (pid <= 0 || !token[0] || bt_proc_uid(pid, &uid) != 0)
+        return 0;
+    for (size_t b = 0; b < sizeof BASES / sizeof BASES[0]; b++) {
+        char dir[64], path[192];
+        snprintf(dir, sizeof dir, "%s/baton-%lu", BASES[b], (unsigned long)uid);
+        if (!trusted_folder(AT_FDCWD, dir, uid))
+            continue;
+        snprintf(path, sizeof path, "%s/%ld-%s", dir, (long)pid, token);
+        int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0)
+            continue;
+        int found = search_file(fd, uid, pid, token, dev, ino, out);
+        close(fd);
+        if (found)
+            return 1;
+    }
+    return 0;
+}
+
+void bt_record_retain(void) { __atomic_add_fetch(&g.refs, 1, __ATOMIC_ACQ_REL); }
+
+void bt_record_release(void) {
+    if (__atomic_sub_fetch(&g.refs, 1, __ATOMIC_ACQ_REL) > 0)
+        return;
+    if (__atomic_load_n(&g.state, __ATOMIC_ACQUIRE) != 2 || g.pid != bt_pid())
+        return;
+    for (int i = 0; i < SLOTS; i++)
+        if (__atomic_load_n(&g.t->slots[i].s.used, __ATOMIC_ACQUIRE))
+            return; /* still published: the next sweep removes it once we are gone */
+    unlink(g.path);
+    munmap(g.t, TABLE_SIZE);
+    g.t = NULL;
+    __atomic_store_n(&g.state, 0, __ATOMIC_RELEASE);
+}

@@ -1,0 +1,48 @@
+/* Small file-system helpers shared by the kinds of lock that create lock files, and the one
+ * check every kind makes before it opens or creates anything at a lock path. */
+#ifndef BT_FS_H
+#define BT_FS_H
+
+#include <sys/types.h>
+
+#include "errors.h"
+
+/* mkdir -p for the folder that holds `path` (mode 0777, masked by the umask). A folder on
+ * the way that is a symbolic link bt_fs_vet would refuse stops it with ELOOP, before anything
+ * is created through the link. Returns 0, or -1 with errno set. */
+int bt_make_parent_folders(const char *path);
+
+/* Refuse a path whose folders pass through a symbolic link that another user planted: a
+ * link in a world-writable sticky folder (such as /tmp) whose owner is neither this
+ * process's effective user nor the folder's owner. This is the kernel's protected_symlinks
+ * rule, which the kernel applies (when fs.protected_symlinks = 1) to the last component
+ * only. Every folder of the path is checked, and so are the folders of each link's target.
+ * The last component is not: every kind opens it with O_NOFOLLOW. A folder that does not
+ * exist ends the check (nothing beyond it can be reached).
+ * BT_OK, or BT_FAIL with *err filled in (code ELOOP, a detail naming the link, valid until
+ * this thread's next call). */
+int bt_fs_vet(const char *path, bt_err *err);
+
+/* Open (creating it if need be, and its folders with `make_parents`) the lock file at
+ * `path` for flock or record locks: read-write, or read-only where that is all we may;
+ * never following a link at the path nor one another user planted on the way (bt_fs_vet).
+ * The descriptor is O_CLOEXEC and O_NONBLOCK; it may be anything but a link (the caller
+ * checks it is a regular file). Returns it, or -1 with *err filled in. */
+int bt_fs_open_lock(const char *path, mode_t mode, int make_parents, bt_err *err);
+
+/* Or'ed into a lock file's mode: the bits were asked for explicitly, so a file baton
+ * creates gets exactly them whatever the umask (fchmod after creating it, as Python's
+ * filelock does); an existing file's mode is never changed. Without it the umask applies. */
+#define BT_MODE_EXACT 010000
+
+/* The permission bits of such a mode, for open(2). */
+#define BT_MODE_BITS(mode) ((mode) & 07777)
+
+/* open(path, flags | O_CREAT, mode); with BT_MODE_EXACT, a file this call creates is given
+ * exactly mode's bits. Returns the descriptor, or -1 with errno set. */
+int bt_open_create(const char *path, int flags, mode_t mode);
+
+/* Give fd, a file baton just created, mode's bits if they were asked for explicitly. */
+void bt_apply_mode(int fd, mode_t mode);
+
+#endif

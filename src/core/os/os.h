@@ -1,0 +1,157 @@
+/* The platform seam: what the core needs from the system that differs between Linux, other
+ * POSIX systems and Windows. One file per platform implements all of it: linux.c today; a
+ * posix.c (no release watch: waits sleep; no holder lookup) or a windows.c goes beside it,
+ * and the Makefile picks one, without a change to the core. Nothing here names a
+ * platform's types; every function has a meaning a platform without the facility can honour
+ * (a watch that cannot be armed, a token that cannot be told, a lookup that finds nobody). */
+#ifndef BT_OS_H
+#define BT_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- release watch: wake a waiter when a lock may have become free ------------------- */
+
+typedef struct bt_watch {
+    int fd;      /* what an event loop polls while armed (an inotify instance), else -1 */
+    pid_t owner; /* the process that armed it: a forked child holds only a copy */
+    int folder;  /* watching a folder for an entry leaving it, not the files themselves */
+    int n;       /* number of paths */
+    int *wd;     /* one watch per path (the caller's storage for n ints), -1 when none */
+} bt_watch;
+
+/* What a wait saw. */
+enum {
+    BT_WOKE_NOTHING = 0,  /* the time ran out (or nothing can be watched: it slept) */
+    BT_WOKE_EVENT = 1,    /* a watched file was closed, or the entry left the folder */
+    BT_WOKE_REPLACED = 2, /* a watched file (or the folder) was replaced or removed */
+    BT_WOKE_ARMED = 3     /* the first call: the watch was only set, at once */
+};
+
+/* Not watching yet; `wds` holds n ints and lives as long as the watch. Inline: every new
+ * lock object starts one. */
+static inline void bt_watch_init(bt_watch *w, int *wds, int n) {
+    w->fd = -1;
+    w->owner = 0;
+    w->folder = 0;
+    w->n = n;
+    w->wd = wds;
+    for (int i = 0; i < n; i++)
+        wds[i] = -1;
+}
+
+/* Wait up to `seconds` for a sign of a release: a descriptor on one of the files at
+ * paths[0..n-1] closed, or one replaced or removed; with `folder`, n is 1, paths[0] a folder,
+ * and the sign is the entry named `entry` leaving it. The first call only sets the watch and
+ * returns BT_WOKE_ARMED at once, so the caller's next attempt closes the race with a release
+ * that came before it. Where nothing can be watched it sleeps. After BT_WOKE_REPLACED the
+ * watch follows what is at the paths now. A watch inherited through fork() is dropped and
+ * set anew in the child. */
+int bt_watch_wait(bt_watch *w, const char *const *paths, int folder, const char *entry,
+                  double seconds);
+
+/* Point watch i at what is now at `path` (a lock file opened anew). 0 when the watch is no
+ * longer armed (nothing left to watch, or never armed). */
+int bt_watch_retarget(bt_watch *w, int i, const char *path);
+
+/* The descriptor an event loop can poll for readability while armed, or -1. */
+int bt_watch_fd(const bt_watch *w);
+
+/* Stop watching, keeping the platform's instance for the next watch. Idempotent. */
+void bt_watch_stop(bt_watch *w);
+
+/* Stop watching and give the instance back to the system (descriptors are short). */
+void bt_watch_close(bt_watch *w);
+
+/* ---- process identity: tell a live process from a recycled pid ------------------------- */
+
+/* Room for the decimal digits of a 192-bit number (at most 58) and a NUL. */
+#define BT_TOKEN_LEN 64
+
+/* This boot's id, read once. Returns 0, or -1 when the system does not tell. */
+int bt_boot_id(uint32_t out[4]);
+
+/* The start token of process `pid` into out (on Linux (boot << 64) | starttime, the number
+ * Python's filelock writes); returns its length, or 0 when it cannot be told (no such
+ * process, or no boot id). *dead is set to 1 when the process has exited but is not yet
+ * reaped (a zombie), also when the token cannot be had. */
+size_t bt_proc_token(pid_t pid, char out[BT_TOKEN_LEN], int *dead);
+
+/* 1 when process `pid` exists, as far as this process may look, with *zombie set to 1 when
+ * it has exited but is not yet reaped; else 0. */
+int bt_proc_exists(pid_t pid, int *zombie);
+
+/* The command line of `pid` with its arguments joined by spaces, NUL-terminated in buf.
+ * Returns its length, or 0 when it cannot be read (gone, a kernel thread, no access). */
+size_t bt_proc_cmdline(pid_t pid, char *buf, size_t cap);
+
+/* When `pid` started, in seconds since the epoch; negative when the system does not tell. */
+double bt_proc_started(pid_t pid);
+
+/* The owner of `pid` (its effective uid). Returns 0, or -1. */
+int bt_proc_uid(pid_t pid, uid_t *uid);
+
+/* 1 when `uid` is one of the user ids of process `pid` (real, effective, saved, file
+ * system); 0 when not, or when the system does not tell. */
+int bt_proc_has_uid(pid_t pid, uid_t uid);
+
+/* ---- holder lookup: who holds a lock on a file, who has it open -------------------------- */
+
+/* The kinds of lock bt_locks_find looks for, as bits. */
+#define BT_LOCK_FLOCK 1 /* flock(2) */
+#define BT_LOCK_POSIX 2 /* fcntl(2) record locks, private or open-file-description (SQLite's) */
+
+/* The bytes of the file a record-lock holder has locked, as bits: SQLite's lock bytes (at
+ * its default offsets: PENDING 0x40000000, RESERVED 0x40000001, SHARED 0x40000002 and the
+ * 510 bytes after it) and any others. */
+#define BT_BYTES_PENDING_READ 0x01
+#define BT_BYTES_PENDING_WRITE 0x02
+#define BT_BYTES_RESERVED_READ 0x04
+#define BT_BYTES_RESERVED_WRITE 0x08
+#define BT_BYTES_SHARED_READ 0x10
+#define BT_BYTES_SHARED_WRITE 0x20
+#define BT_BYTES_OTHER_READ 0x40
+#define BT_BYTES_OTHER_WRITE 0x80
+#define BT_BYTES_WRITE                                                                         \
+    (BT_BYTES_PENDING_WRITE | BT_BYTES_RESERVED_WRITE | BT_BYTES_SHARED_WRITE |               \
+     BT_BYTES_OTHER_WRITE)
+
+typedef struct bt_lock_holder {
+    long pid;     /* the process that took the lock; 0 when the kernel does not say */
+    int shared;   /* LOCK_SH rather than LOCK_EX; for record locks: every range read-locked */
+    int kind;     /* BT_LOCK_FLOCK or BT_LOCK_POSIX */
+    unsigned bytes; /* record locks: BT_BYTES_* of the ranges held; 0 for flock */
+} bt_lock_holder;
+
+/* The holders of the kinds in `kinds` on the file at `path`, which may be any kind of file
+ * but a symbolic link (never followed; nothing is opened at the path). Fills at most `max`
+ * entries and returns how many there are in all (0 for a free or missing file), or -1 with
+ * errno set when the system's lock table cannot be read. On Linux, where stat() and
+ * /proc/locks disagree on the device number (btrfs subvolumes, some overlay file systems),
+ * locks on the same inode number count when /proc/PID/fd shows the holder has this file. */
+long bt_locks_find(const char *path, int kinds, bt_lock_holder *out, size_t max);
+
+/* As bt_locks_find for flock holders only (a directory counts, as flock(1) locks them). */
+long bt_locks_holders(const char *path, bt_lock_holder *out, size_t max);
+
+/* The SQLite lock a record-lock holder holds, told from its bytes: "exclusive", "pending",
+ * "reserved", "shared", or NULL when it holds none of SQLite's lock bytes. */
+const char *bt_locks_sqlite_state(unsigned bytes);
+
+/* Processes other than this one, owned by `uid` (or any owner when uid is (uid_t)-1), that
+ * have the file dev/ino open: a marker that names no owner (filelock 3.9 leaves it empty)
+ * is still held while its creator keeps it open. Only processes whose descriptors this
+ * process may read are seen (its own user's, or all of them for root). Fills at most `max`
+ * pids and returns how many were found in all, or -1 with errno set. */
+long bt_openers(dev_t dev, ino_t ino, uid_t uid, pid_t *pids, size_t max);
+
+/* As bt_openers, counting only processes that have the file open for writing only, as
+ * filelock 3.9's SoftFileLock keeps its empty marker (lock files for flock and SQLite are
+ * open for reading, or reading and writing). */
+long bt_writers(dev_t dev, ino_t ino, uid_t uid, pid_t *pids, size_t max);
+
+/* 1 when process `pid` has the file dev/ino open (as far as this process may look). */
+int bt_has_open(pid_t pid, dev_t dev, ino_t ino);
+
+#endif

@@ -1,0 +1,81 @@
+/* What every binding file shares (declared in binding.h): the path and permission checks,
+ * the results of an attempt, descriptors, and the set-up of a class. */
+#include <math.h>
+#include <string.h>
+
+#include "../core/lock_path.h"
+#include "binding.h"
+
+const char *bt_lua_check_path(lua_State *L, int idx) {
+    size_t len;
+    const char *path = luaL_checklstring(L, idx, &len);
+    if (len == 0)
+        luaL_error(L, "baton: the lock path is empty");
+    if (strlen(path) != len)
+        luaL_error(L, "baton: the lock path '%s' contains a NUL byte", path);
+    return path;
+}
+
+mode_t bt_lua_check_mode(lua_State *L, int idx) {
+    lua_Number mode = luaL_checknumber(L, idx);
+    luaL_argcheck(L, mode >= 0 && mode <= (07777 | BT_MODE_EXACT) && mode == floor(mode), idx,
+                  "permission bits must be an integer from 0 to 07777 (or'ed with MODE_EXACT)");
+    return (mode_t)mode;
+}
+
+static int push_failure_of(lua_State *L, const char *what, const char *path, const bt_err *err) {
+    char buf[16];
+    lua_pushboolean(L, 0);
+    if (strcmp(err->op, "lock") == 0) /* not "cannot lock lock file" */
+        what = "";
+    lua_pushfstring(L, "baton: cannot %s %s%s'%s': %s", err->op, what, *what ? " " : "", path,
+                    err->detail ? err->detail : strerror(err->code));
+    lua_pushstring(L, bt_errno_name(err->code, buf));
+    return 3;
+}
+
+int bt_lua_push_failure(lua_State *L, const char *path, const bt_err *err) {
+    return push_failure_of(L, "lock file", path, err);
+}
+
+int bt_lua_push_attempt(lua_State *L, int rc, const char *what, const char *path,
+                        const bt_err *err) {
+    switch (rc) {
+    case BT_OK:
+        lua_pushboolean(L, 1);
+        return 1;
+    case BT_BUSY:
+        lua_pushboolean(L, 0);
+        lua_pushnil(L);
+        lua_pushliteral(L, "busy");
+        return 3;
+    default:
+        return push_failure_of(L, what, path, err);
+    }
+}
+
+int bt_lua_push_fd(lua_State *L, int fd) {
+    if (fd < 0)
+        lua_pushnil(L);
+    else
+        lua_pushinteger(L, fd);
+    return 1;
+}
+
+void bt_lua_new_class(lua_State *L, const char *name, const luaL_Reg *meta,
+                      const luaL_Reg *methods) {
+    luaL_newmetatable(L, name);
+    luaL_setfuncs(L, meta, 0);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+}
+
+int bt_lua_push_error(lua_State *L, const char *what, int code, const char *detail) {
+    char buf[16];
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", what, detail ? detail : strerror(code));
+    lua_pushstring(L, bt_errno_name(code, buf));
+    return 3;
+}
