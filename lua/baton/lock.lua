@@ -1,5 +1,6 @@
--- The lock object: one interface over every kind of lock. A kind (lua/baton/kind/NAME.lua)
--- returns { open = function(path, opts) return handle end }, where the handle owns the system
+-- The lock-object engine: reentrancy, ownership per coroutine, waits and scopes, every kind.
+-- The lock object: one interface over every kind of lock. A kind (lua/baton/kind/NAME.lua,
+-- found through lua/baton/kind/init.lua) opens a handle that owns the system
 -- resource (a userdata, so its __gc runs on every Lua version) and has
 --   try() -> true | false, message, code     one attempt, never blocking
 --   wait(seconds) -> woken                   a bounded pause that may end early on a release
@@ -14,25 +15,15 @@ local options = require "baton.options"
 local wait = require "baton.wait"
 local coop = require "baton.coop"
 
-local byte, find = string.byte, string.find
+local find = string.find
 local scoped = require "baton.scoped"
 local EMPTY = options.EMPTY
 local owners = coop.owners -- coroutine -> the baton.jobs scheduler running it
 
 local M = {}
 
-local FLOCK = require "baton.kind.flock"
-local kinds = { flock = FLOCK }
-
-local function kind_named(name)
-  local impl = kinds[name]
-  if impl == nil and type(name) == "string" and name:match("^[%w_]+$") then
-    local ok, mod = pcall(require, "baton.kind." .. name)
-    impl = ok and mod or false
-    kinds[name] = impl
-  end
-  return impl
-end
+local kinds = require "baton.kind"
+local FLOCK = kinds.named("flock", "baton", "?", 1)
 
 -- Publish the holder's note and since-time for baton.holder, where the kind can.
 local function record(h, note)
@@ -54,12 +45,8 @@ function M.new(path, opts, fname, level)
     error(string.format("%s: the lock path %q contains a NUL byte", fname, path), level + 1)
   end
   local impl, kname = FLOCK, options.kind_of(opts, fname, path, level + 1)
-  if kname ~= nil or byte(path, 1) == 101 then -- 'e', as in etcd://
-    kname = kname or (find(path, "^etcds?://") and "etcd") or "flock"
-    impl = kind_named(kname)
-    if not impl then options.misuse(level + 1, fname, path, "unknown lock kind '" .. kname .. "'") end
-  end
-  kname = kname or "flock"
+  if kname ~= nil or find(path, "://", 1, true) then impl = kinds.resolve(path, kname, fname, level + 1) end
+  kname = impl.name
   local o = options.check(opts, fname, path, level + 1, false, impl, true)
   return setmetatable({ path = path, kind = kname, note = o.note, _h = impl.open(path, o, fname), _n = 0,
     _o = o }, Lock)
@@ -163,26 +150,13 @@ function Gate:here()
   return f and f(l._h) or nil
 end
 
--- A soft lock this process holds through another object: the marker names this process.
--- Asked by wait.acquire only once an attempt found the lock busy.
-local function own_pid()
-  local f = io.open("/proc/self/stat", "r")
-  if not f then return nil end
-  local pid = tonumber((f:read("*l") or ""):match("^(%d+)"))
-  f:close()
-  return pid
-end
-
+-- A holder in this process that the handle cannot see, where the kind can tell (a soft
+-- lock held through another object). Asked by wait.acquire only once an attempt found the
+-- lock busy.
 function Lock:_here()
-  if self.kind ~= "soft" then return nil end
-  local found, holder = pcall(require, "baton.holder")
-  if not found then return nil end
-  local fine, info = pcall(holder.holder, self.path, { kind = "soft" })
-  if fine and type(info) == "table" and info.pid ~= nil and info.alive
-      and info.pid == own_pid() then
-    return "this process, through another lock object"
-  end
-  return nil
+  local k = kinds.find(self.kind)
+  local f = k and k.here
+  return f and f(self.path) or nil
 end
 
 -- The kernel's queue, for wait.acquire's waits without a deadline or anything to do
@@ -444,7 +418,9 @@ end
 -- baton.lock(path [, opts]).
 function M.lock(path, opts)
   local co = running() or MAIN
-  local h = opts == nil and owners[co] == nil and flock_plain(path)
+  -- (a path with a scheme may belong to another kind: the general way asks the registry)
+  local h = opts == nil and owners[co] == nil and type(path) == "string"
+    and not find(path, "://", 1, true) and flock_plain(path)
   if h then
     -- protected: nobody else could give back a lock taken just before an error (a host's
     -- interrupt) strikes

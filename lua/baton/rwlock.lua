@@ -1,3 +1,4 @@
+-- baton.rwlock: read/write lock objects whose read() and write() return guards.
 -- Read/write locks on an SQLite database file: the same lock as Python filelock's
 -- ReadWriteLock on the same file (see doc/rwlock.md). The C core makes single attempts;
 -- this file adds modes, reentrancy, guards and the wait (lua/baton/wait.lua), so that a
@@ -180,9 +181,8 @@ local function acquire(self, mode, opts, fname, raise, default_timeout)
   -- Every wait goes through the gate: another coroutine may hold the object's levels, or
   -- take them while this one waits (a wait that yields).
   local via = gate_of(self, mode)
-  if self._n > 0 and self._h:held() and not ours(self) then
-    -- another coroutine holds it through this object: wait for it below
-  elseif self._n > 0 then
+  -- (while another coroutine holds it through this object, wait for it below)
+  if self._n > 0 and (ours(self) or not self._h:held()) then
     if self._h:held() then
       self._co = co
       if self._mode ~= mode then

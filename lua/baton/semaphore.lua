@@ -1,3 +1,4 @@
+-- baton.semaphore: counting semaphores of n slots, each slot an exclusive flock lock.
 -- Counting semaphores: at most n holders at once, across processes. Slot k is an exclusive
 -- flock(2) lock on the file `path.k` (k = 1..n); a holder holds one slot, and the kernel
 -- frees it the moment the holder's process ends, so no count can be left wrong by a crash

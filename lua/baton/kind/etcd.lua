@@ -1,5 +1,5 @@
--- Locks on an etcd cluster: etcd://HOST:PORT[,HOST:PORT...]/NAME, the same lock as
--- `etcdctl lock NAME` on that cluster. The C side (baton.etcd_core, built where libcurl and
+-- The etcd kind: locks on an etcd cluster, etcd://HOST:PORT[,HOST:PORT...]/NAME.
+-- The same lock as `etcdctl lock NAME` on that cluster. The C side (baton.etcd_core, built where libcurl and
 -- jansson are available) keeps a lease alive from a thread of its own; this file adds the
 -- options, the fencing token and the `on_lost` callback. See doc/etcd.md.
 local has_core, core = pcall(require, "baton.etcd_core")
@@ -106,7 +106,10 @@ local function fail(path, why, fname)
   error(string.format("%s: bad etcd lock path '%s': %s", fname or "baton", path, why), 5)
 end
 
+M.name = "etcd"
 M.noun = "etcd locks"
+M.schemes = { "etcd", "etcds" }
+M.files = false -- nothing to look at on this host
 -- beyond the wait's options (lua/baton/options.lua)
 M.options = { shared = true, ttl = true, on_lost = true }
 M.why = { mode = ", which have no file", mkdir = ", which have no file" }
@@ -123,14 +126,20 @@ function M.open(path, o, fname)
 end
 
 -- Who holds the lock at `path`: { kind = "etcd", host, pid, note, since, token, shared, key,
--- lease, queued } from the record the holder stored, nil when nobody holds it, or nil,
--- message, code when etcd cannot be asked.
+-- lease, queued, holders } from the record the holder stored, nil when nobody holds it, or
+-- nil, message, code when etcd cannot be asked.
 function M.holder(path)
   if not has_core then
     return nil, "baton: etcd locks need the module baton.etcd_core, which is not installed",
       "ENOSYS"
   end
-  return core.holder(path)
+  local info, msg, code = core.holder(path)
+  if not info then return nil, msg, code end
+  info.kind = info.kind or "etcd"
+  if info.holders == nil then
+    info.holders = { { pid = info.pid, host = info.host, shared = info.shared or false } }
+  end
+  return info
 end
 
 return M
