@@ -37,11 +37,17 @@ function M.summary(kind, holders, extra)
   return info
 end
 
--- Entries for the holders the kernel's table lists (flock or record locks), one per process.
-function M.kernel_entries(path, list)
+-- One entry per item of `list`, made by make(item, host) for this host.
+local function entries(list, make)
   local host = core.hostname()
   local holders = {}
-  for i, h in ipairs(list) do
+  for i, x in ipairs(list) do holders[i] = make(x, host) end
+  return holders
+end
+
+-- Entries for the holders the kernel's table lists (flock or record locks), one per process.
+function M.kernel_entries(path, list)
+  return entries(list, function(h, host)
     local e = { pid = h.pid, host = host, shared = h.shared, alive = true }
     if h.writes ~= nil then
       e.mode, e.sqlite = h.writes and "write" or "read", h.sqlite
@@ -50,21 +56,17 @@ function M.kernel_entries(path, list)
       describe(e, h.pid)
       add_record(e, h.pid, path)
     end
-    holders[i] = e
-  end
-  return holders
+    return e
+  end)
 end
 
 -- Entries for the processes of this host in `pids` (holding the lock at `path`).
 function M.process_entries(pids, since)
-  local host = core.hostname()
-  local holders = {}
-  for i, pid in ipairs(pids) do
+  return entries(pids, function(pid, host)
     local e = { pid = pid, host = host, alive = true, since = since, shared = false }
     describe(e, pid)
-    holders[i] = e
-  end
-  return holders
+    return e
+  end)
 end
 
 local function misuse(msg, path)

@@ -507,14 +507,7 @@ function Lock:__close()
     self._n, self._co, self.token = 0, false, nil
     return
   end
-  if n == 0 then return end
-  local owner = self._co
-  if owner ~= (running() or MAIN) and not ended(owner) then return end
-  if n == 1 then
-    let_go(self)
-  else
-    self._n = n - 1
-  end
+  close_level(self, 1)
 end
 
 -- Held by the calling coroutine (another coroutine's levels through this object do not
