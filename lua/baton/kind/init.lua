@@ -31,6 +31,7 @@ function M.find(name)
   local mod = PREFIX .. name
   local ok, r = pcall(require, mod)
   if not ok then
+    package.loaded[mod] = nil -- Lua 5.1 leaves a mark that would hide the error next time
     if type(r) == "string" and r:find("module '" .. mod .. "' not found", 1, true) then
       return nil
     end
