@@ -79,7 +79,7 @@ TEST_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec
 	LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" BATON_TEST_LUA="$(LUA_BIN)" BATON_ROOT="$(CURDIR)" \
 	BATON_BIN="$(CURDIR)/$(HOST)"
 
-.PHONY: all rock test test-all sanitize faults valgrind fuzz fuzz-build fuzz-parsers fuzz-api install clean example bench bench-etcd
+.PHONY: all rock test lint test-all sanitize faults valgrind fuzz fuzz-build fuzz-parsers fuzz-api install clean example bench bench-etcd
 
 all: $(ALL_MODULES) $(if $(HAVE_HOST),$(HOST))
 
@@ -122,6 +122,11 @@ test: all $(CORE_TEST)
 	@if [ "$(LUA)" != luajit ] && [ -d /usr/include/luajit-2.1 ]; then \
 		$(MAKE) --no-print-directory LUA=luajit BUILD=build/luajit CFLAGS="-O2 -fPIC" build/luajit/baton/core.so; fi
 	$(TEST_ENV) $(TEST_RUNNER) $(LUA_BIN) $(BUSTED) $(BUSTED_ARGS)
+
+# luacheck over the Lua layer and the specs (settings in .luacheckrc; Debian: lua-check).
+LUACHECK ?= luacheck
+lint:
+	$(LUACHECK) --no-color lua spec
 
 # Every interpreter baton supports; to-be-closed specs run on 5.4 only.
 LUAS = 5.4 5.1 5.3 luajit

@@ -8,7 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   make gcc libc6-dev util-linux procps \
-  lua5.4 liblua5.4-dev lua-busted luarocks lua-luv lua-socket \
+  lua5.4 liblua5.4-dev lua-busted lua-check luarocks lua-luv lua-socket \
   lua5.1 liblua5.1-0-dev lua5.3 liblua5.3-dev luajit2 libluajit2-5.1-dev \
   neovim nginx-light libnginx-mod-http-lua curl \
   python3 python3-filelock sqlite3 libsqlite3-dev \

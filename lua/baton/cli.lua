@@ -1,3 +1,4 @@
+-- The baton executable's commands: `baton lock` (a better flock(1)) and `baton status`.
 -- The `baton lock` and `baton status` commands, run by the baton executable:
 -- cli.main("lock" | "status", { args... }) -> exit status.
 --
@@ -8,6 +9,7 @@
 -- other failures flock(1) maps, else the command's status (128 + n when a signal n ended it).
 local baton = require "baton"
 local core = require "baton.core"
+local kinds = require "baton.kind"
 
 local unpack = table.unpack or unpack
 
@@ -117,27 +119,6 @@ local function format_since(since)
   return since and tostring(since) or nil
 end
 
--- An etcd lock: what its holder's key says (host, pid, note, since, token).
-local function inspect_etcd(r)
-  local ok, info, msg = pcall(baton.holder, r.path)
-  if not ok or (info == nil and msg) then
-    r.error = plain(ok and msg or info)
-    return r
-  end
-  r.held = info ~= nil
-  if info then
-    r.kind, r.since, r.note, r.host, r.shared = "etcd", info.since, info.note, info.host, info.shared
-    r.mode = info.shared and "shared" or "exclusive"
-    r.token = info.token
-    if info.pid then
-      r.pids[1] = info.pid
-      r.commands[1] = "?"
-      r.holders[1] = { pid = info.pid, host = info.host, mode = r.mode }
-    end
-  end
-  return r
-end
-
 -- What baton.holder said, into the result `r`. A command line is shown only for a holder on
 -- this host: a pid from another host's marker names no process here.
 local function add_holders(r, info)
@@ -165,31 +146,36 @@ end
 -- table (/proc/locks), and only a regular file is read (for a soft lock's marker).
 local function inspect(path)
   local r = { path = path, pids = {}, commands = {}, holders = {}, exists = true }
-  if path:match("^etcds?://") then return inspect_etcd(r) end
-  local st, msg = core.lstat(path)
-  if not st then
-    if msg then
-      r.error = plain(msg)
-    else -- nothing to hold, and nothing is created to find out
-      r.exists, r.held = false, false
+  local fileless = kinds.fileless(path) -- a lock on a server, not in a file: only ask
+  local st, msg
+  if not fileless then
+    st, msg = core.lstat(path)
+    if not st then
+      if msg then
+        r.error = plain(msg)
+      else -- nothing to hold, and nothing is created to find out
+        r.exists, r.held = false, false
+      end
+      return r
     end
-    return r
-  end
-  r.type = st.type
-  if st.type == "link" then
-    -- baton never locks through a link; peers that follow it lock whatever it names
-    r.unknown = "a symbolic link" .. (st.target and (" to " .. st.target) or "")
-      .. ", not followed"
-    return r
+    r.type = st.type
+    if st.type == "link" then
+      -- baton never locks through a link; peers that follow it lock whatever it names
+      r.unknown = "a symbolic link" .. (st.target and (" to " .. st.target) or "")
+        .. ", not followed"
+      return r
+    end
   end
   local ok, info, why = pcall(baton.holder, path)
   if not ok then
     r.error = plain(info)
   elseif info then
     add_holders(r, info)
+  elseif why and fileless then
+    r.error = plain(why) -- the server could not be asked
   elseif why then
     r.unknown = why -- the kernel's table could not be read: no guess instead
-  elseif st.type ~= "file" and st.type ~= "directory" then
+  elseif st and st.type ~= "file" and st.type ~= "directory" then
     r.error = string.format("'%s' is a %s, not a lock file (not opened)", path, st.type)
   else
     r.held = false
@@ -775,15 +761,15 @@ local function elect(args)
   if not p then
     ld:resign()
     warn("elect", "%s", plain(why))
-    return (ecode == "ENOMEM" or ecode == "EAGAIN") and EX_OSERR or EX_UNAVAILABLE
+    return OSERR_CODES[ecode] and EX_OSERR or EX_UNAVAILABLE
   end
-  local status, err = wait_holding(p, ld._l, name, "elect")
-  if not status then
+  local code, err = wait_holding(p, ld._l, name, "elect")
+  if not code then
     warn("elect", "%s", plain(err))
-    status = EX_OSERR
+    code = EX_OSERR
   end
   ld:resign()
-  return status
+  return code
 end
 
 ---------------------------------------------------------------------------------------------

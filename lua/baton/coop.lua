@@ -1,3 +1,4 @@
+-- Cooperative sleeps and descriptor waits: they yield inside baton.jobs, block elsewhere.
 -- Waiting that cooperates with baton.jobs: inside a job, a sleep or a wait for a descriptor
 -- yields to the scheduler so the other jobs run meanwhile; anywhere else it blocks in C (and
 -- returns early when a signal arrives, so a host can stop the script).

@@ -1,3 +1,4 @@
+-- baton.jobs: a scheduler of coroutine jobs that wait for locks and processes side by side.
 -- baton.jobs: run functions side by side as coroutines, at most `max` at once. A job that
 -- waits (baton.sleep, a process, a pipe, a lock) yields to the others through baton.coop;
 -- when every job waits, the scheduler sleeps in one poll on everything they wait for.

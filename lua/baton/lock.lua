@@ -1,5 +1,6 @@
--- The lock object: one interface over every kind of lock. A kind (lua/baton/kind/NAME.lua)
--- returns { open = function(path, opts) return handle end }, where the handle owns the system
+-- The lock-object engine: reentrancy, ownership per coroutine, waits and scopes, every kind.
+-- The lock object: one interface over every kind of lock. A kind (lua/baton/kind/NAME.lua,
+-- found through lua/baton/kind/init.lua) opens a handle that owns the system
 -- resource (a userdata, so its __gc runs on every Lua version) and has
 --   try() -> true | false, message, code     one attempt, never blocking
 --   wait(seconds) -> woken                   a bounded pause that may end early on a release
@@ -14,25 +15,15 @@ local options = require "baton.options"
 local wait = require "baton.wait"
 local coop = require "baton.coop"
 
-local byte, find = string.byte, string.find
+local find = string.find
 local scoped = require "baton.scoped"
 local EMPTY = options.EMPTY
 local owners = coop.owners -- coroutine -> the baton.jobs scheduler running it
 
 local M = {}
 
-local FLOCK = require "baton.kind.flock"
-local kinds = { flock = FLOCK }
-
-local function kind_named(name)
-  local impl = kinds[name]
-  if impl == nil and type(name) == "string" and name:match("^[%w_]+$") then
-    local ok, mod = pcall(require, "baton.kind." .. name)
-    impl = ok and mod or false
-    kinds[name] = impl
-  end
-  return impl
-end
+local kinds = require "baton.kind"
+local FLOCK = kinds.named("flock", "baton", "?", 1)
 
 -- Publish the holder's note and since-time for baton.holder, where the kind can.
 local function record(h, note)
@@ -54,12 +45,8 @@ function M.new(path, opts, fname, level)
     error(string.format("%s: the lock path %q contains a NUL byte", fname, path), level + 1)
   end
   local impl, kname = FLOCK, options.kind_of(opts, fname, path, level + 1)
-  if kname ~= nil or byte(path, 1) == 101 then -- 'e', as in etcd://
-    kname = kname or (find(path, "^etcds?://") and "etcd") or "flock"
-    impl = kind_named(kname)
-    if not impl then options.misuse(level + 1, fname, path, "unknown lock kind '" .. kname .. "'") end
-  end
-  kname = kname or "flock"
+  if kname ~= nil or find(path, "://", 1, true) then impl = kinds.resolve(path, kname, fname, level + 1) end
+  kname = impl.name
   local o = options.check(opts, fname, path, level + 1, false, impl, true)
   return setmetatable({ path = path, kind = kname, note = o.note, _h = impl.open(path, o, fname), _n = 0,
     _o = o }, Lock)
@@ -124,79 +111,78 @@ local function attempt(self, h, o, timeout, co)
   return ok, msg, code
 end
 
--- A waiting coroutine attempts through this gate: busy while another coroutine holds this
--- object's levels, else the handle's own attempts.
-local Gate = {}
-Gate.__index = Gate
-
+-- Ownership, for every object with levels (_n, owned by coroutine _co, on handle _h): lock
+-- objects here, read/write lock objects (lua/baton/rwlock.lua).
 local function other_holds(l)
   local owner = l._co
   return l._n > 0 and owner ~= (running() or MAIN) and not ended(owner) and l._h:held()
 end
 
+local function ours(l)
+  local owner = l._co
+  return owner == (running() or MAIN) or ended(owner)
+end
+M.ended, M.ours, M.other_holds = ended, ours, other_holds
+
+-- A waiting coroutine attempts through a gate: busy while another coroutine holds the
+-- object's levels, else the attempts `a` (the object's handle, or one mode of it).
+local Gate = {}
+Gate.__index = Gate
+
 function Gate:try()
-  local l = self.l
-  if other_holds(l) then return false, nil, "busy" end
-  return l._h:try()
+  if other_holds(self.l) then return false, nil, "busy" end
+  return self.a:try()
 end
 
 function Gate:wait(seconds)
-  local l = self.l
-  if other_holds(l) then
+  if other_holds(self.l) then
     if seconds > 0 then core.sleep(seconds) end
     return false
   end
-  return l._h:wait(seconds)
+  return self.a:wait(seconds)
 end
 
 function Gate:pollfd()
-  local l = self.l
-  local f = l._h.pollfd
-  if f == nil or other_holds(l) then return nil end
-  return f(l._h)
+  local a = self.a
+  local f = a.pollfd
+  if f == nil or other_holds(self.l) then return nil end
+  return f(a)
 end
 
 function Gate:here()
-  local l = self.l
-  if other_holds(l) then return "another coroutine of this process, through this same lock object" end
-  local f = l._h.here
-  return f and f(l._h) or nil
-end
-
--- A soft lock this process holds through another object: the marker names this process.
--- Asked by wait.acquire only once an attempt found the lock busy.
-local function own_pid()
-  local f = io.open("/proc/self/stat", "r")
-  if not f then return nil end
-  local pid = tonumber((f:read("*l") or ""):match("^(%d+)"))
-  f:close()
-  return pid
-end
-
-function Lock:_here()
-  if self.kind ~= "soft" then return nil end
-  local found, holder = pcall(require, "baton.holder")
-  if not found then return nil end
-  local fine, info = pcall(holder.holder, self.path, { kind = "soft" })
-  if fine and type(info) == "table" and info.pid ~= nil and info.alive
-      and info.pid == own_pid() then
-    return "this process, through another lock object"
-  end
-  return nil
+  if other_holds(self.l) then return self.phrase end
+  local a = self.a
+  local f = a.here
+  return f and f(a) or nil
 end
 
 -- The kernel's queue, for wait.acquire's waits without a deadline or anything to do
 -- meanwhile: nothing can yield there, so no other coroutine can take the lock meanwhile
 -- (and wait.acquire has already failed the wait if one holds it).
 local function gate_block(self)
-  local l = self.l
-  return l._h:block()
+  return self.a:block()
+end
+
+-- A gate for object `l` attempting through `a`; `phrase` names the holder while another
+-- coroutine holds `l`.
+function M.gate(l, a, phrase)
+  return setmetatable({ l = l, a = a, phrase = phrase, block = a.block and gate_block or nil },
+    Gate)
+end
+
+-- A holder in this process that the handle cannot see, where the kind can tell (a soft
+-- lock held through another object). Asked by wait.acquire only once an attempt found the
+-- lock busy.
+function Lock:_here()
+  local k = kinds.find(self.kind)
+  local f = k and k.here
+  return f and f(self.path) or nil
 end
 
 local function gate_of(self)
   local g = self._gate
   if not g then
-    g = setmetatable({ l = self, block = self._h.block and gate_block or nil }, Gate)
+    g = M.gate(self, self._h, "another coroutine of this process, through this same lock object")
     self._gate = g
   end
   return g
@@ -212,6 +198,28 @@ local function block(h, path)
   if code == "EDEADLK" then msg = wait.never_msg(path, msg) end
   if ok and h.here == nil then record(h, nil) end
   return ok, msg, code
+end
+
+-- The kernel's queue taken directly, without the gate, wait.acquire or its protection: the
+-- one rule for every way in (Lock:acquire, take, acquire_new; M.lock's flock_plain is its
+-- case of no options at all). Options that leave nothing to do while waiting and nothing
+-- to record but the holder, no deadline, a handle that can block, and no baton.jobs job
+-- whose wait should yield. (Asked every time: an options table may change between
+-- acquisitions.) A wait that goes through the gate may still end in the kernel's queue:
+-- wait.acquire chooses it after a first attempt, when nothing is to be done between attempts.
+local QUIET = { shared = true, mode = true, mkdir = true, kind = true }
+
+local function quiet_options(o)
+  if o == EMPTY then return true end
+  for k in next, o do
+    if not QUIET[k] then return false end
+  end
+  return true
+end
+
+local function direct(h, o, timeout, co)
+  return h.block ~= nil and (timeout == nil or timeout < 0) and owners[co] == nil
+    and quiet_options(o)
 end
 
 -- Take the lock once more, or for the first time under options `o`, waiting up to `timeout`.
@@ -235,8 +243,7 @@ local function take(self, o, timeout)
       other = true -- another coroutine holds it through this object
     end
   end
-  if not other and o == EMPTY and h.block and (timeout == nil or timeout < 0)
-      and not coop.scheduler() then
+  if not other and direct(h, o, timeout, co) then
     -- The kernel's queue, as wait.acquire would choose, without its protection: the count
     -- goes up first, so an error raised at any point (a host's interrupt) leaves a count
     -- that is_locked() checks against the handle and the next acquire retakes, never a
@@ -247,6 +254,7 @@ local function take(self, o, timeout)
       let_go(self)
       return nil, msg, code
     end
+    self.token = token_of(h)
     return true
   end
   -- Every other wait goes through the gate, as another coroutine may take the lock through
@@ -346,25 +354,12 @@ local function level_guard(self)
 end
 
 -- Acquire, waiting as the options say; raises a string naming the path on failure.
--- Options that leave nothing to do while waiting and nothing to record but the holder:
--- such an object waits in the kernel's queue. (Asked every time: an options table may
--- change between acquisitions.)
-local QUIET = { shared = true, mode = true, mkdir = true, kind = true }
-
-local function quiet_options(o)
-  if o == EMPTY then return true end
-  for k in next, o do
-    if not QUIET[k] then return false end
-  end
-  return true
-end
-
 function Lock:acquire(opts)
-  if opts == nil and self._n == 0 and quiet_options(self._o) and not self._closed then
-    -- the common case in short: a flock lock with no options, outside baton.jobs, taken in
-    -- the kernel's queue (as take() would), counted first
+  if opts == nil and self._n == 0 and not self._closed then
+    -- the common case in short: a lock that publishes its own holder record (flock), taken
+    -- in the kernel's queue as take() would, counted first
     local h, co = self._h, running() or MAIN
-    if h.here and owners[co] == nil then
+    if h.here and direct(h, self._o, nil, co) then
       self._n, self._co = 1, co
       local ok = h:block()
       if ok then return self end
@@ -403,14 +398,15 @@ end
 function M.acquire_new(l, raise)
   local o, h = l._o, l._h
   local co = running() or MAIN
-  if o == EMPTY and raise and h.block and not coop.scheduler() then
-    -- baton.lock(path) with no options: the kernel's queue, counted first as in take()
+  if raise and direct(h, o, o.timeout, co) then
+    -- the kernel's queue, counted first as in take()
     l._n, l._co = 1, co
     local ok, msg = block(h, l.path)
     if not ok then
       let_go(l)
       error(msg, 3)
     end
+    l.token = token_of(h)
     return l
   end
   local ok, msg, code = wait.protect(let_go, l, first_attempt, l, raise, co)
@@ -444,7 +440,9 @@ end
 -- baton.lock(path [, opts]).
 function M.lock(path, opts)
   local co = running() or MAIN
-  local h = opts == nil and owners[co] == nil and flock_plain(path)
+  -- (a path with a scheme may belong to another kind: the general way asks the registry)
+  local h = opts == nil and owners[co] == nil and type(path) == "string"
+    and not find(path, "://", 1, true) and flock_plain(path)
   if h then
     -- protected: nobody else could give back a lock taken just before an error (a host's
     -- interrupt) strikes
@@ -509,14 +507,7 @@ function Lock:__close()
     self._n, self._co, self.token = 0, false, nil
     return
   end
-  if n == 0 then return end
-  local owner = self._co
-  if owner ~= (running() or MAIN) and not ended(owner) then return end
-  if n == 1 then
-    let_go(self)
-  else
-    self._n = n - 1
-  end
+  close_level(self, 1)
 end
 
 -- Held by the calling coroutine (another coroutine's levels through this object do not
@@ -575,6 +566,28 @@ end
 function Lock:__tostring()
   local state = self._closed and "closed" or (self._n > 0 and ("held x" .. self._n) or "free")
   return string.format("baton.lock(%s '%s', %s)", self.kind, self.path, state)
+end
+
+-- The guards that rwlock:read()/write() and semaphore:acquire() return: `G` gets release()
+-- (once: a second is an error naming `released(g)`), `<close>` and :with(fn, ...), all
+-- giving back through `finalize(g)`, which does nothing for a guard no longer live.
+function M.guard_class(G, finalize, released, where)
+  G.__index = G
+  function G:release()
+    if not self._live then
+      error(string.format("guard:release: %s was already released", released(self)), 2)
+    end
+    finalize(self)
+  end
+  G.__close = finalize
+  function G:with(fn, ...)
+    if not scoped.callable(fn) then
+      finalize(self)
+      error(string.format("guard:with: expected a function, got %s (%s)", type(fn), where(self)), 2)
+    end
+    return scoped.run(function() finalize(self) end, fn, ...)
+  end
+  return G
 end
 
 M.EMPTY = EMPTY

@@ -1,3 +1,4 @@
+-- Option checks: names, value types, and which options each kind of lock takes.
 -- Checking option tables: every name known, every value of the right type, and every option
 -- one that applies to the kind of lock at hand, so that a typo such as `timout = 5`, or an
 -- option another kind of lock would honour (`ttl` on a file lock), is an error instead of a

@@ -1,3 +1,4 @@
+-- Child processes without a shell: baton.spawn and baton.run.
 -- Child processes without a shell: baton.spawn and baton.run. Every wait here (for a
 -- process, a pipe) goes through baton.coop, so inside baton.jobs it lets the other jobs run.
 local core = require "baton.core"
@@ -530,10 +531,10 @@ function M.run(spec)
   if not p then return nil, msg, code end
   local deadline = (timeout and timeout >= 0) and now() + timeout or HUGE
   local ok, out, err = collect(p, input, deadline)
-  local status, sig
+  local status
   if ok then
     local t = now()
-    status, sig = p:wait(deadline == HUGE and -1 or math.max(0, deadline - t))
+    status = p:wait(deadline == HUGE and -1 or math.max(0, deadline - t))
   end
   if not status then
     local why = ok and "timeout" or err

@@ -1,3 +1,4 @@
+-- baton.rwlock: read/write lock objects whose read() and write() return guards.
 -- Read/write locks on an SQLite database file: the same lock as Python filelock's
 -- ReadWriteLock on the same file (see doc/rwlock.md). The C core makes single attempts;
 -- this file adds modes, reentrancy, guards and the wait (lua/baton/wait.lua), so that a
@@ -6,10 +7,11 @@ local core = require "baton.core"
 local options = require "baton.options"
 local wait = require "baton.wait"
 
-local scoped = require "baton.scoped"
+local rwkind = require "baton.kind.rw"
 
-local running, status = coroutine.running, coroutine.status
-local MAIN = require("baton.lock").MAIN
+local engine = require "baton.lock"
+local running = coroutine.running
+local MAIN = engine.MAIN
 
 local M = {}
 
@@ -17,18 +19,11 @@ local M = {}
 local OPTIONS = { noun = "read/write locks", options = { mode = true, mkdir = true },
   why = { shared = ", which take their mode from read() or write()" } }
 
--- One mode's attempts, in the shape wait.acquire expects of a handle.
-local Attempt = {}
-Attempt.__index = Attempt
-function Attempt:try() return self.h:try(self.write) end
-function Attempt:wait(seconds) return self.h:wait(seconds) end
-
 local RW = {}
 RW.__index = RW
 M.RWLock = RW
 
 local Guard = {}
-Guard.__index = Guard
 M.Guard = Guard
 
 -- A read/write lock object holding nothing yet. Misuse raises at `level` from the caller.
@@ -42,8 +37,8 @@ function M.new(path, opts, fname, level)
     _n = 0,        -- levels held, one per live guard
     _gen = 0,      -- bumped whenever every level goes at once, so stale guards do nothing
     _attempt = {
-      read = setmetatable({ h = h, write = false }, Attempt),
-      write = setmetatable({ h = h, write = true }, Attempt),
+      read = rwkind.handle(h, false), -- one mode's attempts (lua/baton/kind/rw.lua)
+      write = rwkind.handle(h, true),
     },
   }, RW)
 end
@@ -57,43 +52,11 @@ local function drop_all(self)
   self._gen = self._gen + 1
 end
 
--- Ownership is per coroutine, as for lock objects (lua/baton/lock.lua): the levels an object
--- holds belong to the coroutine that took the first; another coroutine waits for them to go.
--- Levels left by a coroutine that has ended go to whichever coroutine uses the object next.
-local function ended(owner)
-  return type(owner) == "thread" and status(owner) == "dead"
-end
-
-local function other_holds(self)
-  local owner = self._co
-  return self._n > 0 and owner ~= (running() or MAIN) and not ended(owner) and self._h:held()
-end
-
-local function ours(self)
-  local owner = self._co
-  return owner == (running() or MAIN) or ended(owner)
-end
-
--- A mode's attempts for a waiting coroutine: busy while another coroutine holds the object's
--- levels, else the mode's own attempts.
-local Gate = {}
-Gate.__index = Gate
-function Gate:try()
-  if other_holds(self.rw) then return false, nil, "busy" end
-  return self.a:try()
-end
-function Gate:wait(seconds)
-  if other_holds(self.rw) then
-    if seconds > 0 then core.sleep(seconds) end
-    return false
-  end
-  return self.a:wait(seconds)
-end
-function Gate:here()
-  if other_holds(self.rw) then
-    return "another coroutine of this process, through this same read/write lock object"
-  end
-end
+-- Ownership is per coroutine, as for lock objects (lua/baton/lock.lua, whose gates waiting
+-- coroutines attempt through): the levels an object holds belong to the coroutine that took
+-- the first; another coroutine waits for them to go. Levels left by a coroutine that has
+-- ended go to whichever coroutine uses the object next.
+local ours, other_holds = engine.ours, engine.other_holds
 
 local function gate_of(self, mode)
   local gates = self._gates
@@ -103,7 +66,8 @@ local function gate_of(self, mode)
   end
   local g = gates[mode]
   if not g then
-    g = setmetatable({ rw = self, a = self._attempt[mode] }, Gate)
+    g = engine.gate(self, self._attempt[mode],
+      "another coroutine of this process, through this same read/write lock object")
     gates[mode] = g
   end
   return g
@@ -180,9 +144,8 @@ local function acquire(self, mode, opts, fname, raise, default_timeout)
   -- Every wait goes through the gate: another coroutine may hold the object's levels, or
   -- take them while this one waits (a wait that yields).
   local via = gate_of(self, mode)
-  if self._n > 0 and self._h:held() and not ours(self) then
-    -- another coroutine holds it through this object: wait for it below
-  elseif self._n > 0 then
+  -- (while another coroutine holds it through this object, wait for it below)
+  if self._n > 0 and (ours(self) or not self._h:held()) then
     if self._h:held() then
       self._co = co
       if self._mode ~= mode then
@@ -264,32 +227,17 @@ function RW:__tostring()
 end
 
 -- Release the level this guard took. Releasing a guard twice is an error; leaving a
--- `<close>` scope or collecting the guard after a release does nothing.
-function Guard:release()
-  if not self._live then
-    error(string.format("guard:release: this %s guard on '%s' was already released", self.mode,
-      self.rw.path), 2)
-  end
-  drop_level(self)
-end
-
-Guard.__close = finalize
+-- `<close>` scope or collecting the guard after a release does nothing. :with(fn, ...) runs
+-- fn and releases the guard on every exit, re-raising fn's error unchanged:
+-- `rw:read():with(function() ... end)` is the scoped form for Lua without `<close>`.
+engine.guard_class(Guard, finalize,
+  function(g) return string.format("this %s guard on '%s'", g.mode, g.rw.path) end,
+  function(g) return string.format("lock '%s'", g.rw.path) end)
 Guard.__gc = finalize
 
 -- True while this guard's level is held.
 function Guard:is_held()
   return self._live and self._gen == self.rw._gen and self.rw:is_locked()
-end
-
--- Run fn(...) and release the guard on every exit, re-raising fn's error unchanged:
--- `rw:read():with(function() ... end)` is the scoped form for Lua without `<close>`.
-function Guard:with(fn, ...)
-  if not scoped.callable(fn) then
-    finalize(self)
-    error(string.format("guard:with: expected a function, got %s (lock '%s')", type(fn),
-      self.rw.path), 2)
-  end
-  return scoped.run(function() finalize(self) end, fn, ...)
 end
 
 function Guard:__tostring()

@@ -1,3 +1,4 @@
+-- baton.semaphore: counting semaphores of n slots, each slot an exclusive flock lock.
 -- Counting semaphores: at most n holders at once, across processes. Slot k is an exclusive
 -- flock(2) lock on the file `path.k` (k = 1..n); a holder holds one slot, and the kernel
 -- frees it the moment the holder's process ends, so no count can be left wrong by a crash
@@ -7,6 +8,7 @@ local options = require "baton.options"
 local wait = require "baton.wait"
 
 local scoped = require "baton.scoped"
+local engine = require "baton.lock"
 
 local M = {}
 
@@ -20,7 +22,6 @@ Sem.__index = Sem
 M.Semaphore = Sem
 
 local Guard = {}
-Guard.__index = Guard
 M.Guard = Guard
 
 -- A semaphore object. Misuse raises at `level` counted from the caller.
@@ -133,29 +134,14 @@ local function finalize(g)
 end
 
 -- Give the slot back. Releasing twice is an error; leaving a `<close>` scope after a
--- release does nothing.
-function Guard:release()
-  if not self._live then
-    error(string.format("guard:release: slot %d of semaphore '%s' was already released",
-      self.slot, self.semaphore.path), 2)
-  end
-  finalize(self)
-end
-
-Guard.__close = finalize
+-- release does nothing. :with(fn, ...) gives it back on every exit of fn.
+engine.guard_class(Guard, finalize,
+  function(g) return string.format("slot %d of semaphore '%s'", g.slot, g.semaphore.path) end,
+  function(g) return string.format("semaphore '%s'", g.semaphore.path) end)
 
 -- True while this process holds the guard's slot (false in a forked child).
 function Guard:is_held()
   return self._live and self._h:held()
-end
-
-function Guard:with(fn, ...)
-  if not scoped.callable(fn) then
-    finalize(self)
-    error(string.format("guard:with: expected a function, got %s (semaphore '%s')", type(fn),
-      self.semaphore.path), 2)
-  end
-  return scoped.run(function() finalize(self) end, fn, ...)
 end
 
 function Guard:__tostring()

@@ -1,3 +1,4 @@
+-- Lock waits inside a libuv event loop (Neovim, luv) that keep the loop running.
 -- Waiting for a lock inside a libuv event loop (Neovim's vim.uv / vim.loop, luv) without
 -- blocking it: the wait runs in a coroutine whose pauses yield to the loop, and resume when
 -- the pause ends or the lock file reports a release, whichever comes first.

@@ -1,3 +1,4 @@
+-- The attempt loop every kind of lock waits in: attempts, pauses, deadlines, callbacks.
 -- The attempt loop shared by every kind of lock. It is Lua on purpose: a `sleep` or `poll`
 -- function may yield (ngx.sleep, a coroutine scheduler), and LuaJIT cannot yield across a C call, so
 -- C only ever makes one non-blocking attempt or one bounded wait.

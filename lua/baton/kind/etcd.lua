@@ -1,7 +1,7 @@
--- Locks on an etcd cluster: etcd://HOST:PORT[,HOST:PORT...]/NAME, the same lock as
--- `etcdctl lock NAME` on that cluster. The C side (baton.etcd_core, built where libcurl and
--- jansson are available) keeps a lease alive from a thread of its own; this file adds the
--- options, the fencing token and the `on_lost` callback. See doc/etcd.md.
+-- The etcd kind: locks on an etcd cluster, etcd://HOST:PORT[,HOST:PORT...]/NAME.
+-- The same lock as `etcdctl lock NAME` on that cluster. The C side (baton.etcd_core, built
+-- where libcurl and jansson are available) keeps a lease alive from a thread of its own; this
+-- file adds the options, TLS and users, the fencing token and `on_lost`. See doc/etcd.md.
 local has_core, core = pcall(require, "baton.etcd_core")
 
 local M = {}
@@ -124,7 +124,10 @@ local function flag(v)
   if type(v) ~= "boolean" then return "must be a boolean, got " .. type(v) end
 end
 
+M.name = "etcd"
 M.noun = "etcd locks"
+M.schemes = { "etcd", "etcds" }
+M.files = false -- nothing to look at on this host
 -- beyond the wait's options (lua/baton/options.lua); a function is the check of the value
 M.options = { shared = true, ttl = true, on_lost = true,
   cacert = text, cert = text, key = text, insecure = flag, user = text, password = of_string }
@@ -220,15 +223,22 @@ function M.open(path, o, fname)
 end
 
 -- Who holds the lock at `path`: { kind = "etcd", host, pid, note, since, token, shared, key,
--- lease, queued, value, revision } from the record the holder stored, nil when nobody holds
--- it, or nil, message, code when etcd cannot be asked. `o`: the connection's options.
+-- lease, queued, value, revision, holders } from the record the holder stored, nil when
+-- nobody holds it, or nil, message, code when etcd cannot be asked. `o`: the connection's
+-- options (baton.holder, which asks every kind, passes none).
 function M.holder(path, o)
   if not has_core then return nil, no_core(), "ENOSYS" end
-  local full, conf = M.connection(path, o)
+  local full, conf = M.connection(path, type(o) == "table" and o or nil)
   if not full then
     return nil, string.format("baton: bad etcd lock path '%s': %s", path, conf), "EINVAL"
   end
-  return core.holder(full, conf)
+  local info, msg, code = core.holder(full, conf)
+  if not info then return nil, msg, code end
+  info.kind = info.kind or "etcd"
+  if info.holders == nil then
+    info.holders = { { pid = info.pid, host = info.host, shared = info.shared or false } }
+  end
+  return info
 end
 
 return M
