@@ -225,6 +225,12 @@ static int open_failed(int dir, const char *name, int code, bt_err *err) {
     return open_fail(err, "open", code, NULL);
 }
 
+int bt_fs_openat(int dir, const char *name, int flags, mode_t mode) {
+    if (dir == BT_FS_BY_PATH)
+        return open_linkless(name, flags, mode);
+    return openat(dir, name, flags, mode);
+}
+
 const char *bt_fs_last_name(const char *path) {
     const char *slash = strrchr(path, '/');
     return slash ? slash + 1 : path;

@@ -29,6 +29,14 @@ int bt_fs_vet(const char *path, bt_err *err);
  * errno of the failed lookup (ENOENT, ENOTDIR, EACCES...). */
 int bt_fs_open_folder(const char *path, int make_parents, const char *op, bt_err *err);
 
+/* In place of a folder's descriptor for bt_fs_openat: `name` is then a whole path, opened
+ * with openat2(RESOLVE_NO_SYMLINKS) (ELOOP for a link anywhere on it; ENOSYS without
+ * openat2). For when no descriptor is left for the folder. */
+#define BT_FS_BY_PATH (-2)
+
+/* openat(dir, name, flags, mode), or the whole path without links for BT_FS_BY_PATH. */
+int bt_fs_openat(int dir, const char *name, int flags, mode_t mode);
+
 /* The last component of `path` (what follows its last slash). */
 const char *bt_fs_last_name(const char *path);
 

@@ -325,6 +325,8 @@ static int move_aside(int dir, const char *name, char *aside, size_t cap) {
 /* Break the marker open on `fd`, just judged stale. Returns RETRY when the path is free to
  * try again, BT_BUSY, or BT_FAIL. */
 static int break_marker(bt_soft *l, int dir, const char *name, int fd, bt_err *err) {
+    if (dir == BT_FS_BY_PATH)
+        return BT_BUSY; /* no descriptor for the folder: broken once one is free */
     if (flock(fd, LOCK_EX | LOCK_NB) != 0 && (errno == EWOULDBLOCK || errno == EINTR))
         return BT_BUSY; /* another baton process is removing it right now */
     /* Under the flock: is the path still this file, and is it still stale? */
@@ -357,7 +359,7 @@ static int break_marker(bt_soft *l, int dir, const char *name, int fd, bt_err *e
 
 /* The marker exists: hold on (BT_BUSY), break it (RETRY), or fail. */
 static int examine(bt_soft *l, int dir, const char *name, bt_err *err) {
-    int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    int fd = bt_fs_openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0);
     if (fd < 0) {
         if (errno == ENOENT)
             return RETRY; /* released meanwhile */
@@ -482,9 +484,9 @@ static int spare(bt_soft *l, int dir, const ident *id) {
 #endif
 }
 
-/* Name the unnamed file fd `name` in the folder `dir`: 0, or -1 with errno (EEXIST: a marker is there). Naming
- * a descriptor (AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH before Linux 6.10; without it the
- * name is given through /proc/self/fd. */
+/* Name the unnamed file fd `name` in the folder `dir`: 0, or -1 with errno (EEXIST: a
+ * marker is there). Naming a descriptor (AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH before
+ * Linux 6.10; without it the name is given through /proc/self/fd. */
 static int publish(int fd, int dir, const char *name) {
 #ifdef AT_EMPTY_PATH
     static int by_proc;
@@ -509,11 +511,11 @@ static int publish(int fd, int dir, const char *name) {
 #endif
 }
 
-/* Create the marker `name` in the folder `dir`: a descriptor on it, *written telling whether it already
- * holds our name, or -1 with errno (EEXIST: a marker is there). */
+/* Create the marker `name` in the folder `dir`: a descriptor on it, *written telling
+ * whether it already holds our name, or -1 with errno (EEXIST: a marker is there). */
 static int create(bt_soft *l, int dir, const char *name, const ident *id, int use_spare,
                   int *written) {
-    int fd = use_spare ? spare(l, dir, id) : -1;
+    int fd = use_spare && dir != BT_FS_BY_PATH ? spare(l, dir, id) : -1;
     if (fd >= 0) {
         if (publish(fd, dir, name) == 0) {
             l->spare = -1;
@@ -527,7 +529,7 @@ static int create(bt_soft *l, int dir, const char *name, const ident *id, int us
         drop_spare(l); /* and let the O_EXCL way meet whatever this was */
     }
     *written = 0;
-    fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+    fd = bt_fs_openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
               BT_MODE_BITS(l->mode));
     if (fd >= 0)
         bt_apply_mode(fd, l->mode); /* made by this call: O_EXCL */
@@ -544,19 +546,22 @@ static int take(bt_soft *l, int dir, const char *name, int fd, int written, cons
     int known = fstat(fd, &st) == 0;
     if (w != (ssize_t)id->marker_len || !known) {
         const char *op = w != (ssize_t)id->marker_len ? "write" : "stat";
-        if (known) {
+        if (dir == BT_FS_BY_PATH) {
+            /* no folder to remove it from safely: it names nobody and is broken in time */
+        } else if (known) {
             struct stat now;
             if (fstatat(dir, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && same_file(&now, &st))
                 unlinkat(dir, name, 0);
         } else {
             saved = errno;
-            unlinkat(dir, name, 0); /* made by us a moment ago, and we live: nobody else removes it */
+            /* made by us a moment ago, and we live: nobody else removes it */
+            unlinkat(dir, name, 0);
         }
         close(fd);
         return fail(err, op, saved, NULL);
     }
     l->fd = fd;
-    l->dir = dir; /* kept for the release */
+    l->dir = dir >= 0 ? dir : -1; /* kept for the release */
     l->owner = bt_pid();
     l->dev = st.st_dev;
     l->ino = st.st_ino;
@@ -590,44 +595,64 @@ static void close_dir(bt_soft *l) {
     l->dir = -1;
 }
 
-/* One attempt in the folder `dir` (closed here unless the lock is taken). */
-static int attempt(bt_soft *l, const char *path, int dir, bt_err *err) {
-    const char *name = bt_fs_last_name(path);
-    const ident *id = identity();
-    int remade = 0, use_spare = 1;
+static void close_dir_fd(int dir) {
+    if (dir >= 0)
+        close(dir);
+}
+
+/* One attempt in the folder `dir` (closed here unless the lock is taken), or by the whole
+ * path without links for BT_FS_BY_PATH. */
+static int attempt(bt_soft *l, const char *path, int dir, int use_spare, const ident *id,
+                   bt_err *err) {
+    const char *name = dir == BT_FS_BY_PATH ? path : bt_fs_last_name(path);
+    int remade = 0;
     for (int round = 0; round < MAX_ROUNDS; round++) {
         int written;
         int fd = create(l, dir, name, id, use_spare, &written);
         if (fd >= 0) {
             int r = take(l, dir, name, fd, written, id, err);
             if (r != BT_OK)
-                close(dir);
+                close_dir_fd(dir);
             return r;
         }
-        if ((errno == EMFILE || errno == ENFILE) && short_of_descriptors(l, &use_spare))
+        int short_of = errno == EMFILE || errno == ENFILE;
+        if (short_of && short_of_descriptors(l, &use_spare))
             continue;
-        if (errno == ENOENT && l->make_parents && !remade) {
-            /* the folder was removed as we came: make it again */
+        if (short_of && dir >= 0) {
+            /* the folder's descriptor was the last one: go on by the path without links */
             close(dir);
+            dir = BT_FS_BY_PATH;
+            name = path;
+            continue;
+        }
+        if (errno == ENOENT && l->make_parents && !remade && dir != BT_FS_BY_PATH) {
+            /* the folder was removed as we came: make it again */
+            close_dir_fd(dir);
             if ((dir = bt_fs_open_folder(path, 1, "create", err)) < 0)
                 return BT_FAIL;
             remade = 1;
             continue;
         }
         if (errno != EEXIST) {
-            close(dir);
+            close_dir_fd(dir);
             return fail(err, "create", errno, NULL);
         }
         int r = examine(l, dir, name, err);
-        if (r == BT_FAIL && (err->code == EMFILE || err->code == ENFILE) &&
-            short_of_descriptors(l, &use_spare))
+        short_of = r == BT_FAIL && (err->code == EMFILE || err->code == ENFILE);
+        if (short_of && short_of_descriptors(l, &use_spare))
             continue;
-        if (r != RETRY) {
+        if (short_of && dir >= 0) {
             close(dir);
+            dir = BT_FS_BY_PATH;
+            name = path;
+            continue;
+        }
+        if (r != RETRY) {
+            close_dir_fd(dir);
             return r;
         }
     }
-    close(dir);
+    close_dir_fd(dir);
     return BT_BUSY;
 }
 
@@ -642,17 +667,25 @@ int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
     const char *name = bt_fs_last_name(path);
     if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
         return fail(err, "create", EISDIR, NULL);
+    const ident *id = identity(); /* before any descriptor is taken: it reads /proc */
     /* Everything below is done relative to the folder's descriptor: no change to the path
      * while we work can steer a marker elsewhere. */
+    int use_spare = 1;
     int dir = bt_fs_open_folder(path, l->make_parents, "create", err);
-    if (dir < 0 && (err->code == EMFILE || err->code == ENFILE)) {
-        int use_spare = 0;
-        if (short_of_descriptors(l, &use_spare))
-            dir = bt_fs_open_folder(path, l->make_parents, "create", err);
-    }
-    if (dir < 0)
+    while (dir < 0 && (err->code == EMFILE || err->code == ENFILE) &&
+           short_of_descriptors(l, &use_spare))
+        dir = bt_fs_open_folder(path, l->make_parents, "create", err);
+    if (dir < 0 && (err->code == EMFILE || err->code == ENFILE))
+        dir = BT_FS_BY_PATH; /* no descriptor for the folder: by the path without links */
+    else if (dir < 0)
         return BT_FAIL;
-    return attempt(l, path, dir, err);
+    if (dir >= 0)
+        return attempt(l, path, dir, use_spare, id, err);
+    bt_err first = *err;
+    int r = attempt(l, path, dir, use_spare, id, err);
+    if (r == BT_FAIL && (err->code == ENOSYS || err->code == ELOOP))
+        *err = first; /* no openat2, or a link on the way: the folder was what failed */
+    return r;
 }
 
 #ifdef __linux__
@@ -748,7 +781,32 @@ void bt_soft_record(bt_soft *l, const char *note, size_t note_len) {
 
 /* Remove our marker if the path still names it, holding its flock so that a baton breaker
  * (which may judge it stale by age from another host) cannot act in between. */
-static void remove_own(bt_soft *l, const char *name) {
+static void unlink_own(bt_soft *l, int dir, const char *name) {
+    struct stat st;
+    if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == l->dev &&
+        st.st_ino == l->ino)
+        unlinkat(dir, name, 0);
+}
+
+static void remove_own(bt_soft *l, const char *path) {
+    const char *name = bt_fs_last_name(path);
+    bt_err err;
+    if (l->dir < 0) /* taken while out of descriptors: find the folder now */
+        l->dir = bt_fs_open_folder(path, 0, "remove", &err);
+    if (l->dir < 0 && (err.code == EMFILE || err.code == ENFILE)) {
+        /* Still none to spare: give up the marker's descriptor for the folder's, and
+         * remove it without the flock that holds off a breaker from another host. */
+        close(l->fd);
+        l->fd = -1;
+        int dir = bt_fs_open_folder(path, 0, "remove", &err);
+        if (dir >= 0) {
+            unlink_own(l, dir, name);
+            close(dir);
+        }
+        return;
+    }
+    if (l->dir < 0)
+        return; /* the folder is gone, or reached only through a refused link */
     for (int i = 0; i < RELEASE_PATIENCE_STEPS; i++) {
         if (flock(l->fd, LOCK_EX | LOCK_NB) == 0)
             break;
@@ -756,10 +814,7 @@ static void remove_own(bt_soft *l, const char *name) {
             break; /* no flock on this file system: go on without it */
         bt_sleep(0.0005);
     }
-    struct stat st;
-    if (l->dir >= 0 && fstatat(l->dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-        st.st_dev == l->dev && st.st_ino == l->ino)
-        unlinkat(l->dir, name, 0);
+    unlink_own(l, l->dir, name);
 }
 
 void bt_soft_release(bt_soft *l, const char *path) {
@@ -767,8 +822,9 @@ void bt_soft_release(bt_soft *l, const char *path) {
     l->record = -1;
     if (l->fd >= 0) {
         if (l->owner == bt_pid())
-            remove_own(l, bt_fs_last_name(path));
-        close(l->fd); /* also ends the flock taken above */
+            remove_own(l, path);
+        if (l->fd >= 0)
+            close(l->fd); /* also ends the flock taken above */
         l->fd = -1;
     }
     close_dir(l);
