@@ -7,11 +7,6 @@
 
 #include "errors.h"
 
-/* mkdir -p for the folder that holds `path` (mode 0777, masked by the umask). A folder on
- * the way that is a symbolic link bt_fs_vet would refuse stops it with ELOOP, before anything
- * is created through the link. Returns 0, or -1 with errno set. */
-int bt_make_parent_folders(const char *path);
-
 /* Refuse a path whose folders pass through a symbolic link that another user planted: a
  * link in a world-writable sticky folder (such as /tmp) whose owner is neither this
  * process's effective user nor the folder's owner. This is the kernel's protected_symlinks
@@ -23,9 +18,31 @@ int bt_make_parent_folders(const char *path);
  * this thread's next call). */
 int bt_fs_vet(const char *path, bt_err *err);
 
+/* The folder that holds the last component of `path`, as an O_PATH | O_DIRECTORY |
+ * O_CLOEXEC descriptor, resolved race-free: each folder on the way is opened relative to the
+ * one before, never through a symbolic link that bt_fs_vet's rule refuses, nor through any
+ * link beneath a folder of another user inside a world-writable sticky folder (such a user
+ * could put a link there at any time). With `make_parents`, missing folders are created
+ * (mode 0777, masked by the umask) relative to the descriptors too. Returns the descriptor,
+ * or -1 with *err filled in: op "use" and ELOOP (a detail naming the refused link) for a
+ * refused link, "create the folder of" when a folder cannot be made, else `op` with the
+ * errno of the failed lookup (ENOENT, ENOTDIR, EACCES...). */
+int bt_fs_open_folder(const char *path, int make_parents, const char *op, bt_err *err);
+
+/* In place of a folder's descriptor for bt_fs_openat: `name` is then a whole path, opened
+ * with openat2(RESOLVE_NO_SYMLINKS) (ELOOP for a link anywhere on it; ENOSYS without
+ * openat2). For when no descriptor is left for the folder. */
+#define BT_FS_BY_PATH (-2)
+
+/* openat(dir, name, flags, mode), or the whole path without links for BT_FS_BY_PATH. */
+int bt_fs_openat(int dir, const char *name, int flags, mode_t mode);
+
+/* The last component of `path` (what follows its last slash). */
+const char *bt_fs_last_name(const char *path);
+
 /* Open (creating it if need be, and its folders with `make_parents`) the lock file at
  * `path` for flock or record locks: read-write, or read-only where that is all we may;
- * never following a link at the path nor one another user planted on the way (bt_fs_vet).
+ * never following a link at the path, and reaching its folder by bt_fs_open_folder.
  * The descriptor is O_CLOEXEC and O_NONBLOCK; it may be anything but a link (the caller
  * checks it is a regular file). Returns it, or -1 with *err filled in. */
 int bt_fs_open_lock(const char *path, mode_t mode, int make_parents, bt_err *err);
@@ -38,9 +55,9 @@ int bt_fs_open_lock(const char *path, mode_t mode, int make_parents, bt_err *err
 /* The permission bits of such a mode, for open(2). */
 #define BT_MODE_BITS(mode) ((mode) & 07777)
 
-/* open(path, flags | O_CREAT, mode); with BT_MODE_EXACT, a file this call creates is given
- * exactly mode's bits. Returns the descriptor, or -1 with errno set. */
-int bt_open_create(const char *path, int flags, mode_t mode);
+/* openat(dir, name, flags | O_CREAT, mode); with BT_MODE_EXACT, a file this call creates is
+ * given exactly mode's bits. Returns the descriptor, or -1 with errno set. */
+int bt_open_create_at(int dir, const char *name, int flags, mode_t mode);
 
 /* Give fd, a file baton just created, mode's bits if they were asked for explicitly. */
 void bt_apply_mode(int fd, mode_t mode);

@@ -252,25 +252,19 @@ static unsigned long long random_bits(void) {
     return v * 0x9E3779B97F4A7C15ULL;
 }
 
-/* A name beside `path` for moving a marker out of the way, random so that nobody can make
+/* A name beside the marker for moving it out of the way, random so that nobody can make
  * it beforehand (a folder or file of the name would make the move fail or replace it). */
-static int aside_name(const char *path, char *out, size_t cap) {
-    const char *slash = strrchr(path, '/');
-    int dir_len = slash ? (int)(slash - path + 1) : 0;
-    int r = snprintf(out, cap, "%.*s.baton-break.%016llx", dir_len, path, random_bits());
-    return r > 0 && (size_t)r < cap ? 0 : -1;
+static void aside_name(char *out, size_t cap) {
+    snprintf(out, cap, ".baton-break.%016llx", random_bits());
 }
 
-/* Move the marker at `path` to a fresh name beside it, never replacing anything there:
- * 0 with the name in aside, or -1 with errno. */
-static int move_aside(const char *path, char *aside, size_t cap) {
+/* Move the marker `name` in the folder `dir` to a fresh name beside it, never replacing
+ * anything there: 0 with the name in aside, or -1 with errno. */
+static int move_aside(int dir, const char *name, char *aside, size_t cap) {
     for (int i = 0; i < ASIDE_TRIES; i++) {
-        if (aside_name(path, aside, cap) != 0) {
-            errno = ENAMETOOLONG;
-            return -1;
-        }
+        aside_name(aside, cap);
 #ifdef RENAME_NOREPLACE
-        if (renameat2(AT_FDCWD, path, AT_FDCWD, aside, RENAME_NOREPLACE) == 0)
+        if (renameat2(dir, name, dir, aside, RENAME_NOREPLACE) == 0)
             return 0;
         if (errno == EEXIST)
             continue; /* the name was taken: another one */
@@ -278,7 +272,7 @@ static int move_aside(const char *path, char *aside, size_t cap) {
             return -1;
         /* the file system cannot refuse to replace: a random name does it */
 #endif
-        if (rename(path, aside) == 0)
+        if (renameat(dir, name, dir, aside) == 0)
             return 0;
         if (errno != EISDIR && errno != ENOTEMPTY && errno != EEXIST && errno != ENOTDIR)
             return -1;
@@ -288,39 +282,42 @@ static int move_aside(const char *path, char *aside, size_t cap) {
 
 /* Break the marker open on `fd`, just judged stale. Returns RETRY when the path is free to
  * try again, BT_BUSY, or BT_FAIL. */
-static int break_marker(bt_soft *l, const char *path, int fd, bt_err *err) {
+static int break_marker(bt_soft *l, int dir, const char *name, int fd, bt_err *err) {
+    if (dir == BT_FS_BY_PATH)
+        return BT_BUSY; /* no descriptor for the folder: broken once one is free */
     if (flock(fd, LOCK_EX | LOCK_NB) != 0 && (errno == EWOULDBLOCK || errno == EINTR))
         return BT_BUSY; /* another baton process is removing it right now */
     /* Under the flock: is the path still this file, and is it still stale? */
     struct stat st, at_path;
     char buf[BT_MARKER_MAX + 1];
-    if (fstat(fd, &st) != 0 || lstat(path, &at_path) != 0 || !same_file(&st, &at_path))
+    if (fstat(fd, &st) != 0 || fstatat(dir, name, &at_path, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !same_file(&st, &at_path))
         return RETRY;
     ssize_t n = read_from_start(fd, buf, sizeof buf);
     if (n < 0 || n > BT_MARKER_MAX || judge(l, &st, buf, (size_t)n) != STALE)
         return BT_BUSY; /* the next attempt tells what it has become */
-    char aside[4096];
-    if (move_aside(path, aside, sizeof aside) != 0) {
+    char aside[64];
+    if (move_aside(dir, name, aside, sizeof aside) != 0) {
         if (errno == ENOENT)
             return RETRY;
         return bt_fail(err, "break the stale", errno, NULL);
     }
     struct stat moved;
-    if (lstat(aside, &moved) == 0 && !same_file(&moved, &st)) {
+    if (fstatat(dir, aside, &moved, AT_SYMLINK_NOFOLLOW) == 0 && !same_file(&moved, &st)) {
         /* Not the marker we judged: a remover that does not flock raced us. Put it back;
          * link never replaces a marker made meanwhile, and if one was, that one stands. */
-        if (link(aside, path) != 0 && errno != EEXIST)
+        if (linkat(dir, aside, dir, name, 0) != 0 && errno != EEXIST)
             return bt_fail(err, "put back a marker moved while breaking", errno, NULL);
-        unlink(aside);
+        unlinkat(dir, aside, 0);
         return BT_BUSY;
     }
-    unlink(aside);
+    unlinkat(dir, aside, 0);
     return RETRY;
 }
 
 /* The marker exists: hold on (BT_BUSY), break it (RETRY), or fail. */
-static int examine(bt_soft *l, const char *path, bt_err *err) {
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+static int examine(bt_soft *l, int dir, const char *name, bt_err *err) {
+    int fd = bt_fs_openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0);
     if (fd < 0) {
         if (errno == ENOENT)
             return RETRY; /* released meanwhile */
@@ -357,7 +354,7 @@ static int examine(bt_soft *l, const char *path, bt_err *err) {
             r = bt_fail(err, "use", EPERM, forged_why);
             break;
         default:
-            r = break_marker(l, path, fd, err);
+            r = break_marker(l, dir, name, fd, err);
         }
     }
     close(fd);
@@ -374,23 +371,10 @@ void bt_soft_init(bt_soft *l, mode_t mode, int make_parents, double stale_after)
     l->record = -1;
     bt_watch_init(&l->watch, &l->wd, 1);
     l->spare = -1;
+    l->dir = -1;
     l->mode = mode;
     l->make_parents = make_parents;
     l->stale_after = stale_after;
-}
-
-/* The folder of `path` into dir: 0, or -1 when it does not fit. */
-static int folder_of(const char *path, char *dir, size_t cap) {
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, cap, ".");
-    else if (slash == path)
-        snprintf(dir, cap, "/");
-    else if ((size_t)(slash - path) < cap)
-        snprintf(dir, cap, "%.*s", (int)(slash - path), path);
-    else
-        return -1;
-    return 0;
 }
 
 /* ---- publishing a marker --------------------------------------------------------------
@@ -411,7 +395,7 @@ static void drop_spare(bt_soft *l) {
 
 /* Our written, unnamed marker, made once per wait and kept between attempts; -1 when
  * there is none to be had. */
-static int spare(bt_soft *l, const char *path, const ident *id) {
+static int spare(bt_soft *l, int dir, const ident *id) {
 #ifdef O_TMPFILE
     if (l->spare >= 0 && l->spare_pid != bt_pid())
         drop_spare(l); /* inherited through fork(): it names the parent */
@@ -423,10 +407,9 @@ static int spare(bt_soft *l, const char *path, const ident *id) {
         }
         return l->spare;
     }
-    char dir[4096];
-    if (l->no_tmpfile || folder_of(path, dir, sizeof dir) != 0)
+    if (l->no_tmpfile)
         return -1;
-    int fd = open(dir, O_WRONLY | O_TMPFILE | O_CLOEXEC | O_NOCTTY, BT_MODE_BITS(l->mode));
+    int fd = openat(dir, ".", O_WRONLY | O_TMPFILE | O_CLOEXEC | O_NOCTTY, BT_MODE_BITS(l->mode));
     if (fd < 0) {
         if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
             l->no_tmpfile = 1;
@@ -443,44 +426,46 @@ static int spare(bt_soft *l, const char *path, const ident *id) {
     return fd;
 #else
     (void)l;
-    (void)path;
+    (void)dir;
     (void)id;
     return -1;
 #endif
 }
 
-/* Name the unnamed file fd `path`: 0, or -1 with errno (EEXIST: a marker is there). Naming
- * a descriptor (AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH before Linux 6.10; without it the
- * name is given through /proc/self/fd. */
-static int publish(int fd, const char *path) {
+/* Name the unnamed file fd `name` in the folder `dir`: 0, or -1 with errno (EEXIST: a
+ * marker is there). Naming a descriptor (AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH before
+ * Linux 6.10; without it the name is given through /proc/self/fd. */
+static int publish(int fd, int dir, const char *name) {
 #ifdef AT_EMPTY_PATH
     static int by_proc;
     if (!__atomic_load_n(&by_proc, __ATOMIC_RELAXED)) {
-        if (linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) == 0)
+        if (linkat(fd, "", dir, name, AT_EMPTY_PATH) == 0)
             return 0;
         if (errno != ENOENT)
             return -1;
     }
-    char name[48];
-    snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
-    int r = linkat(AT_FDCWD, name, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+    char proc[48];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    int r = linkat(AT_FDCWD, proc, dir, name, AT_SYMLINK_FOLLOW);
     if (r == 0)
         __atomic_store_n(&by_proc, 1, __ATOMIC_RELAXED);
     return r;
 #else
     (void)fd;
-    (void)path;
+    (void)dir;
+    (void)name;
     errno = EOPNOTSUPP;
     return -1;
 #endif
 }
 
-/* Create the marker at `path`: a descriptor on it, *written telling whether it already
- * holds our name, or -1 with errno (EEXIST: a marker is there). */
-static int create(bt_soft *l, const char *path, const ident *id, int use_spare, int *written) {
-    int fd = use_spare ? spare(l, path, id) : -1;
+/* Create the marker `name` in the folder `dir`: a descriptor on it, *written telling
+ * whether it already holds our name, or -1 with errno (EEXIST: a marker is there). */
+static int create(bt_soft *l, int dir, const char *name, const ident *id, int use_spare,
+                  int *written) {
+    int fd = use_spare && dir != BT_FS_BY_PATH ? spare(l, dir, id) : -1;
     if (fd >= 0) {
-        if (publish(fd, path) == 0) {
+        if (publish(fd, dir, name) == 0) {
             l->spare = -1;
             *written = 1;
             return fd;
@@ -492,7 +477,7 @@ static int create(bt_soft *l, const char *path, const ident *id, int use_spare, 
         drop_spare(l); /* and let the O_EXCL way meet whatever this was */
     }
     *written = 0;
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+    fd = bt_fs_openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
               BT_MODE_BITS(l->mode));
     if (fd >= 0)
         bt_apply_mode(fd, l->mode); /* made by this call: O_EXCL */
@@ -501,7 +486,7 @@ static int create(bt_soft *l, const char *path, const ident *id, int use_spare, 
 
 /* We created the marker on fd: unless it holds our name already, write it at once (our
  * identity is worked out beforehand, so nothing comes between creating and writing). */
-static int take(bt_soft *l, const char *path, int fd, int written, const ident *id,
+static int take(bt_soft *l, int dir, const char *name, int fd, int written, const ident *id,
                 bt_err *err) {
     ssize_t w = written ? (ssize_t)id->marker_len : write(fd, id->marker, id->marker_len);
     int saved = w < 0 ? errno : ENOSPC;
@@ -509,18 +494,22 @@ static int take(bt_soft *l, const char *path, int fd, int written, const ident *
     int known = fstat(fd, &st) == 0;
     if (w != (ssize_t)id->marker_len || !known) {
         const char *op = w != (ssize_t)id->marker_len ? "write" : "stat";
-        if (known) {
+        if (dir == BT_FS_BY_PATH) {
+            /* no folder to remove it from safely: it names nobody and is broken in time */
+        } else if (known) {
             struct stat now;
-            if (lstat(path, &now) == 0 && same_file(&now, &st))
-                unlink(path);
+            if (fstatat(dir, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && same_file(&now, &st))
+                unlinkat(dir, name, 0);
         } else {
             saved = errno;
-            unlink(path); /* made by us a moment ago, and we live: nobody else removes it */
+            /* made by us a moment ago, and we live: nobody else removes it */
+            unlinkat(dir, name, 0);
         }
         close(fd);
         return bt_fail(err, op, saved, NULL);
     }
     l->fd = fd;
+    l->dir = dir >= 0 ? dir : -1; /* kept for the release */
     l->owner = bt_pid();
     l->dev = st.st_dev;
     l->ino = st.st_ino;
@@ -548,40 +537,117 @@ static int short_of_descriptors(bt_soft *l, int *use_spare) {
     return 0;
 }
 
+static void close_dir(bt_soft *l) {
+    if (l->dir >= 0)
+        close(l->dir);
+    l->dir = -1;
+}
+
+static void close_dir_fd(int dir) {
+    if (dir >= 0)
+        close(dir);
+}
+
+/* One attempt in the folder `dir` (closed here unless the lock is taken), or by the whole
+ * path without links for BT_FS_BY_PATH. */
+static int attempt(bt_soft *l, const char *path, int dir, int use_spare, const ident *id,
+                   bt_err *err) {
+    const char *name = dir == BT_FS_BY_PATH ? path : bt_fs_last_name(path);
+    int remade = 0;
+    for (int round = 0; round < MAX_ROUNDS; round++) {
+        int written;
+        int fd = create(l, dir, name, id, use_spare, &written);
+        if (fd >= 0) {
+            int r = take(l, dir, name, fd, written, id, err);
+            if (r != BT_OK)
+                close_dir_fd(dir);
+            return r;
+        }
+        int short_of = errno == EMFILE || errno == ENFILE;
+        if (short_of && short_of_descriptors(l, &use_spare))
+            continue;
+        if (short_of && dir >= 0) {
+            /* the folder's descriptor was the last one: go on by the path without links */
+            close(dir);
+            dir = BT_FS_BY_PATH;
+            name = path;
+            continue;
+        }
+        if (errno == ENOENT && l->make_parents && !remade && dir != BT_FS_BY_PATH) {
+            /* the folder was removed as we came: make it again */
+            close_dir_fd(dir);
+            if ((dir = bt_fs_open_folder(path, 1, "create", err)) < 0)
+                return BT_FAIL;
+            remade = 1;
+            continue;
+        }
+        if (errno != EEXIST) {
+            close_dir_fd(dir);
+            return bt_fail(err, "create", errno, NULL);
+        }
+        int r = examine(l, dir, name, err);
+        short_of = r == BT_FAIL && (err->code == EMFILE || err->code == ENFILE);
+        if (short_of && short_of_descriptors(l, &use_spare))
+            continue;
+        if (short_of && dir >= 0) {
+            close(dir);
+            dir = BT_FS_BY_PATH;
+            name = path;
+            continue;
+        }
+        if (r != RETRY) {
+            close_dir_fd(dir);
+            return r;
+        }
+    }
+    close_dir_fd(dir);
+    return BT_BUSY;
+}
+
 int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
     if (l->fd >= 0) {
         if (l->owner == bt_pid())
             return BT_OK;
         close(l->fd); /* inherited through fork(): the parent's marker, not ours */
         l->fd = -1;
+        close_dir(l);
     }
-    if (bt_fs_vet(path, err) != BT_OK) /* no planted link among its folders */
+    const char *name = bt_fs_last_name(path);
+    if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return bt_fail(err, "create", EISDIR, NULL);
+    const ident *id = identity(); /* before any descriptor is taken: it reads /proc */
+    /* Everything below is done relative to the folder's descriptor: no change to the path
+     * while we work can steer a marker elsewhere. */
+    int use_spare = 1;
+    int dir = bt_fs_open_folder(path, l->make_parents, "create", err);
+    while (dir < 0 && (err->code == EMFILE || err->code == ENFILE) &&
+           short_of_descriptors(l, &use_spare))
+        dir = bt_fs_open_folder(path, l->make_parents, "create", err);
+    if (dir < 0 && (err->code == EMFILE || err->code == ENFILE))
+        dir = BT_FS_BY_PATH; /* no descriptor for the folder: by the path without links */
+    else if (dir < 0)
         return BT_FAIL;
-    const ident *id = identity();
-    int made_parents = 0, use_spare = 1;
-    for (int round = 0; round < MAX_ROUNDS; round++) {
-        int written;
-        int fd = create(l, path, id, use_spare, &written);
-        if (fd >= 0)
-            return take(l, path, fd, written, id, err);
-        if ((errno == EMFILE || errno == ENFILE) && short_of_descriptors(l, &use_spare))
-            continue;
-        if (errno == ENOENT && l->make_parents && !made_parents) {
-            if (bt_make_parent_folders(path) != 0)
-                return bt_fail(err, "create the folder of", errno, NULL);
-            made_parents = 1;
-            continue;
-        }
-        if (errno != EEXIST)
-            return bt_fail(err, "create", errno, NULL);
-        int r = examine(l, path, err);
-        if (r == BT_FAIL && (err->code == EMFILE || err->code == ENFILE) &&
-            short_of_descriptors(l, &use_spare))
-            continue;
-        if (r != RETRY)
-            return r;
-    }
-    return BT_BUSY;
+    if (dir >= 0)
+        return attempt(l, path, dir, use_spare, id, err);
+    bt_err first = *err;
+    int r = attempt(l, path, dir, use_spare, id, err);
+    if (r == BT_FAIL && (err->code == ENOSYS || err->code == ELOOP))
+        *err = first; /* no openat2, or a link on the way: the folder was what failed */
+    return r;
+}
+
+/* The folder holding `path`, into dir (cap bytes): for the wait's watch, which only wakes. */
+static int folder_of(const char *path, char *dir, size_t cap) {
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, cap, ".");
+    else if (slash == path)
+        snprintf(dir, cap, "/");
+    else if ((size_t)(slash - path) < cap)
+        snprintf(dir, cap, "%.*s", (int)(slash - path), path);
+    else
+        return -1;
+    return 0;
 }
 
 int bt_soft_wait(bt_soft *l, const char *path, double seconds) {
@@ -609,7 +675,32 @@ void bt_soft_record(bt_soft *l, const char *note, size_t note_len) {
 
 /* Remove our marker if the path still names it, holding its flock so that a baton breaker
  * (which may judge it stale by age from another host) cannot act in between. */
+static void unlink_own(bt_soft *l, int dir, const char *name) {
+    struct stat st;
+    if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == l->dev &&
+        st.st_ino == l->ino)
+        unlinkat(dir, name, 0);
+}
+
 static void remove_own(bt_soft *l, const char *path) {
+    const char *name = bt_fs_last_name(path);
+    bt_err err;
+    if (l->dir < 0) /* taken while out of descriptors: find the folder now */
+        l->dir = bt_fs_open_folder(path, 0, "remove", &err);
+    if (l->dir < 0 && (err.code == EMFILE || err.code == ENFILE)) {
+        /* Still none to spare: give up the marker's descriptor for the folder's, and
+         * remove it without the flock that holds off a breaker from another host. */
+        close(l->fd);
+        l->fd = -1;
+        int dir = bt_fs_open_folder(path, 0, "remove", &err);
+        if (dir >= 0) {
+            unlink_own(l, dir, name);
+            close(dir);
+        }
+        return;
+    }
+    if (l->dir < 0)
+        return; /* the folder is gone, or reached only through a refused link */
     for (int i = 0; i < RELEASE_PATIENCE_STEPS; i++) {
         if (flock(l->fd, LOCK_EX | LOCK_NB) == 0)
             break;
@@ -617,9 +708,7 @@ static void remove_own(bt_soft *l, const char *path) {
             break; /* no flock on this file system: go on without it */
         bt_sleep(0.0005);
     }
-    struct stat st;
-    if (lstat(path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
-        unlink(path);
+    unlink_own(l, l->dir, name);
 }
 
 void bt_soft_release(bt_soft *l, const char *path) {
@@ -628,9 +717,11 @@ void bt_soft_release(bt_soft *l, const char *path) {
     if (l->fd >= 0) {
         if (l->owner == bt_pid())
             remove_own(l, path);
-        close(l->fd); /* also ends the flock taken above */
+        if (l->fd >= 0)
+            close(l->fd); /* also ends the flock taken above */
         l->fd = -1;
     }
+    close_dir(l);
     drop_spare(l);
     unwatch(l);
     l->no_watch = 0;

@@ -17,6 +17,7 @@
 
 typedef struct bt_soft {
     int fd;            /* our marker while we hold it; -1 otherwise */
+    int dir;           /* its folder (O_PATH) while we hold it, for the release; -1 otherwise */
     pid_t owner;       /* process that created it: a forked child must not remove it */
     dev_t dev;         /* our marker's identity, to remove only our own */
     ino_t ino;
