@@ -187,11 +187,12 @@ fuzz-build: $(FUZZ_BINS)
 # run (random when empty; every run prints its seed).
 FUZZ_API_SECONDS ?= 60
 FUZZ_API_SEED ?=
-# $(call api_fuzz,BUILD,RUNNER,SECONDS): the fuzzer on BUILD's module, run through RUNNER.
+# $(call api_fuzz,BUILD,RUNNER,SECONDS): the fuzzer on BUILD's module, run through RUNNER;
+# a call that hangs ends the run (status 124) at three times SECONDS plus two minutes.
 define api_fuzz
 	@dir=$$(mktemp -d /tmp/baton-fuzz.XXXXXX) && cd $$dir && \
 	LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH="$(CURDIR)/$(1)/?.so;;" \
-	$(2) $(LUA_BIN) $(CURDIR)/fuzz/api_fuzz.lua --dir $$dir --seconds $(3) \
+	timeout -k 10 $$(( $(3) * 3 + 120 )) env $(2) $(LUA_BIN) $(CURDIR)/fuzz/api_fuzz.lua --dir $$dir --seconds $(3) \
 		$(if $(FUZZ_API_SEED),--seed $(FUZZ_API_SEED)) $(FUZZ_API_ARGS) </dev/null >/dev/null; \
 	status=$$?; cd /; rm -rf $$dir; exit $$status
 endef
