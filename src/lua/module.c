@@ -1,6 +1,7 @@
 /* baton.core's opening, its shared checks and results, and the flock handle's extras. Thin
  * on purpose: argument checks here; policy (options, waiting, errors for users) in
  * lua/baton/. */
+#include <dirent.h>
 #include <string.h>
 
 #include "../core/clock.h"
@@ -108,7 +109,28 @@ static int l_sleep(lua_State *L) {
 static const luaL_Reg flock_extra[] = {
     {"block", l_flock_block}, {"fileno", l_flock_fileno}, {"here", l_flock_here}, {NULL, NULL}};
 
-static const luaL_Reg core_functions[] = {{"now", l_now}, {"sleep", l_sleep}, {NULL, NULL}};
+/* core.list_dir(path) -> the names in the folder at path (without "." and ".."), or nil when
+ * it cannot be read: how the kind registry finds kind files without starting a program. */
+static int l_list_dir(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    lua_newtable(L);
+    lua_Integer n = 0;
+    const struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        lua_pushstring(L, e->d_name);
+        lua_rawseti(L, -2, ++n);
+    }
+    closedir(d);
+    return 1;
+}
+
+static const luaL_Reg core_functions[] = {
+    {"now", l_now}, {"sleep", l_sleep}, {"list_dir", l_list_dir}, {NULL, NULL}};
 
 int luaopen_baton_core(lua_State *L) {
     bt_lua_new_handle_class(L, &bt_flock_kind, flock_extra);

@@ -13,6 +13,8 @@
 --   askable   false when baton.holder's `kind` option cannot name it
 --   here      here(path) -> a phrase when this process holds the lock at `path` through
 --             another object, for a wait that could never end (optional)
+local core = require "baton.core"
+
 local M = {}
 
 local PREFIX = "baton.kind."
@@ -58,7 +60,7 @@ function M.named(name, fname, path, level)
 end
 
 -- The names of the kind files installed: those baton's executable carries, and those in a
--- folder baton/kind/ under any of package.path's templates (listed by one `ls`).
+-- folder baton/kind/ under any of package.path's templates.
 local function installed()
   local names, seen = {}, {}
   local function add(n)
@@ -73,23 +75,19 @@ local function installed()
       if n then add(n) end
     end
   end
-  local dirs = {}
+  local listed = true
   for template in package.path:gmatch("[^;]+") do
     local dir = template:gsub("%?", "baton/kind/_NAME_"):match("^(.*/)_NAME_%.lua$")
     if dir and not seen[dir] then
       seen[dir] = true
-      dirs[#dirs + 1] = "'" .. dir:gsub("'", "'\\''") .. "'"
+      local entries = core.list_dir(dir)
+      if entries then
+        for _, entry in ipairs(entries) do
+          local n = entry:match("^([%w_]+)%.lua$")
+          if n then add(n) end
+        end
+      end
     end
-  end
-  local listed = #dirs == 0
-  local ls = not listed and io.popen and io.popen("ls -1 -- " .. table.concat(dirs, " ")
-    .. " 2>/dev/null", "r")
-  if ls then
-    for line in ls:lines() do
-      local n = line:match("^([%w_]+)%.lua$")
-      if n then add(n) end
-    end
-    listed = ls:close() ~= nil -- (a failed ls: the kinds loaded so far, and look again later)
   end
   table.sort(names)
   return names, listed
