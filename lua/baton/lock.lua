@@ -8,7 +8,8 @@
 --   release()                                give everything back; idempotent; returns
 --                                            nil, message, "lost" when a held lock was lost
 -- and optionally block() (wait without a deadline), pollfd(), token() (the fencing token
--- while held) and lostfd() (readable once a held lock was lost).
+-- while held), lostfd() (readable once a held lock was lost), here() (a phrase naming a
+-- holder in this process) and never() (the same, asked only for a wait without an end).
 -- This file adds reentrancy, options, errors and scoping on top.
 local core = require "baton.core"
 local options = require "baton.options"
@@ -154,6 +155,13 @@ function Gate:here()
   local a = self.a
   local f = a.here
   return f and f(a) or nil
+end
+
+function Gate:never()
+  local a = self.a
+  local f = a.never
+  if f == nil or other_holds(self.l) then return nil end
+  return f(a)
 end
 
 -- The kernel's queue, for wait.acquire's waits without a deadline or anything to do

@@ -9,7 +9,53 @@ local holders = require "baton.holder"
 local Handle = {}
 Handle.__index = Handle
 
-function Handle:try() return self.h:try(self.write) end
+-- SQLite's locks are the process's: two connections of one process on one file exclude each
+-- other as two processes would, and a wait for a lock another object of this process holds
+-- could never end where nothing can yield. So the connections that took a lock are known
+-- here, by the file they are on ("dev:ino"), for never() to name.
+local taken = {} -- "dev:ino" -> set (weak) of the core handles that took a lock on that file
+local where = setmetatable({}, { __mode = "k" }) -- core handle -> its "dev:ino" in `taken`
+local WEAK = { __mode = "k" }
+
+local function note_taken(h)
+  local id = h:identity()
+  if id == nil or where[h] == id then return end
+  local old = where[h]
+  if old and taken[old] then taken[old][h] = nil end
+  local set = taken[id]
+  if not set then
+    set = setmetatable({}, WEAK)
+    taken[id] = set
+  end
+  set[h] = true
+  where[h] = id
+end
+
+function Handle:try()
+  local h = self.h
+  local ok, msg, code = h:try(self.write)
+  if ok and where[h] == nil then note_taken(h) end
+  return ok, msg, code
+end
+
+-- A phrase when another connection of this process holds the lock in a mode that keeps
+-- this one out (any mode for a writer, writing for a reader), else nil: asked by wait.lua
+-- only for a wait without an end, which would then never end.
+function Handle:never()
+  local h = self.h
+  local id = h:identity()
+  local set = id and taken[id]
+  if not set then return nil end
+  for other in pairs(set) do
+    if other ~= h then
+      local m = other:held()
+      if m and (self.write or m == "write") and other:identity() == id then
+        return "this process, through another lock object"
+      end
+    end
+  end
+  return nil
+end
 function Handle:wait(seconds) return self.h:wait(seconds) end
 function Handle:held() return self.h:held() and true or false end
 
