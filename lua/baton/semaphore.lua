@@ -12,7 +12,7 @@ local engine = require "baton.lock"
 
 local M = {}
 
-M.MAX_SLOTS = 1024
+M.MAX_SLOTS = core.SEM_MAX -- one descriptor per slot while waiting (src/core/semaphore.h)
 
 -- The options beyond the wait's (lua/baton/options.lua).
 local OPTIONS = { noun = "semaphores", options = { mode = true, mkdir = true } }
