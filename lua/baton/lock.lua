@@ -67,10 +67,20 @@ local function ended(owner)
   return type(owner) == "thread" and status(owner) == "dead"
 end
 
+-- What every lock object (lock, read/write lock) says once closed: raises `fname: NOUN
+-- 'path' is closed` at `level` counted from the caller; and what a wait ended by a close
+-- from one of its callbacks returns.
+function M.closed(self, fname, level, noun)
+  error(string.format("%s: %s '%s' is closed", fname, noun or "lock", self.path), level + 1)
+end
+
+function M.closed_waiting(self, noun)
+  return string.format("baton: %s '%s' was closed while waiting for it", noun or "lock",
+    self.path), "closed"
+end
+
 local function check_open(self, fname)
-  if self._closed then
-    error(string.format("%s: lock '%s' is closed", fname, self.path), 3)
-  end
+  if self._closed then M.closed(self, fname, 3) end
 end
 
 -- The fencing token of a kind that has one (etcd), else nil.
@@ -275,17 +285,24 @@ local function take(self, o, timeout)
   if self._closed then
     -- closed from a callback of the wait (a `sleep`, `cancel` or `on_wait` function)
     let_go(self)
-    return nil, string.format("baton: lock '%s' was closed while waiting for it", self.path),
-      "closed"
+    return nil, M.closed_waiting(self)
   end
   record(h, o.note)
   self.token = token_of(h)
   return true
 end
 
+-- The options of one acquisition of lock object `self` (lock, read/write lock, semaphore):
+-- its own with `opts` on top, checked; misuse raises at `level` counted from the caller.
+function M.options_of(self, opts, fname, level)
+  if opts == nil then return self._o end
+  return options.merge(self._o, options.check(opts, fname, self.path, level + 1, true))
+end
+local options_of = M.options_of
+
 local function acquire_options(self, opts, fname)
   if opts == nil then return self._o end
-  return options.merge(self._o, options.check(opts, fname, self.path, 3, true))
+  return options_of(self, opts, fname, 3)
 end
 
 -- Each level after the first is handed out as a guard of its own, so that leaving a
@@ -425,7 +442,7 @@ function M.acquire_new(l, raise)
   end
   if ok then
     let_go(l)
-    msg, code = string.format("baton: lock '%s' was closed while waiting for it", l.path), "closed"
+    msg, code = M.closed_waiting(l)
   end
   h:release()
   if raise then error(msg, 3) end

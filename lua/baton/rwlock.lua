@@ -15,6 +15,8 @@ local MAIN = engine.MAIN
 
 local M = {}
 
+local NOUN = "read/write lock" -- in messages
+
 -- The options beyond the wait's (lua/baton/options.lua).
 local OPTIONS = { noun = "read/write locks", options = { mode = true, mkdir = true },
   why = { shared = ", which take their mode from read() or write()" } }
@@ -121,8 +123,7 @@ local function attempt(self, via, mode, o, timeout, co)
   if self._closed then
     -- closed from a callback of the wait
     self._h:release()
-    return nil, "baton: read/write lock '" .. self.path .. "' was closed while waiting for it",
-      "closed"
+    return nil, engine.closed_waiting(self, NOUN)
   end
   self._mode, self._n, self._co = mode, 1, co
   return new_guard(self, mode)
@@ -135,11 +136,8 @@ local CHANGE = { read = "downgrading", write = "upgrading" }
 -- Take one level in `mode` ("read" or "write"). Returns a guard, or raises (raise) /
 -- returns nil, message, code. Errors point at the caller of read/write/try_*.
 local function acquire(self, mode, opts, fname, raise, default_timeout)
-  if self._closed then
-    error(string.format("%s: read/write lock '%s' is closed", fname, self.path), 3)
-  end
-  local o = self._o
-  if opts ~= nil then o = options.merge(o, options.check(opts, fname, self.path, 3, true)) end
+  if self._closed then engine.closed(self, fname, 3, NOUN) end
+  local o = opts == nil and self._o or engine.options_of(self, opts, fname, 3)
   local co = running() or MAIN
   -- Every wait goes through the gate: another coroutine may hold the object's levels, or
   -- take them while this one waits (a wait that yields).

@@ -71,8 +71,7 @@ end
 local function release_handle(h) h:release() end
 
 local function acquire(self, opts, fname, raise, default_timeout)
-  local o = self._o
-  if opts ~= nil then o = options.merge(o, options.check(opts, fname, self.path, 3, true)) end
+  local o = opts == nil and self._o or engine.options_of(self, opts, fname, 3)
   local timeout = o.timeout
   if timeout == nil then timeout = default_timeout end
   local h = core.semaphore(self.path, self.n, self._mode, self._mkdir)
