@@ -135,6 +135,27 @@ local function ours(l)
 end
 M.ended, M.ours, M.other_holds = ended, ours, other_holds
 
+-- Who may take one more level of an object holding some (_n > 0), for coroutine `co`:
+-- "ours" (co owns them, adopted from a coroutine that has ended), "other" (another live
+-- coroutine holds them through this object: wait for them), or "gone" (the handle no longer
+-- holds the lock: inherited through fork(), or lost; let go and take it for real).
+local function reentry(l, co)
+  local owner = l._co
+  if owner ~= co and ended(owner) then owner = co; l._co = co end
+  if not l._h:held() then return "gone" end
+  if owner == co then return "ours" end
+  return "other"
+end
+M.reentry = reentry
+
+-- Raise `fname: NOUN 'path' is held by another coroutine, not by this one` at `level`
+-- counted from the caller.
+local function not_ours(self, fname, level, noun)
+  error(string.format("%s: %s '%s' is held by another coroutine, not by this one", fname,
+    noun or "lock", self.path), level + 1)
+end
+M.not_ours = not_ours
+
 -- A waiting coroutine attempts through a gate: busy while another coroutine holds the
 -- object's levels, else the attempts `a` (the object's handle, or one mode of it).
 local Gate = {}
@@ -247,14 +268,13 @@ local function take(self, o, timeout)
   local h = self._h
   local other = false
   if n > 0 then
-    local owner = self._co
-    if owner ~= co and ended(owner) then owner = co; self._co = co end
-    if not h:held() then
+    local who = reentry(self, co)
+    if who == "gone" then
       -- Inherited through fork(): the descriptor is the parent's lock, not ours. Let go of
       -- our copy (never unlocking it under the parent) and take the lock for real. (Or a
       -- lost etcd lock: take it again.)
       let_go(self)
-    elseif owner == co then
+    elseif who == "ours" then
       self._n = n + 1
       return true
     else
@@ -483,11 +503,6 @@ function M.lock(path, opts)
   return l
 end
 
-local function not_ours(self, fname)
-  error(string.format("%s: lock '%s' is held by another coroutine, not by this one", fname,
-    self.path), 3)
-end
-
 -- Release one level, or every level with { force = true }, of the calling coroutine.
 -- Returns true, or nil, message, "lost" when the lock had been lost before this release
 -- (an etcd lease that expired). Raises when this coroutine holds no level of it.
@@ -513,7 +528,7 @@ function Lock:release(opts)
   local n = self._n
   if n == 0 then error(string.format("lock:release: lock '%s' is not held", self.path), 2) end
   local owner = self._co
-  if owner ~= (running() or MAIN) and not ended(owner) then not_ours(self, "lock:release") end
+  if owner ~= (running() or MAIN) and not ended(owner) then not_ours(self, "lock:release", 2) end
   if force or n == 1 then
     local _, msg, code = let_go(self)
     if msg then return nil, msg, code end
@@ -568,7 +583,7 @@ end
 function Lock:close()
   local owner = self._co
   if self._n > 0 and owner ~= (running() or MAIN) and not ended(owner) and self._h:held() then
-    not_ours(self, "lock:close")
+    not_ours(self, "lock:close", 2)
   end
   let_go(self)
   self._closed = true

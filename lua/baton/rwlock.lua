@@ -143,18 +143,20 @@ local function acquire(self, mode, opts, fname, raise, default_timeout)
   -- take them while this one waits (a wait that yields).
   local via = gate_of(self, mode)
   -- (while another coroutine holds it through this object, wait for it below)
-  if self._n > 0 and (ours(self) or not self._h:held()) then
-    if self._h:held() then
-      self._co = co
+  local n = self._n
+  if n > 0 then
+    local who = engine.reentry(self, co)
+    if who == "ours" then
       if self._mode ~= mode then
         error(string.format("%s: read/write lock '%s' is held for %s by this object; %s to "
           .. "a %s lock is not allowed (release the %s lock first)", fname, self.path,
           HELD_FOR[mode], CHANGE[mode], mode, OTHER[mode]), 3)
       end
-      self._n = self._n + 1
+      self._n = n + 1
       return new_guard(self, mode)
+    elseif who == "gone" then
+      drop_all(self) -- inherited through fork(): the parent's lock, not ours
     end
-    drop_all(self) -- inherited through fork(): the parent's lock, not ours
   end
   local timeout = o.timeout
   if timeout == nil then timeout = default_timeout end
@@ -202,18 +204,12 @@ function RW:is_locked()
   return self._n > 0 and ours(self) and self._h:held() and true or false
 end
 
-function RW:count()
-  if self._n > 0 and not ours(self) then return 0 end
-  return self._n
-end
+RW.count = engine.Lock.count
 
 -- Release every level, close the SQLite connection and refuse further use. Idempotent.
 -- Raises while another coroutine holds levels: closing would free the lock under it.
 function RW:close()
-  if other_holds(self) then
-    error(string.format("rwlock:close: read/write lock '%s' is held by another coroutine, not "
-      .. "by this one", self.path), 2)
-  end
+  if other_holds(self) then engine.not_ours(self, "rwlock:close", 2, NOUN) end
   drop_all(self)
   self._h:close()
   self._closed = true
