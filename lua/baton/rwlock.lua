@@ -48,6 +48,8 @@ end
 -- Let go of every level (and, in a forked child, of the inherited connection).
 local function drop_all(self)
   self._h:release() -- first: until the state below changes, it asks the handle
+  local mode = self._mode
+  if mode then rwkind.forget(self._attempt[mode]) end
   self._n = 0
   self._mode = false
   self._co = false

@@ -11,30 +11,37 @@ Handle.__index = Handle
 
 -- SQLite's locks are the process's: two connections of one process on one file exclude each
 -- other as two processes would, and a wait for a lock another object of this process holds
--- could never end where nothing can yield. So the connections that took a lock are known
--- here, by the file they are on ("dev:ino"), for never() to name.
-local taken = {} -- "dev:ino" -> set (weak) of the core handles that took a lock on that file
-local where = setmetatable({}, { __mode = "k" }) -- core handle -> its "dev:ino" in `taken`
+-- could never end where nothing can yield. So the connections holding a lock are listed
+-- here, by the file they are on ("dev:ino", asked once per handle), for never() to name.
+-- (Weak: a connection whose object is collected while holding lets go in its __gc.)
+local taken = {} -- "dev:ino" -> set of the core handles holding a lock on that file
 local WEAK = { __mode = "k" }
 
-local function note_taken(h)
-  local id = h:identity()
-  if id == nil or where[h] == id then return end
-  local old = where[h]
-  if old and taken[old] then taken[old][h] = nil end
+local function note_taken(a)
+  local id = a.id
+  if id == nil then
+    id = a.h:identity()
+    if id == nil then return end
+    a.id = id
+  end
   local set = taken[id]
   if not set then
     set = setmetatable({}, WEAK)
     taken[id] = set
   end
-  set[h] = true
-  where[h] = id
+  set[a.h] = true
+end
+
+-- The handle `a` (one mode's) holds nothing any more.
+local function forget(a)
+  local id = a.id
+  local set = id and taken[id]
+  if set then set[a.h] = nil end
 end
 
 function Handle:try()
-  local h = self.h
-  local ok, msg, code = h:try(self.write)
-  if ok and where[h] == nil then note_taken(h) end
+  local ok, msg, code = self.h:try(self.write)
+  if ok then note_taken(self) end
   return ok, msg, code
 end
 
@@ -62,6 +69,7 @@ function Handle:held() return self.h:held() and true or false end
 function Handle:release()
   self.h:abandon() -- a waiting writer's place, if any
   self.h:release()
+  forget(self)
 end
 
 local M = {
@@ -75,6 +83,10 @@ local M = {
 function M.handle(h, write)
   return setmetatable({ h = h, write = write }, Handle)
 end
+
+-- The handle `a` (M.handle's) holds nothing any more. (One left listed does no harm:
+-- never() asks each listed connection whether it holds the lock.)
+M.forget = forget
 
 function M.open(path, o)
   return M.handle(core.rwlock(path, options.mode(o, 438), o.mkdir ~= false), not o.shared)
