@@ -49,7 +49,13 @@ end
 local function drop_all(self)
   self._h:release() -- first: until the state below changes, it asks the handle
   local mode = self._mode
-  if mode then rwkind.forget(self._attempt[mode]) end
+  if mode then
+    -- struck off the connections holding a lock (lua/baton/kind/rw.lua); one left listed
+    -- does no harm, as each listed one is asked whether it holds the lock
+    local a = self._attempt[mode]
+    local set = a.set
+    if set then set[a.h] = nil end
+  end
   self._n = 0
   self._mode = false
   self._co = false

@@ -12,36 +12,33 @@ Handle.__index = Handle
 -- SQLite's locks are the process's: two connections of one process on one file exclude each
 -- other as two processes would, and a wait for a lock another object of this process holds
 -- could never end where nothing can yield. So the connections holding a lock are listed
--- here, by the file they are on ("dev:ino", asked once per handle), for never() to name.
+-- here, by the file they are on ("dev:ino", asked once per handle: one that reconnects to a
+-- file put in the old one's place stays under the old file and goes unnamed), for never().
 -- (Weak: a connection whose object is collected while holding lets go in its __gc.)
 local taken = {} -- "dev:ino" -> set of the core handles holding a lock on that file
 local WEAK = { __mode = "k" }
 
+-- List the connection of handle `a` (one mode's, M.handle's) as holding a lock; the set for
+-- its file is kept on the handle, so that listing and striking off are one store each.
 local function note_taken(a)
-  local id = a.id
-  if id == nil then
-    id = a.h:identity()
-    if id == nil then return end
-    a.id = id
-  end
+  local id = a.h:identity()
+  if id == nil then return end
   local set = taken[id]
   if not set then
     set = setmetatable({}, WEAK)
     taken[id] = set
   end
+  a.set = set
   set[a.h] = true
 end
 
--- The handle `a` (one mode's) holds nothing any more.
-local function forget(a)
-  local id = a.id
-  local set = id and taken[id]
-  if set then set[a.h] = nil end
-end
-
 function Handle:try()
-  local ok, msg, code = self.h:try(self.write)
-  if ok then note_taken(self) end
+  local h = self.h
+  local ok, msg, code = h:try(self.write)
+  if ok then
+    local set = self.set
+    if set then set[h] = true else note_taken(self) end
+  end
   return ok, msg, code
 end
 
@@ -67,9 +64,11 @@ function Handle:wait(seconds) return self.h:wait(seconds) end
 function Handle:held() return self.h:held() and true or false end
 
 function Handle:release()
-  self.h:abandon() -- a waiting writer's place, if any
-  self.h:release()
-  forget(self)
+  local h = self.h
+  h:abandon() -- a waiting writer's place, if any
+  h:release()
+  local set = self.set
+  if set then set[h] = nil end
 end
 
 local M = {
@@ -84,9 +83,7 @@ function M.handle(h, write)
   return setmetatable({ h = h, write = write }, Handle)
 end
 
--- The handle `a` (M.handle's) holds nothing any more. (One left listed does no harm:
--- never() asks each listed connection whether it holds the lock.)
-M.forget = forget
+
 
 function M.open(path, o)
   return M.handle(core.rwlock(path, options.mode(o, 438), o.mkdir ~= false), not o.shared)
