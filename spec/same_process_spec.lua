@@ -84,6 +84,40 @@ describe("two lock objects in one process", function()
     assert.matches("held by this process, through this same semaphore object", out, 1, true)
   end)
 
+  it("the same for two read/write lock objects on one file, in a conflicting mode", function()
+    local code, out = child([[
+      local p = dir .. "/rw.db"
+      local a, b = baton.rwlock(p), baton.rwlock(dir .. "/./rw.db")
+      local r = a:read()
+      local r2 = b:read() -- readers coexist
+      r2:release()
+      local t0 = baton.now()
+      local ok, err = pcall(b.write, b)
+      print(ok, baton.now() - t0 < 1, err)
+      r:release()
+      local w = a:write()
+      print(pcall(b.read, b))
+      print(b:try_read())
+      w:release()
+      local g = b:write() -- free again once the other object let go
+      print(g:is_held())
+      g:release()
+      local l = baton.new(p, { kind = "rw" }):acquire()
+      print(pcall(b.read, b))
+      l:release()
+    ]], dir)
+    assert.equal(0, code, out)
+    local lines = {}
+    for line in out:gmatch("[^\n]+") do lines[#lines + 1] = line end
+    assert.matches("^false\ttrue\t", lines[1])
+    assert.matches("is held by this process, through another lock object; waiting for it here "
+      .. "could never end", lines[1], 1, true)
+    assert.matches("^false\t.*held by this process, through another lock object", lines[2])
+    assert.matches("^nil\t.*held by another holder\tbusy$", lines[3])
+    assert.equal("true", lines[4])
+    assert.matches("^false\t.*held by this process, through another lock object", lines[5])
+  end)
+
   it("knows the file however its path is spelt: relative, with ./, a hard link", function()
     local a = baton.lock(path)
     os.execute("ln " .. H.quote(path) .. " " .. H.quote(dir .. "/hard.lock"))

@@ -8,7 +8,8 @@
 --   release()                                give everything back; idempotent; returns
 --                                            nil, message, "lost" when a held lock was lost
 -- and optionally block() (wait without a deadline), pollfd(), token() (the fencing token
--- while held) and lostfd() (readable once a held lock was lost).
+-- while held), lostfd() (readable once a held lock was lost), here() (a phrase naming a
+-- holder in this process) and never() (the same, asked only for a wait without an end).
 -- This file adds reentrancy, options, errors and scoping on top.
 local core = require "baton.core"
 local options = require "baton.options"
@@ -66,10 +67,20 @@ local function ended(owner)
   return type(owner) == "thread" and status(owner) == "dead"
 end
 
+-- What every lock object (lock, read/write lock) says once closed: raises `fname: NOUN
+-- 'path' is closed` at `level` counted from the caller; and what a wait ended by a close
+-- from one of its callbacks returns.
+function M.closed(self, fname, level, noun)
+  error(string.format("%s: %s '%s' is closed", fname, noun or "lock", self.path), level + 1)
+end
+
+function M.closed_waiting(self, noun)
+  return string.format("baton: %s '%s' was closed while waiting for it", noun or "lock",
+    self.path), "closed"
+end
+
 local function check_open(self, fname)
-  if self._closed then
-    error(string.format("%s: lock '%s' is closed", fname, self.path), 3)
-  end
+  if self._closed then M.closed(self, fname, 3) end
 end
 
 -- The fencing token of a kind that has one (etcd), else nil.
@@ -124,6 +135,27 @@ local function ours(l)
 end
 M.ended, M.ours, M.other_holds = ended, ours, other_holds
 
+-- Who may take one more level of an object holding some (_n > 0), for coroutine `co`:
+-- "ours" (co owns them, adopted from a coroutine that has ended), "other" (another live
+-- coroutine holds them through this object: wait for them), or "gone" (the handle no longer
+-- holds the lock: inherited through fork(), or lost; let go and take it for real).
+local function reentry(l, co)
+  local owner = l._co
+  if owner ~= co and ended(owner) then owner = co; l._co = co end
+  if not l._h:held() then return "gone" end
+  if owner == co then return "ours" end
+  return "other"
+end
+M.reentry = reentry
+
+-- Raise `fname: NOUN 'path' is held by another coroutine, not by this one` at `level`
+-- counted from the caller.
+local function not_ours(self, fname, level, noun)
+  error(string.format("%s: %s '%s' is held by another coroutine, not by this one", fname,
+    noun or "lock", self.path), level + 1)
+end
+M.not_ours = not_ours
+
 -- A waiting coroutine attempts through a gate: busy while another coroutine holds the
 -- object's levels, else the attempts `a` (the object's handle, or one mode of it).
 local Gate = {}
@@ -154,6 +186,13 @@ function Gate:here()
   local a = self.a
   local f = a.here
   return f and f(a) or nil
+end
+
+function Gate:never()
+  local a = self.a
+  local f = a.never
+  if f == nil or other_holds(self.l) then return nil end
+  return f(a)
 end
 
 -- The kernel's queue, for wait.acquire's waits without a deadline or anything to do
@@ -229,14 +268,13 @@ local function take(self, o, timeout)
   local h = self._h
   local other = false
   if n > 0 then
-    local owner = self._co
-    if owner ~= co and ended(owner) then owner = co; self._co = co end
-    if not h:held() then
+    local who = reentry(self, co)
+    if who == "gone" then
       -- Inherited through fork(): the descriptor is the parent's lock, not ours. Let go of
       -- our copy (never unlocking it under the parent) and take the lock for real. (Or a
       -- lost etcd lock: take it again.)
       let_go(self)
-    elseif owner == co then
+    elseif who == "ours" then
       self._n = n + 1
       return true
     else
@@ -267,17 +305,24 @@ local function take(self, o, timeout)
   if self._closed then
     -- closed from a callback of the wait (a `sleep`, `cancel` or `on_wait` function)
     let_go(self)
-    return nil, string.format("baton: lock '%s' was closed while waiting for it", self.path),
-      "closed"
+    return nil, M.closed_waiting(self)
   end
   record(h, o.note)
   self.token = token_of(h)
   return true
 end
 
+-- The options of one acquisition of lock object `self` (lock, read/write lock, semaphore):
+-- its own with `opts` on top, checked; misuse raises at `level` counted from the caller.
+function M.options_of(self, opts, fname, level)
+  if opts == nil then return self._o end
+  return options.merge(self._o, options.check(opts, fname, self.path, level + 1, true))
+end
+local options_of = M.options_of
+
 local function acquire_options(self, opts, fname)
   if opts == nil then return self._o end
-  return options.merge(self._o, options.check(opts, fname, self.path, 3, true))
+  return options_of(self, opts, fname, 3)
 end
 
 -- Each level after the first is handed out as a guard of its own, so that leaving a
@@ -417,7 +462,7 @@ function M.acquire_new(l, raise)
   end
   if ok then
     let_go(l)
-    msg, code = string.format("baton: lock '%s' was closed while waiting for it", l.path), "closed"
+    msg, code = M.closed_waiting(l)
   end
   h:release()
   if raise then error(msg, 3) end
@@ -458,11 +503,6 @@ function M.lock(path, opts)
   return l
 end
 
-local function not_ours(self, fname)
-  error(string.format("%s: lock '%s' is held by another coroutine, not by this one", fname,
-    self.path), 3)
-end
-
 -- Release one level, or every level with { force = true }, of the calling coroutine.
 -- Returns true, or nil, message, "lost" when the lock had been lost before this release
 -- (an etcd lease that expired). Raises when this coroutine holds no level of it.
@@ -488,7 +528,7 @@ function Lock:release(opts)
   local n = self._n
   if n == 0 then error(string.format("lock:release: lock '%s' is not held", self.path), 2) end
   local owner = self._co
-  if owner ~= (running() or MAIN) and not ended(owner) then not_ours(self, "lock:release") end
+  if owner ~= (running() or MAIN) and not ended(owner) then not_ours(self, "lock:release", 2) end
   if force or n == 1 then
     local _, msg, code = let_go(self)
     if msg then return nil, msg, code end
@@ -543,7 +583,7 @@ end
 function Lock:close()
   local owner = self._co
   if self._n > 0 and owner ~= (running() or MAIN) and not ended(owner) and self._h:held() then
-    not_ours(self, "lock:close")
+    not_ours(self, "lock:close", 2)
   end
   let_go(self)
   self._closed = true

@@ -15,6 +15,8 @@ local MAIN = engine.MAIN
 
 local M = {}
 
+local NOUN = "read/write lock" -- in messages
+
 -- The options beyond the wait's (lua/baton/options.lua).
 local OPTIONS = { noun = "read/write locks", options = { mode = true, mkdir = true },
   why = { shared = ", which take their mode from read() or write()" } }
@@ -46,6 +48,14 @@ end
 -- Let go of every level (and, in a forked child, of the inherited connection).
 local function drop_all(self)
   self._h:release() -- first: until the state below changes, it asks the handle
+  local mode = self._mode
+  if mode then
+    -- struck off the connections holding a lock (lua/baton/kind/rw.lua); one left listed
+    -- does no harm, as each listed one is asked whether it holds the lock
+    local a = self._attempt[mode]
+    local set = a.set
+    if set then set[a.h] = nil end
+  end
   self._n = 0
   self._mode = false
   self._co = false
@@ -121,8 +131,7 @@ local function attempt(self, via, mode, o, timeout, co)
   if self._closed then
     -- closed from a callback of the wait
     self._h:release()
-    return nil, "baton: read/write lock '" .. self.path .. "' was closed while waiting for it",
-      "closed"
+    return nil, engine.closed_waiting(self, NOUN)
   end
   self._mode, self._n, self._co = mode, 1, co
   return new_guard(self, mode)
@@ -135,28 +144,27 @@ local CHANGE = { read = "downgrading", write = "upgrading" }
 -- Take one level in `mode` ("read" or "write"). Returns a guard, or raises (raise) /
 -- returns nil, message, code. Errors point at the caller of read/write/try_*.
 local function acquire(self, mode, opts, fname, raise, default_timeout)
-  if self._closed then
-    error(string.format("%s: read/write lock '%s' is closed", fname, self.path), 3)
-  end
-  local o = self._o
-  if opts ~= nil then o = options.merge(o, options.check(opts, fname, self.path, 3, true)) end
+  if self._closed then engine.closed(self, fname, 3, NOUN) end
+  local o = opts == nil and self._o or engine.options_of(self, opts, fname, 3)
   local co = running() or MAIN
   -- Every wait goes through the gate: another coroutine may hold the object's levels, or
   -- take them while this one waits (a wait that yields).
   local via = gate_of(self, mode)
   -- (while another coroutine holds it through this object, wait for it below)
-  if self._n > 0 and (ours(self) or not self._h:held()) then
-    if self._h:held() then
-      self._co = co
+  local n = self._n
+  if n > 0 then
+    local who = engine.reentry(self, co)
+    if who == "ours" then
       if self._mode ~= mode then
         error(string.format("%s: read/write lock '%s' is held for %s by this object; %s to "
           .. "a %s lock is not allowed (release the %s lock first)", fname, self.path,
           HELD_FOR[mode], CHANGE[mode], mode, OTHER[mode]), 3)
       end
-      self._n = self._n + 1
+      self._n = n + 1
       return new_guard(self, mode)
+    elseif who == "gone" then
+      drop_all(self) -- inherited through fork(): the parent's lock, not ours
     end
-    drop_all(self) -- inherited through fork(): the parent's lock, not ours
   end
   local timeout = o.timeout
   if timeout == nil then timeout = default_timeout end
@@ -204,18 +212,12 @@ function RW:is_locked()
   return self._n > 0 and ours(self) and self._h:held() and true or false
 end
 
-function RW:count()
-  if self._n > 0 and not ours(self) then return 0 end
-  return self._n
-end
+RW.count = engine.Lock.count
 
 -- Release every level, close the SQLite connection and refuse further use. Idempotent.
 -- Raises while another coroutine holds levels: closing would free the lock under it.
 function RW:close()
-  if other_holds(self) then
-    error(string.format("rwlock:close: read/write lock '%s' is held by another coroutine, not "
-      .. "by this one", self.path), 2)
-  end
+  if other_holds(self) then engine.not_ours(self, "rwlock:close", 2, NOUN) end
   drop_all(self)
   self._h:close()
   self._closed = true

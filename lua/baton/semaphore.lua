@@ -12,7 +12,7 @@ local engine = require "baton.lock"
 
 local M = {}
 
-M.MAX_SLOTS = 1024
+M.MAX_SLOTS = core.SEM_MAX -- one descriptor per slot while waiting (src/core/semaphore.h)
 
 -- The options beyond the wait's (lua/baton/options.lua).
 local OPTIONS = { noun = "semaphores", options = { mode = true, mkdir = true } }
@@ -71,8 +71,7 @@ end
 local function release_handle(h) h:release() end
 
 local function acquire(self, opts, fname, raise, default_timeout)
-  local o = self._o
-  if opts ~= nil then o = options.merge(o, options.check(opts, fname, self.path, 3, true)) end
+  local o = opts == nil and self._o or engine.options_of(self, opts, fname, 3)
   local timeout = o.timeout
   if timeout == nil then timeout = default_timeout end
   local h = core.semaphore(self.path, self.n, self._mode, self._mkdir)

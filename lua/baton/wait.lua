@@ -101,8 +101,12 @@ function M.acquire(h, path, o, timeout, obj)
     return nil, "baton: lock '" .. path .. "' is held by another holder" ..
       (here and (": " .. here) or ""), "busy"
   end
-  if here and forever and not (sleep or poll or cancel) then
-    return nil, M.never_msg(path, here), "EDEADLK"
+  if forever and not (sleep or poll or cancel) then
+    -- a holder in this process that only a wait without an end needs to know of (another
+    -- read/write lock object on the file: lua/baton/kind/rw.lua)
+    local f = not here and h.never
+    if f then here = f(h) end
+    if here then return nil, M.never_msg(path, here), "EDEADLK" end
   end
   if forever and not (sleep or poll or cancel or on_wait) and h.block then
     -- Nothing to do between attempts and no deadline: wait in the kernel's own queue, woken

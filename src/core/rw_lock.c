@@ -390,6 +390,14 @@ void bt_rw_abandon(bt_rw *l) {
         give_up_waiting(l);
 }
 
+int bt_rw_identity(const bt_rw *l, dev_t *dev, ino_t *ino) {
+    if (!l->db || l->owner != bt_pid())
+        return 0;
+    *dev = l->dev;
+    *ino = l->ino;
+    return 1;
+}
+
 int bt_rw_held(const bt_rw *l) { return l->db && l->owner == bt_pid() ? l->held : 0; }
 
 void bt_rw_release(bt_rw *l) {

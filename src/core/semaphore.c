@@ -21,8 +21,6 @@ struct bt_sem {
 };
 
 bt_sem *bt_sem_new(const char *path, int n, mode_t mode, int make_parents) {
-    if (n < 1 || n > BT_SEM_MAX)
-        return NULL;
     bt_sem *s = calloc(1, sizeof *s + (size_t)n * sizeof s->slot[0]);
     if (!s)
         return NULL;

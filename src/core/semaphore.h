@@ -14,7 +14,8 @@
 
 typedef struct bt_sem bt_sem;
 
-/* A semaphore handle, holding nothing, or NULL when out of memory. `path` is copied. */
+/* A semaphore handle of n slots (1 <= n <= BT_SEM_MAX, which the caller checks), holding
+ * nothing, or NULL when out of memory. `path` is copied. */
 bt_sem *bt_sem_new(const char *path, int n, mode_t mode, int make_parents);
 
 /* One attempt without blocking to take a free slot, trying them in order: BT_OK (a slot is

@@ -18,8 +18,9 @@ const char *bt_lua_check_path(lua_State *L, int idx) {
 
 mode_t bt_lua_check_mode(lua_State *L, int idx) {
     lua_Number mode = luaL_checknumber(L, idx);
+    /* lua/baton/options.lua checks and explains; this only keeps the core's contract */
     luaL_argcheck(L, mode >= 0 && mode <= (07777 | BT_MODE_EXACT) && mode == floor(mode), idx,
-                  "permission bits must be an integer from 0 to 07777 (or'ed with MODE_EXACT)");
+                  "0 to 07777 | MODE_EXACT");
     return (mode_t)mode;
 }
 

@@ -1,5 +1,6 @@
 /* baton.core.rwlock: SQLite read/write locks (core/rw_lock.h) through the generic handle.
  * Reentrancy, modes and guards live in lua/baton/rwlock.lua. */
+#include <stdio.h>
 #include <string.h>
 
 #include "../core/rw_lock.h"
@@ -37,7 +38,23 @@ static int l_rw_close(lua_State *L) {
     return 0;
 }
 
-static const luaL_Reg rw_extra[] = {{"abandon", l_rw_abandon}, {"close", l_rw_close}, {NULL, NULL}};
+/* h:identity() -> "dev:ino" of the file the connection is on, nil while none is open */
+static int l_rw_identity(lua_State *L) {
+    bt_handle *h = bt_lua_check_handle(L);
+    dev_t dev;
+    ino_t ino;
+    if (!h->open || !bt_rw_identity(rw_of(h), &dev, &ino)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    char buf[48];
+    snprintf(buf, sizeof buf, "%llu:%llu", (unsigned long long)dev, (unsigned long long)ino);
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+static const luaL_Reg rw_extra[] = {
+    {"abandon", l_rw_abandon}, {"close", l_rw_close}, {"identity", l_rw_identity}, {NULL, NULL}};
 
 void bt_lua_open_rw(lua_State *L) {
     bt_lua_new_handle_class(L, &bt_rw_kind, rw_extra);

@@ -12,8 +12,8 @@ static bt_sem *sem_of(bt_handle *h) { return *(bt_sem **)bt_handle_state(h); }
 static int l_semaphore(lua_State *L) {
     const char *path = bt_lua_check_path(L, 1);
     lua_Number n = luaL_checknumber(L, 2);
-    luaL_argcheck(L, n >= 1 && n <= BT_SEM_MAX && n == floor(n), 2,
-                  "the number of slots must be an integer from 1 to 1024");
+    /* lua/baton/semaphore.lua checks and explains; this only keeps bt_sem_new's contract */
+    luaL_argcheck(L, n >= 1 && n <= BT_SEM_MAX && n == floor(n), 2, "1 to SEM_MAX");
     mode_t mode = bt_lua_check_mode(L, 3);
     int make_parents = lua_toboolean(L, 4);
     bt_handle *h = bt_lua_new_handle(L, &bt_semaphore_kind, path, strlen(path));
@@ -59,4 +59,6 @@ static const luaL_Reg sem_extra[] = {
 void bt_lua_open_sem(lua_State *L) {
     bt_lua_new_handle_class(L, &bt_semaphore_kind, sem_extra);
     bt_lua_set_constructor(L, &bt_semaphore_kind, "semaphore", l_semaphore);
+    lua_pushinteger(L, BT_SEM_MAX);
+    lua_setfield(L, -2, "SEM_MAX");
 }

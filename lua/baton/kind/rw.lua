@@ -9,13 +9,66 @@ local holders = require "baton.holder"
 local Handle = {}
 Handle.__index = Handle
 
-function Handle:try() return self.h:try(self.write) end
+-- SQLite's locks are the process's: two connections of one process on one file exclude each
+-- other as two processes would, and a wait for a lock another object of this process holds
+-- could never end where nothing can yield. So the connections holding a lock are listed
+-- here, by the file they are on ("dev:ino", asked once per handle: one that reconnects to a
+-- file put in the old one's place stays under the old file and goes unnamed), for never().
+-- (Weak: a connection whose object is collected while holding lets go in its __gc.)
+local taken = {} -- "dev:ino" -> set of the core handles holding a lock on that file
+local WEAK = { __mode = "k" }
+
+-- List the connection of handle `a` (one mode's, M.handle's) as holding a lock; the set for
+-- its file is kept on the handle, so that listing and striking off are one store each.
+local function note_taken(a)
+  local id = a.h:identity()
+  if id == nil then return end
+  local set = taken[id]
+  if not set then
+    set = setmetatable({}, WEAK)
+    taken[id] = set
+  end
+  a.set = set
+  set[a.h] = true
+end
+
+function Handle:try()
+  local h = self.h
+  local ok, msg, code = h:try(self.write)
+  if ok then
+    local set = self.set
+    if set then set[h] = true else note_taken(self) end
+  end
+  return ok, msg, code
+end
+
+-- A phrase when another connection of this process holds the lock in a mode that keeps
+-- this one out (any mode for a writer, writing for a reader), else nil: asked by wait.lua
+-- only for a wait without an end, which would then never end.
+function Handle:never()
+  local h = self.h
+  local id = h:identity()
+  local set = id and taken[id]
+  if not set then return nil end
+  for other in pairs(set) do
+    if other ~= h then
+      local m = other:held()
+      if m and (self.write or m == "write") and other:identity() == id then
+        return "this process, through another lock object"
+      end
+    end
+  end
+  return nil
+end
 function Handle:wait(seconds) return self.h:wait(seconds) end
 function Handle:held() return self.h:held() and true or false end
 
 function Handle:release()
-  self.h:abandon() -- a waiting writer's place, if any
-  self.h:release()
+  local h = self.h
+  h:abandon() -- a waiting writer's place, if any
+  h:release()
+  local set = self.set
+  if set then set[h] = nil end
 end
 
 local M = {
@@ -29,6 +82,8 @@ local M = {
 function M.handle(h, write)
   return setmetatable({ h = h, write = write }, Handle)
 end
+
+
 
 function M.open(path, o)
   return M.handle(core.rwlock(path, options.mode(o, 438), o.mkdir ~= false), not o.shared)
