@@ -475,6 +475,10 @@ static int folder_linkless(const char *dir) {
 #endif
 
 int bt_fs_open_folder(const char *path, int make_parents, const char *op, bt_err *err) {
+    /* As open(2) would: the walk below works relative to descriptors and knows no limit, and
+     * would otherwise make thousands of nested folders for one absurd path. */
+    if (strlen(path) >= PATH_MAX)
+        return bt_fail(err, op, ENAMETOOLONG, NULL);
     char *dir = folder_part(path);
     if (!dir)
         return bt_fail(err, op, ENOMEM, NULL);
