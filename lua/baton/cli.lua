@@ -328,7 +328,7 @@ local function lock_command_line(args)
   end
   if o.ttl then
     local t = tonumber(o.ttl)
-    if not t or not (t > 0) or t == math.huge then usage("invalid ttl value '%s'", o.ttl) end
+    if not t or t ~= t or t <= 0 or t == math.huge then usage("invalid ttl value '%s'", o.ttl) end
     o.ttl = t
   end
   if o.conflict then

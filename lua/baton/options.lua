@@ -27,7 +27,7 @@ end
 local function positive(v)
   local problem = number(v)
   if problem then return problem end
-  if not (v > 0) then return "must be a positive number of seconds" end
+  if v <= 0 then return "must be a positive number of seconds" end -- NaN: refused above
 end
 
 local function of_type(t)
