@@ -13,7 +13,10 @@ if missing then
   return
 end
 
-describe("etcd locks over TLS", function()
+-- Left out under valgrind: OpenSSL's first handshake under memcheck takes longer than the
+-- request timeout a 2 s lease allows (half the lease, at least 1 s). The same code runs under
+-- AddressSanitizer and UndefinedBehaviorSanitizer in `make sanitize`.
+describe("etcd locks over TLS #novalgrind", function()
   local certs, opts, server, url, n = nil, nil, nil, nil, 0
   local BIN = os.getenv("BATON_BIN")
 
