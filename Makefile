@@ -97,20 +97,30 @@ $(CORE_TEST): $(CORE_SRC) src/lua/core_test.c $(HEADERS)
 	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) $(SQLITE_CFLAGS) $(CORE_SRC) src/lua/core_test.c -o $@ \
 		$(LIBFLAG) $(LIBS)
 
+# The embedded modules are luac's output where luac5.4 is installed (loading it is several
+# times faster than compiling the source at every start), else the source itself.
+HOST_LUAC ?= $(shell command -v luac5.4 2>/dev/null)
 $(EMBED): $(LUA_SRC) tools/embed.sh
 	@mkdir -p $(dir $@)
-	sh tools/embed.sh $@ $(LUA_SRC)
+	LUAC="$(HOST_LUAC)" sh tools/embed.sh $@ $(LUA_SRC)
 
-# The executable carries the etcd module too, when it is built, so that it needs no
-# LUA_CPATH to find it (nor a module built for another Lua).
-HOST_ETCD_SRC = $(if $(filter 1,$(ETCD)),$(wildcard src/etcd/*.c) src/lua/etcd.c)
-HOST_ETCD_FLAGS = $(if $(filter 1,$(ETCD)),-DBATON_HOST_ETCD -pthread $(ETCD_CFLAGS))
-HOST_ETCD_LIBS = $(if $(filter 1,$(ETCD)),$(ETCD_LIBS) -pthread)
+# The executable links no etcd code: baton.etcd_core (libcurl, jansson) is loaded by the first
+# etcd:// lock from $(HOST_BUILD)/baton/etcd_core.so, beside the executable's folder (see
+# src/host/preload.c), built for the executable's Lua 5.4 whatever LUA the module is for.
+HOST_ETCD_CORE = $(HOST_BUILD)/baton/etcd_core.so
+HOST_ETCD = $(if $(filter 1,$(ETCD)),$(HOST_ETCD_CORE))
 
-$(HOST): $(CORE_SRC) $(HEADERS) $(HOST_SRC) $(HOST_HEADERS) $(EMBED) $(HOST_ETCD_SRC)
+$(HOST): $(CORE_SRC) $(HEADERS) $(HOST_SRC) $(HOST_HEADERS) $(EMBED) $(HOST_ETCD)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) $(HOST_ETCD_FLAGS) -Isrc/host -I$(HOST_LUA_INCDIR) $(SQLITE_CFLAGS) \
-		$(CORE_SRC) $(HOST_SRC) $(HOST_ETCD_SRC) $(EMBED) -o $@ $(LDFLAGS) $(HOST_LIBS) $(HOST_ETCD_LIBS)
+	$(CC) $(CFLAGS) $(WARN) -Isrc/host -I$(HOST_LUA_INCDIR) $(SQLITE_CFLAGS) \
+		$(CORE_SRC) $(HOST_SRC) $(EMBED) -o $@ $(LDFLAGS) $(HOST_LIBS)
+
+ifneq ($(HOST_ETCD_CORE),$(ETCD_CORE))
+$(HOST_ETCD_CORE): $(ETCD_SRC) $(ETCD_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I$(HOST_LUA_INCDIR) $(ETCD_CFLAGS) $(ETCD_SRC) -o $@ \
+		$(LIBFLAG) $(ETCD_LIBS) -pthread -lm
+endif
 
 $(ETCD_CORE): $(ETCD_SRC) $(ETCD_HEADERS)
 	@mkdir -p $(dir $@)
@@ -234,6 +244,8 @@ install: all
 ifneq ($(HAVE_HOST),)
 	install -d $(DESTDIR)$(INST_BINDIR) $(DESTDIR)$(INST_MANDIR)
 	install -m 0755 $(HOST) $(DESTDIR)$(INST_BINDIR)/baton
+	if [ "$(ETCD)" = 1 ]; then install -d $(DESTDIR)$(INST_PREFIX)/lib/baton && \
+		install -m 0755 $(HOST_ETCD_CORE) $(DESTDIR)$(INST_PREFIX)/lib/baton/etcd_core.so; fi
 	install -m 0644 doc/baton.1 $(DESTDIR)$(INST_MANDIR)/baton.1
 endif
 
