@@ -307,20 +307,31 @@ local LOCK_LONG = {
   nb = "nonblock", timeout = "timeout", wait = "timeout", ["conflict-exit-code"] = "conflict",
   close = "close", verbose = "verbose", help = "help", version = "version", soft = "soft",
   note = "note", inherit = "inherit", unlock = "unlock", ["no-fork"] = "nofork",
-  fcntl = "fcntl", ttl = "ttl",
+  fcntl = "fcntl", ttl = "ttl", fd = "fd", start = "start", length = "length",
 }
-local LOCK_VALUES = { timeout = true, conflict = true, note = true, ttl = true }
+local LOCK_VALUES = { timeout = true, conflict = true, note = true, ttl = true, fd = true,
+  start = true, length = true }
+
+-- A descriptor number as flock(1) takes one: decimal digits only.
+local function descriptor(s, what)
+  local n = s:match("^%d+$") and tonumber(s)
+  if not n or n > 0x7fffffff then usage("bad file descriptor: '%s'%s", s, what or "") end
+  return n
+end
+
+local function byte_count(s, name)
+  local n = s:match("^%d+$") and tonumber(s)
+  if not n or n >= 2^63 then usage("invalid %s value: '%s'", name, s) end
+  return n
+end
 
 -- The command line, checked: options, the lock file, the command's argv.
 local function lock_command_line(args)
   local o, i = parse(args, LOCK_SHORT, LOCK_LONG, LOCK_VALUES)
   if o.help or o.version then return o end
-  for _, k in ipairs({ "unlock", "nofork", "fcntl" }) do
-    if o[k] then
-      usage("--%s is not supported by baton lock (use flock(1) for it)",
-        k == "nofork" and "no-fork" or k)
-    end
-  end
+  if o.nofork and o.close then usage("the --no-fork and --close options are incompatible") end
+  if o.start then o.start, o.fcntl = byte_count(o.start, "start"), true end
+  if o.length then o.length, o.fcntl = byte_count(o.length, "length"), true end
   if o.timeout then
     local t = tonumber(o.timeout)
     if not t or t ~= t or t < 0 or t == math.huge then usage("invalid timeout value '%s'", o.timeout) end
@@ -341,9 +352,21 @@ local function lock_command_line(args)
   o.shared = o.shared and (not o.exclusive or o._last_shared > o._last_exclusive) or false
   if o.soft and o.inherit then usage("--inherit needs a flock lock; a soft lock has no descriptor") end
   if o.close and o.inherit then usage("--inherit and -o (--close) exclude each other") end
-  local file = args[i]
-  if file == nil then usage("requires a lock file and a command") end
-  if file == "" then usage("the lock file name is empty") end
+  if o.fd then
+    -- --fd N COMMAND: lock the caller's descriptor N, then run COMMAND
+    o.fd = descriptor(o.fd)
+    i = i - 1
+  else
+    local file = args[i]
+    if file == nil then usage("not enough arguments") end
+    if args[i + 1] == nil then -- flock(1)'s form for a descriptor of the calling shell
+      o.fd = descriptor(file)
+      if o.nofork or o.close then usage("-F and -o need a command to run") end
+      return o, nil, nil
+    end
+    if file == "" then usage("the lock file name is empty") end
+  end
+  local file = o.fd and ("fd " .. o.fd) or args[i]
   local rest = { unpack(args, i + 1) }
   if rest[1] == "--" then table.remove(rest, 1) end
   local argv
@@ -355,9 +378,7 @@ local function lock_command_line(args)
   else
     argv = rest
   end
-  if #argv == 0 then
-    usage("'%s' needs a command to run (flock(1)'s file-descriptor form is not supported)", file)
-  end
+  if #argv == 0 then usage("'%s' needs a command to run", file) end
   return o, file, argv
 end
 
@@ -425,6 +446,39 @@ local function leave_locked(status, err)
   os.exit(status)
 end
 
+-- -F: become the command, holding the lock through the descriptor it keeps.
+local function exec_holding(l, argv)
+  local fd = l._h.fileno and l._h:fileno()
+  if not fd then
+    l:release()
+    usage("-F (--no-fork) needs a lock with a descriptor, not a %s lock", l.kind)
+  end
+  local _, msg, code = core.exec_holding(fd, argv)
+  l:release()
+  warn("lock", "%s", plain(msg))
+  return code == "ENOMEM" and EX_OSERR or EX_UNAVAILABLE
+end
+
+-- -u: remove the lock from the caller's descriptor; with a file, nothing of ours holds it,
+-- and the command runs (as flock(1), whose -u on a descriptor it just opened unlocks nothing).
+local function unlock(o, file, argv)
+  if o.fd then
+    local h, msg, code = core.fd_lock(file, o.fd, o.fcntl, o.shared, o.start, o.length)
+    if h then h, msg, code = h:unlock() end
+    if not h then
+      warn("lock", "%s", code == "EBADF" and (o.fd .. ": Bad file descriptor") or plain(msg))
+      return code == "EBADF" and EX_DATAERR or EX_NOINPUT
+    end
+  end
+  if not argv then return 0 end
+  local p, why, ecode = baton.spawn({ unpack(argv) })
+  if not p then
+    warn("lock", "%s", plain(why))
+    return OSERR_CODES[ecode] and EX_OSERR or EX_UNAVAILABLE
+  end
+  return (p:wait())
+end
+
 local function lock(args)
   local o, file, argv = lock_command_line(args)
   if o.help then
@@ -437,9 +491,18 @@ local function lock(args)
     return EX_USAGE
   end
   local conflict = o.conflict or 1
+  if o.fd and not file then file = "fd " .. o.fd end
+  local dir = not o.fd and not file:find("://", 1, true) and core.lstat(file)
+  dir = dir and dir.type == "directory"
+  if (o.fd or dir) and (o.soft or o.inherit) then
+    usage("--%s needs a lock file", o.soft and "soft" or "inherit")
+  end
+  if o.fcntl and o.soft then usage("--fcntl locks are flock(2)'s kin; a soft lock has none") end
   -- mkdir = false: as flock(1), a lock file in a missing folder is an error (66)
   local opts = { shared = o.shared or nil, note = o.note, kind = o.soft and "soft" or nil, mkdir = false }
+  if o.fcntl then opts.api, opts.start, opts.length = "fcntl", o.start, o.length end
   if file:match("^etcds?://") then
+    if o.fcntl then usage("--fcntl is for lock files") end
     opts.mkdir, opts.ttl = nil, o.ttl
   elseif o.ttl then
     usage("--ttl is for etcd:// locks")
@@ -455,8 +518,29 @@ local function lock(args)
       warn("lock", "waiting for '%s', held by %s", file, describe(inspect(file, false)))
     end
   end
+  if o.unlock then return unlock(o, file, argv) end
   local start = baton.now()
-  local ok, l, msg, code = pcall(baton.try_lock, file, opts)
+  local ok, l, msg, code
+  if o.fd or dir then
+    -- a descriptor of the caller's, or a folder (opened read-only, as flock(1) opens one)
+    opts.kind, opts.mkdir = nil, nil
+    local target = o.fd
+    if dir then
+      local why
+      target, why = io.open(file, "r")
+      if not target then
+        warn("lock", "cannot open lock file %s: %s", file, (why:gsub("^[^:]*: ", "")))
+        return EX_NOINPUT
+      end
+    end
+    ok, l, msg, code = pcall(baton.try_lock_file, target, opts)
+    if ok and not l and code == "EBADF" then
+      warn("lock", "%d: Bad file descriptor", o.fd)
+      return EX_DATAERR
+    end
+  else
+    ok, l, msg, code = pcall(baton.try_lock, file, opts)
+  end
   if not ok then
     if core.interrupted() then error(l, 0) end
     usage("%s", plain(l))
@@ -475,6 +559,9 @@ local function lock(args)
   if o.verbose then
     warn("lock", "got the lock on '%s' after %.6f s; running %s", file, baton.now() - start, argv[1])
   end
+  if o.fd then l._h:keep() end -- the lock stays on the caller's open file description
+  if not argv then return 0 end
+  if o.nofork then return exec_holding(l, argv) end
   -- The command never runs without the lock, whatever ends baton. A flock lock's descriptor
   -- is handed to it (unless -o), so that the lock lasts as long as the command and what it
   -- started, and the command is killed should baton die, even of SIGKILL. A lock no child
@@ -517,7 +604,7 @@ local function lock(args)
   -- descriptor, as with flock(1). Otherwise the lock is released (for every holder of the
   -- descriptor) now that the command has ended.
   if o.inherit then leave_locked(status) end
-  l:release()
+  if not o.fd then l:release() end
   return status
 end
 
