@@ -48,7 +48,15 @@ LUA_SRC = $(wildcard lua/baton/*.lua lua/baton/*/*.lua)
 # package.preload (tools/embed.sh), so it needs no LUA_PATH or LUA_CPATH. It is built as
 # build/5.4/bin/baton (build/5.4/baton/ holds the module).
 HOST_LUA_INCDIR ?= /usr/include/lua5.4
-HOST_LIBS ?= -llua5.4 $(LIBS)
+# Lua and SQLite are linked statically where their archives are installed (Debian's -dev
+# packages have them): the dynamic linker's work is a good part of a short command's start-up.
+# -Wl,-E exports Lua's API from the executable for the C modules it loads (etcd_core.so).
+HOST_LIBDIR ?= $(shell $(CC) -print-file-name=liblua5.4.a | xargs dirname)
+HOST_STATIC_LUA = $(wildcard $(HOST_LIBDIR)/liblua5.4.a)
+HOST_STATIC_SQLITE = $(if $(SQLITE_LIBDIR),,$(wildcard $(HOST_LIBDIR)/libsqlite3.a))
+HOST_EXPORT = -Wl,-E
+HOST_LIBS ?= $(if $(HOST_STATIC_LUA),$(HOST_EXPORT) -l:liblua5.4.a,-llua5.4) -lm \
+	$(if $(HOST_STATIC_SQLITE),-l:libsqlite3.a -lpthread -ldl,$(if $(SQLITE_LIBDIR),-L$(SQLITE_LIBDIR)) -lsqlite3)
 HOST_BUILD ?= build/5.4
 HOST = $(HOST_BUILD)/bin/baton
 HOST_SRC = $(wildcard src/host/*.c)

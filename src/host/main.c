@@ -172,10 +172,13 @@ static void open_libs(lua_State *L, int no_env) {
 static int run_command(lua_State *L, int argc, char **argv) {
     open_libs(L, 0);
     create_arg_table(L, argv, argc, 1);
+    /* Loading the modules makes little garbage: collecting it would only cost start-up time. */
+    lua_gc(L, LUA_GCSTOP);
     lua_getglobal(L, "require");
     lua_pushliteral(L, "baton.cli");
     if (docall(L, 1, 1) != LUA_OK)
         return report(L);
+    lua_gc(L, LUA_GCRESTART);
     lua_getfield(L, -1, "main");
     lua_pushstring(L, argv[1]);
     lua_createtable(L, argc - 2, 0);
