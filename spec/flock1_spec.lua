@@ -101,9 +101,58 @@ describe("baton lock, as flock(1)", function()
     assert.are.equal(0, (H.run(q(BIN) .. " lock -n --start 7 --length 2 " .. q(f) .. " true")))
     assert.are.equal(1, (H.run(q(BIN) .. " lock -n --start 0 --length 4 " .. q(f) .. " true")))
     assert.are.equal(1, (H.run(q(BIN) .. " lock -n --fcntl " .. q(f) .. " true")))
+    -- baton status and baton.holder name the holders and the range
+    local code, status = H.run(q(BIN) .. " status " .. q(f))
+    assert.are.equal(1, code)
+    assert.matches("exclusive 3%-6", status)
+    assert.matches("sleep 30", status)
+    local h = baton.holder(f)
+    assert.are.equal("flock", h.kind)
+    assert.are.equal("fcntl", h.holders[1].api)
+    assert.are.equal(3, h.holders[1].start)
+    assert.are.equal(6, h.holders[1]["end"])
     -- a shared range beside another shared one
     assert.are.equal(0, (H.run(q(BIN) .. " lock -s --fcntl " .. q(dir .. "/s") .. " "
       .. q(BIN) .. " lock -n -s --fcntl " .. q(dir .. "/s") .. " true")))
+  end)
+end)
+
+describe("baton lock beyond flock(1)", function()
+  local dir
+  before_each(function() dir = H.tmpdir() end)
+  after_each(function() H.cleanup() end)
+
+  it("--slots N takes one of N slots of baton.semaphore; baton status shows them", function()
+    local sem = dir .. "/builds"
+    -- a slot is looked at once baton made its file (flock(1) would create it otherwise)
+    local function taken(slot)
+      return H.run("test -e " .. q(slot)) == 0 and not free(slot)
+    end
+    H.spawn(q(BIN) .. " lock --slots 2 " .. q(sem) .. " sleep 30")
+    H.wait_for(function() return taken(sem .. ".1") end, 10)
+    H.spawn(q(BIN) .. " lock --slots 2 " .. q(sem) .. " sleep 30")
+    H.wait_for(function() return taken(sem .. ".2") end, 10)
+    assert.are.equal(1, (H.run(q(BIN) .. " lock -n --slots 2 " .. q(sem) .. " true")))
+    assert.are.equal(0, (H.run(q(BIN) .. " lock -n --slots 3 " .. q(sem) .. " true")))
+    -- the Lua API sees the same slots
+    assert.is_nil((baton.semaphore(sem, 2):try_acquire()))
+    local code, out = H.run(q(BIN) .. " status " .. q(sem))
+    assert.are.equal(1, code)
+    assert.matches("semaphore%s+slots 1,2", out)
+    assert.are.equal(64, (H.run(q(BIN) .. " lock --slots 0 " .. q(sem) .. " true")))
+    assert.are.equal(64, (H.run(q(BIN) .. " lock --slots 2 --soft " .. q(sem) .. " true")))
+  end)
+
+  it("--rw -s and --rw -x take the sides of baton.rwlock (filelock's protocol)", function()
+    local db = dir .. "/cache.db"
+    H.spawn(q(BIN) .. " lock --rw -s " .. q(db) .. " sleep 30")
+    H.wait_for(function() return (H.run(q(BIN) .. " status " .. q(db))) == 1 end, 10)
+    assert.are.equal(0, (H.run(q(BIN) .. " lock -n --rw -s " .. q(db) .. " true")))
+    assert.are.equal(1, (H.run(q(BIN) .. " lock -n --rw -x " .. q(db) .. " true")))
+    local rw = baton.rwlock(db)
+    assert.is_nil((rw:try_write()))
+    local _, out = H.run(q(BIN) .. " status " .. q(db))
+    assert.matches("rw%s+read", out)
   end)
 end)
 

@@ -131,6 +131,7 @@ local function add_holders(r, info)
     local command = (h.host == nil or h.host == here) and h.cmdline or nil
     r.holders[#r.holders + 1] = { pid = h.pid, host = h.host, command = command,
       mode = h.mode or (h.shared and "shared" or "exclusive"), sqlite = h.sqlite,
+      start = h.start, ["end"] = h["end"], api = h.api,
       since = h.since, note = h.note }
     if h.pid then
       r.pids[#r.pids + 1] = h.pid
@@ -179,6 +180,37 @@ local function inspect(path)
     r.error = string.format("'%s' is a %s, not a lock file (not opened)", path, st.type)
   else
     r.held = false
+  end
+  return r
+end
+
+-- A counting semaphore at `path` (baton.semaphore: the files path.1 .. path.N, no file at
+-- `path` itself): its slots' holders as one lock; nil when there is no slot file.
+local MAX_SLOTS = 4096
+
+local function inspect_slots(path)
+  if path:find("://", 1, true) or not core.lstat(path .. ".1") then return nil end
+  local r = { path = path, pids = {}, commands = {}, holders = {}, exists = true,
+    kind = "semaphore", type = "semaphore", held = false, slots = 0 }
+  for n = 1, MAX_SLOTS do
+    local slot = path .. "." .. n
+    if not core.lstat(slot) then break end
+    r.slots = n
+    local s = inspect(slot)
+    if s.held then
+      r.held = true
+      r.since, r.note = r.since or s.since, r.note or s.note
+      for _, h in ipairs(s.holders) do
+        h.mode = "slot " .. n
+        r.holders[#r.holders + 1] = h
+      end
+      for i, pid in ipairs(s.pids) do
+        r.pids[#r.pids + 1] = pid
+        r.commands[#r.commands + 1] = s.commands[i]
+      end
+    elseif s.held == nil and not r.error then
+      r.error = s.error or s.unknown
+    end
   end
   return r
 end
@@ -308,9 +340,10 @@ local LOCK_LONG = {
   close = "close", verbose = "verbose", help = "help", version = "version", soft = "soft",
   note = "note", inherit = "inherit", unlock = "unlock", ["no-fork"] = "nofork",
   fcntl = "fcntl", ttl = "ttl", fd = "fd", start = "start", length = "length",
+  slots = "slots", rw = "rw", command = "command",
 }
 local LOCK_VALUES = { timeout = true, conflict = true, note = true, ttl = true, fd = true,
-  start = true, length = true }
+  start = true, length = true, slots = true }
 
 -- A descriptor number as flock(1) takes one: decimal digits only.
 local function descriptor(s, what)
@@ -330,6 +363,19 @@ local function lock_command_line(args)
   local o, i = parse(args, LOCK_SHORT, LOCK_LONG, LOCK_VALUES)
   if o.help or o.version then return o end
   if o.nofork and o.close then usage("the --no-fork and --close options are incompatible") end
+  if o.command then usage("-c (--command) comes after the lock file: FILE -c 'command'") end
+  if o.slots then
+    local n = o.slots:match("^%d+$") and tonumber(o.slots)
+    if not n or n < 1 or n > 4096 then usage("invalid number of slots: '%s'", o.slots) end
+    o.slots = n
+  end
+  local special = (o.slots and "--slots") or (o.rw and "--rw")
+  if special then
+    for _, k in ipairs({ "soft", "fcntl", "fd", "start", "length", "inherit", "nofork", "unlock" }) do
+      if o[k] then usage("%s and --%s exclude each other", special, k == "nofork" and "no-fork" or k) end
+    end
+    if o.slots and o.rw then usage("--slots and --rw exclude each other") end
+  end
   if o.start then o.start, o.fcntl = byte_count(o.start, "start"), true end
   if o.length then o.length, o.fcntl = byte_count(o.length, "length"), true end
   if o.timeout then
@@ -446,6 +492,25 @@ local function leave_locked(status, err)
   os.exit(status)
 end
 
+-- --slots N (a slot of baton.semaphore) or --rw (a side of baton.rwlock): a guard, wrapped
+-- as the lock object the rest of `baton lock` drives (no descriptor to hand on: a guard
+-- process looks after the command, as for soft locks).
+local function take_shared_kind(o, file, opts)
+  local per = { timeout = opts.timeout, note = opts.note, warn_after = opts.warn_after,
+    on_wait = opts.on_wait }
+  local g, msg, code
+  if o.slots then
+    g, msg, code = baton.semaphore(file, o.slots, { mkdir = false }):try_acquire(per)
+  else
+    local rw = baton.rwlock(file, { mkdir = false })
+    if o.shared then g, msg, code = rw:try_read(per) else g, msg, code = rw:try_write(per) end
+  end
+  if not g then return nil, msg, code end
+  return { _h = {}, kind = o.slots and "semaphore" or "rw", lostfd = function() end,
+    is_locked = function() return g:is_held() end,
+    release = function() if g:is_held() then g:release() end end }
+end
+
 -- -F: become the command, holding the lock through the descriptor it keeps.
 local function exec_holding(l, argv)
   local fd = l._h.fileno and l._h:fileno()
@@ -538,6 +603,9 @@ local function lock(args)
       warn("lock", "%d: Bad file descriptor", o.fd)
       return EX_DATAERR
     end
+  elseif o.slots or o.rw then
+    opts.kind = nil
+    ok, l, msg, code = pcall(take_shared_kind, o, file, opts)
   else
     ok, l, msg, code = pcall(baton.try_lock, file, opts)
   end
@@ -653,7 +721,8 @@ local function json_fields(t, keys)
   return "{" .. table.concat(parts, ",") .. "}"
 end
 
-local HOLDER_FIELDS = { "pid", "host", "mode", "sqlite", "command", "since", "note" }
+local HOLDER_FIELDS = { "pid", "host", "mode", "sqlite", "command", "since", "note", "api",
+  "start", "end" }
 
 json = function(v)
   local t = type(v)
@@ -693,7 +762,25 @@ end
 -- MODE of a held lock: flock's "shared"/"exclusive"; a read/write lock's "read" or "write"
 -- ("read+write" with readers beside a writer that waits for them or reserved the lock).
 local function mode_column(r)
-  if r.kind ~= "rw" then return r.shared and "shared" or "exclusive" end
+  if r.kind == "semaphore" then -- the slots held: "slot 1", "slots 1,3"
+    local held = {}
+    for i, h in ipairs(r.holders) do held[i] = h.mode:match("%d+") end
+    return (#held == 1 and "slot " or "slots ") .. table.concat(held, ",")
+  end
+  if r.kind ~= "rw" then
+    -- open file description locks with their ranges, as lslocks shows them: "exclusive 3-6"
+    local ranges, seen = {}, {}
+    for _, h in ipairs(r.holders) do
+      local range = h.api == "fcntl" and string.format("%d-%s", h.start or 0,
+        h["end"] and string.format("%d", h["end"]) or "EOF")
+      if range and not seen[range] then
+        seen[range] = true
+        ranges[#ranges + 1] = range
+      end
+    end
+    local mode = r.shared and "shared" or "exclusive"
+    return #ranges > 0 and (mode .. " " .. table.concat(ranges, ",")) or mode
+  end
   local reads, writes = false, false
   for _, h in ipairs(r.holders) do
     if h.mode == "write" then writes = true else reads = true end
@@ -754,6 +841,7 @@ local function status(args)
   local results, held, unsure = {}, false, false
   for n, path in ipairs(files) do
     local r = inspect(path)
+    if r.exists == false then r = inspect_slots(path) or r end
     results[n] = r
     held = held or r.held == true
     unsure = unsure or r.held == nil

@@ -49,9 +49,26 @@ return {
   -- The kernel's table names the holders of flock(2) locks; nil when it lists none, nil,
   -- message, code when /proc/locks cannot be read.
   probe = 10,
+  -- Open file description locks (api = "fcntl", flock --fcntl) are the kind's too, with
+  -- their range; POSIX record locks are SQLite's (the rw kind's) or other programs'.
   holder = function(path)
     local flocks, posix, code = core.lock_holders(path)
     if not flocks then return nil, posix, code end
+    local openers
+    for _, h in ipairs(posix) do
+      if h.ofd and h.pid == nil then
+        -- the kernel names no pid for these: the other processes that have the file open
+        -- share it (a holder and the command it runs with the descriptor), as lslocks says
+        openers = openers or core.openers(path)
+        for _, pid in ipairs(openers) do
+          flocks[#flocks + 1] = { pid = pid, shared = h.shared, ofd = true, start = h.start,
+            ["end"] = h["end"] }
+        end
+        if #openers == 0 then flocks[#flocks + 1] = h end
+      elseif h.ofd then
+        flocks[#flocks + 1] = h
+      end
+    end
     if #flocks == 0 then return nil end
     return holders.summary("flock", holders.kernel_entries(path, flocks))
   end,
