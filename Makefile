@@ -263,7 +263,7 @@ clean:
 example: $(CORE)
 	$(TEST_ENV) $(LUA_BIN) examples/quickstart.lua
 
-bench: $(CORE)
+bench: $(CORE) $(if $(HAVE_HOST),$(HOST))
 	$(TEST_ENV) LUA_BIN=$(LUA_BIN) sh bench/run.sh
 
 # etcd locks against `etcdctl lock`, on an etcd the bench starts on loopback

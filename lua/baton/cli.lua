@@ -288,45 +288,61 @@ end
 -- baton lock
 
 local LOCK_HELP = [[
-usage: baton lock [options] FILE [--] COMMAND [ARGS...]
-       baton lock [options] FILE -c 'shell command'
+usage: baton lock [options] FILE|DIRECTORY [--] COMMAND [ARGS...]
+       baton lock [options] FILE|DIRECTORY -c 'shell command'
+       baton lock [options] NUMBER
+       baton lock [options] --fd NUMBER [--] COMMAND [ARGS...] (or -c 'shell command')
 
-Run COMMAND holding a lock on FILE (created if missing; never truncated or removed): the same
-lock as flock(1)'s on the same file.
+Run COMMAND holding a lock on FILE (created if missing; never truncated or removed), or on a
+folder (opened read-only): the same lock as flock(1)'s on the same file. With a descriptor
+NUMBER alone, lock that descriptor of the calling shell (`exec 9>f; baton lock -n 9`): the
+lock stays on the shell's descriptor after baton exits, until `baton lock -u 9` or its close.
 
 Options:
   -x, -e, --exclusive     an exclusive lock (the default)
   -s, --shared            a shared lock
-  -n, --nonblock          give up at once when the lock is held
-  -w, --timeout SECONDS   give up after SECONDS (decimals allowed; 0 is -n)
+  -u, --unlock            remove the lock from descriptor NUMBER
+  -n, --nb, --nonblock, --nonblocking
+                          give up at once when the lock is held
+  -w, --wait, --timeout SECONDS
+                          give up after SECONDS (decimals allowed; 0 is -n)
   -E, --conflict-exit-code CODE
                           exit with CODE (0-255) when giving up (default 1)
+  -o, --close             do not hand the lock's descriptor to COMMAND (see below)
+  -F, --no-fork           run COMMAND in baton's place, holding the lock (not with -o)
+  -c, --command CMD       (after FILE) run CMD with $SHELL -c (/bin/sh when unset)
+      --fd NUMBER         lock the caller's descriptor NUMBER, then run COMMAND
+      --fcntl             an open file description lock (F_OFD_SETLK) instead of flock(2)
+      --start OFFSET      the byte range's start (implies --fcntl; default 0)
+      --length N          the byte range's length (implies --fcntl; default 0: to the end)
+      --slots N           take one of N slots of a counting semaphore (FILE.1 .. FILE.N,
+                          baton.semaphore)
+      --rw                the read (-s) or write (-x) side of a read/write lock on the
+                          SQLite file FILE (Python filelock's ReadWriteLock, baton.rwlock)
       --soft              a soft lock: a marker file holding pid, host and start time
       --note TEXT         a note for `baton status` and for waiters to read
       --ttl SECONDS       etcd:// locks: the lease's length (default 10); COMMAND sees the
                           fencing token as BATON_TOKEN and is stopped if the lease is lost
       --inherit           leave without unlocking when COMMAND exits: the lock then lasts
                           while anything COMMAND left running holds its descriptor
-  -o, --close             do not hand the lock's descriptor to COMMAND (see below)
   -v, --verbose           say who holds the lock while waiting, and how long it took
-  -c, --command CMD       (after FILE) run CMD with $SHELL -c (/bin/sh when unset)
   -h, --help              show this help
   -V, --version           show the version
 
 Exit status: COMMAND's (128 + n when killed by signal n); 1 or -E's CODE when -n or -w gave
-up; 64 bad command line; 65 the lock failed; 66 FILE cannot be opened; 69 COMMAND cannot be
-run; 71 out of resources; 73 FILE cannot be created (read-only or full file system);
-75 an etcd lock's lease was lost while COMMAND ran (COMMAND was stopped); 128 + n when baton
-itself was stopped by signal n (130 SIGINT, 143 SIGTERM, 129 SIGHUP, 131 SIGQUIT, ...):
-COMMAND is stopped first.
+up; 64 bad command line; 65 the lock failed, or NUMBER is not an open descriptor; 66 FILE
+cannot be opened; 69 COMMAND cannot be run; 71 out of resources; 73 FILE cannot be created
+(read-only or full file system); 75 an etcd lock's lease was lost while COMMAND ran (COMMAND
+was stopped); 128 + n when baton itself was stopped by signal n (130 SIGINT, 143 SIGTERM,
+129 SIGHUP, 131 SIGQUIT, ...): COMMAND is stopped first.
 
 COMMAND never runs without the lock. It gets a flock lock's descriptor (its number in
 BATON_LOCK_FD), so the lock lasts while COMMAND and what it started run, even if baton is
 killed (SIGKILL); when COMMAND exits, baton releases the lock, for them too. COMMAND is
 killed if baton dies, and stopped (SIGTERM, then SIGKILL) with what it started if baton is
-stopped by any signal that would end it. With -o, and for soft and etcd locks, which no
-child can hold, a guard process (COMMAND's parent) kills what COMMAND started as well if
-baton dies.
+stopped by any signal that would end it. With -o, and for soft, etcd, --slots and --rw
+locks, which no child can hold, a guard process (COMMAND's parent) kills what COMMAND
+started as well if baton dies. With --fd, the lock is the caller's and stays after COMMAND.
 ]]
 
 local LOCK_SHORT = {
