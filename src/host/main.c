@@ -17,6 +17,7 @@
 
 #include "../core/signals.h"
 #include "../core/spawn.h"
+#include "fastlock.h"
 #include "interrupt.h"
 #include "preload.h"
 
@@ -273,6 +274,15 @@ static int pmain(lua_State *L) {
     char **argv = (char **)lua_touserdata(L, 2);
     lua_settop(L, 0);
     int status = 0;
+    /* flock(1)'s common command lines run without loading any Lua: start-up as flock(1)'s */
+    if (argc >= 2 && strcmp(argv[1], "lock") == 0) {
+        bt_interrupt_install(L);
+        if (bt_fast_lock(argc, argv, &status)) {
+            bt_interrupt_quiet(); /* a signal it met is dealt with: no Lua error for it */
+            lua_pushinteger(L, status);
+            return 1;
+        }
+    }
     if (argc >= 2 && (strcmp(argv[1], "lock") == 0 || strcmp(argv[1], "status") == 0 ||
                       strcmp(argv[1], "elect") == 0)) {
         lua_pushinteger(L, run_command(L, argc, argv));
