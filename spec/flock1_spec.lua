@@ -43,6 +43,8 @@ describe("baton lock, as flock(1)", function()
       "flock -w abc " .. f .. " true", "flock -s -x " .. f .. " true",
       "flock " .. f .. " sh -c 'exit 7'", "flock " .. f .. " -c 'exit 9'",
       "flock -w 0 " .. f .. " true", "flock --nb " .. f .. " true",
+      "flock -u " .. q(dir .. "/none/l") .. " true", "flock -u " .. f .. " sh -c 'exit 5'",
+      "exec 9>" .. f .. "; flock --verbose -n 9", "exec 9>" .. f .. "; flock -s 9 && flock -u 9",
     }) do
       local mine, theirs = both(case)
       assert.are.equal(theirs, mine, case)

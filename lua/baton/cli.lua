@@ -543,7 +543,15 @@ end
 -- -u: remove the lock from the caller's descriptor; with a file, nothing of ours holds it,
 -- and the command runs (as flock(1), whose -u on a descriptor it just opened unlocks nothing).
 local function unlock(o, file, argv)
-  if o.fd then
+  if not o.fd then -- opened (created if missing) as flock(1) opens it, and closed again
+    local f, why = io.open(file, "a")
+    if not f then f = io.open(file, "r") end
+    if not f then
+      warn("lock", "cannot open lock file '%s': %s", file, (why:gsub("^[^:]*: ", "")))
+      return EX_NOINPUT
+    end
+    f:close()
+  else
     local h, msg, code = core.fd_lock(file, o.fd, o.fcntl, o.shared, o.start, o.length)
     if h then h, msg, code = h:unlock() end
     if not h then
@@ -616,7 +624,12 @@ local function lock(args)
     end
     ok, l, msg, code = pcall(baton.try_lock_file, target, opts)
     if ok and not l and code == "EBADF" then
-      warn("lock", "%d: Bad file descriptor", o.fd)
+      if o.fd then
+        warn("lock", "%d: Bad file descriptor", o.fd)
+      else -- a folder opens read-only, and an exclusive fcntl lock needs write access
+        warn("lock", "cannot lock '%s': Bad file descriptor (a folder is opened read-only; "
+          .. "an exclusive --fcntl lock needs it open for writing)", file)
+      end
       return EX_DATAERR
     end
   elseif o.slots or o.rw then
@@ -641,7 +654,8 @@ local function lock(args)
     return lock_failure_status(msg, code)
   end
   if o.verbose then
-    warn("lock", "got the lock on '%s' after %.6f s; running %s", file, baton.now() - start, argv[1])
+    warn("lock", "got the lock on '%s' after %.6f s%s", file, baton.now() - start,
+      argv and ("; running " .. argv[1]) or "")
   end
   if o.fd then l._h:keep() end -- the lock stays on the caller's open file description
   if not argv then return 0 end
