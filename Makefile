@@ -48,7 +48,15 @@ LUA_SRC = $(wildcard lua/baton/*.lua lua/baton/*/*.lua)
 # package.preload (tools/embed.sh), so it needs no LUA_PATH or LUA_CPATH. It is built as
 # build/5.4/bin/baton (build/5.4/baton/ holds the module).
 HOST_LUA_INCDIR ?= /usr/include/lua5.4
-HOST_LIBS ?= -llua5.4 $(LIBS)
+# Lua and SQLite are linked statically where their archives are installed (Debian's -dev
+# packages have them): the dynamic linker's work is a good part of a short command's start-up.
+# -Wl,-E exports Lua's API from the executable for the C modules it loads (etcd_core.so).
+HOST_LIBDIR ?= $(shell $(CC) -print-file-name=liblua5.4.a | xargs dirname)
+HOST_STATIC_LUA = $(wildcard $(HOST_LIBDIR)/liblua5.4.a)
+HOST_STATIC_SQLITE = $(if $(SQLITE_LIBDIR),,$(wildcard $(HOST_LIBDIR)/libsqlite3.a))
+HOST_EXPORT = -Wl,-E
+HOST_LIBS ?= $(if $(HOST_STATIC_LUA),$(HOST_EXPORT) -l:liblua5.4.a,-llua5.4) -lm \
+	$(if $(HOST_STATIC_SQLITE),-l:libsqlite3.a -lpthread -ldl,$(if $(SQLITE_LIBDIR),-L$(SQLITE_LIBDIR)) -lsqlite3)
 HOST_BUILD ?= build/5.4
 HOST = $(HOST_BUILD)/bin/baton
 HOST_SRC = $(wildcard src/host/*.c)
@@ -97,20 +105,30 @@ $(CORE_TEST): $(CORE_SRC) src/lua/core_test.c $(HEADERS)
 	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) $(SQLITE_CFLAGS) $(CORE_SRC) src/lua/core_test.c -o $@ \
 		$(LIBFLAG) $(LIBS)
 
+# The embedded modules are luac's output where luac5.4 is installed (loading it is several
+# times faster than compiling the source at every start), else the source itself.
+HOST_LUAC ?= $(shell command -v luac5.4 2>/dev/null)
 $(EMBED): $(LUA_SRC) tools/embed.sh
 	@mkdir -p $(dir $@)
-	sh tools/embed.sh $@ $(LUA_SRC)
+	LUAC="$(HOST_LUAC)" sh tools/embed.sh $@ $(LUA_SRC)
 
-# The executable carries the etcd module too, when it is built, so that it needs no
-# LUA_CPATH to find it (nor a module built for another Lua).
-HOST_ETCD_SRC = $(if $(filter 1,$(ETCD)),$(wildcard src/etcd/*.c) src/lua/etcd.c)
-HOST_ETCD_FLAGS = $(if $(filter 1,$(ETCD)),-DBATON_HOST_ETCD -pthread $(ETCD_CFLAGS))
-HOST_ETCD_LIBS = $(if $(filter 1,$(ETCD)),$(ETCD_LIBS) -pthread)
+# The executable links no etcd code: baton.etcd_core (libcurl, jansson) is loaded by the first
+# etcd:// lock from $(HOST_BUILD)/baton/etcd_core.so, beside the executable's folder (see
+# src/host/preload.c), built for the executable's Lua 5.4 whatever LUA the module is for.
+HOST_ETCD_CORE = $(HOST_BUILD)/baton/etcd_core.so
+HOST_ETCD = $(if $(filter 1,$(ETCD)),$(HOST_ETCD_CORE))
 
-$(HOST): $(CORE_SRC) $(HEADERS) $(HOST_SRC) $(HOST_HEADERS) $(EMBED) $(HOST_ETCD_SRC)
+$(HOST): $(CORE_SRC) $(HEADERS) $(HOST_SRC) $(HOST_HEADERS) $(EMBED) $(HOST_ETCD)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) $(HOST_ETCD_FLAGS) -Isrc/host -I$(HOST_LUA_INCDIR) $(SQLITE_CFLAGS) \
-		$(CORE_SRC) $(HOST_SRC) $(HOST_ETCD_SRC) $(EMBED) -o $@ $(LDFLAGS) $(HOST_LIBS) $(HOST_ETCD_LIBS)
+	$(CC) $(CFLAGS) $(WARN) -Isrc/host -I$(HOST_LUA_INCDIR) $(SQLITE_CFLAGS) \
+		$(CORE_SRC) $(HOST_SRC) $(EMBED) -o $@ $(LDFLAGS) $(HOST_LIBS)
+
+ifneq ($(HOST_ETCD_CORE),$(ETCD_CORE))
+$(HOST_ETCD_CORE): $(ETCD_SRC) $(ETCD_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -pthread -I$(HOST_LUA_INCDIR) $(ETCD_CFLAGS) $(ETCD_SRC) -o $@ \
+		$(LIBFLAG) $(ETCD_LIBS) -pthread -lm
+endif
 
 $(ETCD_CORE): $(ETCD_SRC) $(ETCD_HEADERS)
 	@mkdir -p $(dir $@)
@@ -234,6 +252,8 @@ install: all
 ifneq ($(HAVE_HOST),)
 	install -d $(DESTDIR)$(INST_BINDIR) $(DESTDIR)$(INST_MANDIR)
 	install -m 0755 $(HOST) $(DESTDIR)$(INST_BINDIR)/baton
+	if [ "$(ETCD)" = 1 ]; then install -d $(DESTDIR)$(INST_PREFIX)/lib/baton && \
+		install -m 0755 $(HOST_ETCD_CORE) $(DESTDIR)$(INST_PREFIX)/lib/baton/etcd_core.so; fi
 	install -m 0644 doc/baton.1 $(DESTDIR)$(INST_MANDIR)/baton.1
 endif
 
@@ -243,7 +263,7 @@ clean:
 example: $(CORE)
 	$(TEST_ENV) $(LUA_BIN) examples/quickstart.lua
 
-bench: $(CORE)
+bench: $(CORE) $(if $(HAVE_HOST),$(HOST))
 	$(TEST_ENV) LUA_BIN=$(LUA_BIN) sh bench/run.sh
 
 # etcd locks against `etcdctl lock`, on an etcd the bench starts on loopback

@@ -9,6 +9,16 @@ py=/usr/bin/python3
 tmp=$(mktemp -d /tmp/baton-bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
+echo "== start-up, side by side (alternating rounds; wall ms per run)"
+bin=${BATON_BIN:-$here/../build/5.4/bin/baton}
+cc -O2 -std=c11 -o "$tmp/startup" "$here/startup.c"
+"$tmp/startup" "${STARTUP_ROUNDS:-500}" \
+  -- "flock FILE true" flock "$tmp/s.lock" true \
+  -- "baton lock FILE true" "$bin" lock "$tmp/s.lock" true
+"$tmp/startup" "${STARTUP_ROUNDS:-500}" \
+  -- "lua5.4 -e ''" lua5.4 -e '' \
+  -- "baton -e ''" "$bin" -e ''
+
 echo "== uncontended cycle (CPU ns per cycle)"
 cc -O2 -o "$tmp/raw_flock" "$yard/raw_flock.c"
 "$tmp/raw_flock" "$tmp/raw.lock" 200000

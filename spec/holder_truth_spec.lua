@@ -129,13 +129,14 @@ describe("baton.holder tells the truth", function()
       "12: POSIX  ADVISORY  READ 902 fd:01:123 5",
     }, "\n")
     assert.same({
-      { pid = 100, shared = true, writes = false, sqlite = "shared" },
-      { pid = 200, shared = false, writes = true, sqlite = "reserved" },
-      { pid = 300, shared = false, writes = true, sqlite = "pending" },
-      { pid = 400, shared = false, writes = true, sqlite = "exclusive" },
-      { pid = 500, shared = false, writes = true, sqlite = "exclusive" },
-      { shared = true, writes = false, sqlite = "shared" },
-      { pid = 600, shared = true, writes = false },
+      -- each with the span of its ranges, as lslocks shows START and END (no end: EOF)
+      { pid = 100, shared = true, writes = false, sqlite = "shared", start = 1073741826, ["end"] = 1073742335 },
+      { pid = 200, shared = false, writes = true, sqlite = "reserved", start = 1073741825, ["end"] = 1073742335 },
+      { pid = 300, shared = false, writes = true, sqlite = "pending", start = 1073741824, ["end"] = 1073741824 },
+      { pid = 400, shared = false, writes = true, sqlite = "exclusive", start = 1073741826, ["end"] = 1073742335 },
+      { pid = 500, shared = false, writes = true, sqlite = "exclusive", start = 0 },
+      { shared = true, writes = false, sqlite = "shared", ofd = true, start = 1073741826, ["end"] = 1073742335 },
+      { pid = 600, shared = true, writes = false, start = 0, ["end"] = 99 },
     }, core_test.parse_record_locks(text, 0xfd, 1, "123"))
     -- flock's parser still sees only flock lines
     assert.same({ { pid = 700, shared = false } }, core_test.parse_locks(text, 0xfd, 1, "123"))

@@ -131,6 +131,7 @@ local function add_holders(r, info)
     local command = (h.host == nil or h.host == here) and h.cmdline or nil
     r.holders[#r.holders + 1] = { pid = h.pid, host = h.host, command = command,
       mode = h.mode or (h.shared and "shared" or "exclusive"), sqlite = h.sqlite,
+      start = h.start, ["end"] = h["end"], api = h.api,
       since = h.since, note = h.note }
     if h.pid then
       r.pids[#r.pids + 1] = h.pid
@@ -179,6 +180,37 @@ local function inspect(path)
     r.error = string.format("'%s' is a %s, not a lock file (not opened)", path, st.type)
   else
     r.held = false
+  end
+  return r
+end
+
+-- A counting semaphore at `path` (baton.semaphore: the files path.1 .. path.N, no file at
+-- `path` itself): its slots' holders as one lock; nil when there is no slot file.
+local MAX_SLOTS = 4096
+
+local function inspect_slots(path)
+  if path:find("://", 1, true) or not core.lstat(path .. ".1") then return nil end
+  local r = { path = path, pids = {}, commands = {}, holders = {}, exists = true,
+    kind = "semaphore", type = "semaphore", held = false, slots = 0 }
+  for n = 1, MAX_SLOTS do
+    local slot = path .. "." .. n
+    if not core.lstat(slot) then break end
+    r.slots = n
+    local s = inspect(slot)
+    if s.held then
+      r.held = true
+      r.since, r.note = r.since or s.since, r.note or s.note
+      for _, h in ipairs(s.holders) do
+        h.mode = "slot " .. n
+        r.holders[#r.holders + 1] = h
+      end
+      for i, pid in ipairs(s.pids) do
+        r.pids[#r.pids + 1] = pid
+        r.commands[#r.commands + 1] = s.commands[i]
+      end
+    elseif s.held == nil and not r.error then
+      r.error = s.error or s.unknown
+    end
   end
   return r
 end
@@ -256,45 +288,61 @@ end
 -- baton lock
 
 local LOCK_HELP = [[
-usage: baton lock [options] FILE [--] COMMAND [ARGS...]
-       baton lock [options] FILE -c 'shell command'
+usage: baton lock [options] FILE|DIRECTORY [--] COMMAND [ARGS...]
+       baton lock [options] FILE|DIRECTORY -c 'shell command'
+       baton lock [options] NUMBER
+       baton lock [options] --fd NUMBER [--] COMMAND [ARGS...] (or -c 'shell command')
 
-Run COMMAND holding a lock on FILE (created if missing; never truncated or removed): the same
-lock as flock(1)'s on the same file.
+Run COMMAND holding a lock on FILE (created if missing; never truncated or removed), or on a
+folder (opened read-only): the same lock as flock(1)'s on the same file. With a descriptor
+NUMBER alone, lock that descriptor of the calling shell (`exec 9>f; baton lock -n 9`): the
+lock stays on the shell's descriptor after baton exits, until `baton lock -u 9` or its close.
 
 Options:
   -x, -e, --exclusive     an exclusive lock (the default)
   -s, --shared            a shared lock
-  -n, --nonblock          give up at once when the lock is held
-  -w, --timeout SECONDS   give up after SECONDS (decimals allowed; 0 is -n)
+  -u, --unlock            remove the lock from descriptor NUMBER
+  -n, --nb, --nonblock, --nonblocking
+                          give up at once when the lock is held
+  -w, --wait, --timeout SECONDS
+                          give up after SECONDS (decimals allowed; 0 is -n)
   -E, --conflict-exit-code CODE
                           exit with CODE (0-255) when giving up (default 1)
+  -o, --close             do not hand the lock's descriptor to COMMAND (see below)
+  -F, --no-fork           run COMMAND in baton's place, holding the lock (not with -o)
+  -c, --command CMD       (after FILE) run CMD with $SHELL -c (/bin/sh when unset)
+      --fd NUMBER         lock the caller's descriptor NUMBER, then run COMMAND
+      --fcntl             an open file description lock (F_OFD_SETLK) instead of flock(2)
+      --start OFFSET      the byte range's start (implies --fcntl; default 0)
+      --length N          the byte range's length (implies --fcntl; default 0: to the end)
+      --slots N           take one of N slots of a counting semaphore (FILE.1 .. FILE.N,
+                          baton.semaphore)
+      --rw                the read (-s) or write (-x) side of a read/write lock on the
+                          SQLite file FILE (Python filelock's ReadWriteLock, baton.rwlock)
       --soft              a soft lock: a marker file holding pid, host and start time
       --note TEXT         a note for `baton status` and for waiters to read
       --ttl SECONDS       etcd:// locks: the lease's length (default 10); COMMAND sees the
                           fencing token as BATON_TOKEN and is stopped if the lease is lost
       --inherit           leave without unlocking when COMMAND exits: the lock then lasts
                           while anything COMMAND left running holds its descriptor
-  -o, --close             do not hand the lock's descriptor to COMMAND (see below)
   -v, --verbose           say who holds the lock while waiting, and how long it took
-  -c, --command CMD       (after FILE) run CMD with $SHELL -c (/bin/sh when unset)
   -h, --help              show this help
   -V, --version           show the version
 
 Exit status: COMMAND's (128 + n when killed by signal n); 1 or -E's CODE when -n or -w gave
-up; 64 bad command line; 65 the lock failed; 66 FILE cannot be opened; 69 COMMAND cannot be
-run; 71 out of resources; 73 FILE cannot be created (read-only or full file system);
-75 an etcd lock's lease was lost while COMMAND ran (COMMAND was stopped); 128 + n when baton
-itself was stopped by signal n (130 SIGINT, 143 SIGTERM, 129 SIGHUP, 131 SIGQUIT, ...):
-COMMAND is stopped first.
+up; 64 bad command line; 65 the lock failed, or NUMBER is not an open descriptor; 66 FILE
+cannot be opened; 69 COMMAND cannot be run; 71 out of resources; 73 FILE cannot be created
+(read-only or full file system); 75 an etcd lock's lease was lost while COMMAND ran (COMMAND
+was stopped); 128 + n when baton itself was stopped by signal n (130 SIGINT, 143 SIGTERM,
+129 SIGHUP, 131 SIGQUIT, ...): COMMAND is stopped first.
 
 COMMAND never runs without the lock. It gets a flock lock's descriptor (its number in
 BATON_LOCK_FD), so the lock lasts while COMMAND and what it started run, even if baton is
 killed (SIGKILL); when COMMAND exits, baton releases the lock, for them too. COMMAND is
 killed if baton dies, and stopped (SIGTERM, then SIGKILL) with what it started if baton is
-stopped by any signal that would end it. With -o, and for soft and etcd locks, which no
-child can hold, a guard process (COMMAND's parent) kills what COMMAND started as well if
-baton dies.
+stopped by any signal that would end it. With -o, and for soft, etcd, --slots and --rw
+locks, which no child can hold, a guard process (COMMAND's parent) kills what COMMAND
+started as well if baton dies. With --fd, the lock is the caller's and stays after COMMAND.
 ]]
 
 local LOCK_SHORT = {
@@ -307,20 +355,45 @@ local LOCK_LONG = {
   nb = "nonblock", timeout = "timeout", wait = "timeout", ["conflict-exit-code"] = "conflict",
   close = "close", verbose = "verbose", help = "help", version = "version", soft = "soft",
   note = "note", inherit = "inherit", unlock = "unlock", ["no-fork"] = "nofork",
-  fcntl = "fcntl", ttl = "ttl",
+  fcntl = "fcntl", ttl = "ttl", fd = "fd", start = "start", length = "length",
+  slots = "slots", rw = "rw", command = "command",
 }
-local LOCK_VALUES = { timeout = true, conflict = true, note = true, ttl = true }
+local LOCK_VALUES = { timeout = true, conflict = true, note = true, ttl = true, fd = true,
+  start = true, length = true, slots = true }
+
+-- A descriptor number as flock(1) takes one: decimal digits only.
+local function descriptor(s, what)
+  local n = s:match("^%d+$") and tonumber(s)
+  if not n or n > 0x7fffffff then usage("bad file descriptor: '%s'%s", s, what or "") end
+  return n
+end
+
+local function byte_count(s, name)
+  local n = s:match("^%d+$") and tonumber(s)
+  if not n or n >= 2^63 then usage("invalid %s value: '%s'", name, s) end
+  return n
+end
 
 -- The command line, checked: options, the lock file, the command's argv.
 local function lock_command_line(args)
   local o, i = parse(args, LOCK_SHORT, LOCK_LONG, LOCK_VALUES)
   if o.help or o.version then return o end
-  for _, k in ipairs({ "unlock", "nofork", "fcntl" }) do
-    if o[k] then
-      usage("--%s is not supported by baton lock (use flock(1) for it)",
-        k == "nofork" and "no-fork" or k)
-    end
+  if o.nofork and o.close then usage("the --no-fork and --close options are incompatible") end
+  if o.command then usage("-c (--command) comes after the lock file: FILE -c 'command'") end
+  if o.slots then
+    local n = o.slots:match("^%d+$") and tonumber(o.slots)
+    if not n or n < 1 or n > 4096 then usage("invalid number of slots: '%s'", o.slots) end
+    o.slots = n
   end
+  local special = (o.slots and "--slots") or (o.rw and "--rw")
+  if special then
+    for _, k in ipairs({ "soft", "fcntl", "fd", "start", "length", "inherit", "nofork", "unlock" }) do
+      if o[k] then usage("%s and --%s exclude each other", special, k == "nofork" and "no-fork" or k) end
+    end
+    if o.slots and o.rw then usage("--slots and --rw exclude each other") end
+  end
+  if o.start then o.start, o.fcntl = byte_count(o.start, "start"), true end
+  if o.length then o.length, o.fcntl = byte_count(o.length, "length"), true end
   if o.timeout then
     local t = tonumber(o.timeout)
     if not t or t ~= t or t < 0 or t == math.huge then usage("invalid timeout value '%s'", o.timeout) end
@@ -341,9 +414,21 @@ local function lock_command_line(args)
   o.shared = o.shared and (not o.exclusive or o._last_shared > o._last_exclusive) or false
   if o.soft and o.inherit then usage("--inherit needs a flock lock; a soft lock has no descriptor") end
   if o.close and o.inherit then usage("--inherit and -o (--close) exclude each other") end
-  local file = args[i]
-  if file == nil then usage("requires a lock file and a command") end
-  if file == "" then usage("the lock file name is empty") end
+  if o.fd then
+    -- --fd N COMMAND: lock the caller's descriptor N, then run COMMAND
+    o.fd = descriptor(o.fd)
+    i = i - 1
+  else
+    local file = args[i]
+    if file == nil then usage("not enough arguments") end
+    if args[i + 1] == nil then -- flock(1)'s form for a descriptor of the calling shell
+      o.fd = descriptor(file)
+      if o.nofork or o.close then usage("-F and -o need a command to run") end
+      return o, nil, nil
+    end
+    if file == "" then usage("the lock file name is empty") end
+  end
+  local file = o.fd and ("fd " .. o.fd) or args[i]
   local rest = { unpack(args, i + 1) }
   if rest[1] == "--" then table.remove(rest, 1) end
   local argv
@@ -355,9 +440,7 @@ local function lock_command_line(args)
   else
     argv = rest
   end
-  if #argv == 0 then
-    usage("'%s' needs a command to run (flock(1)'s file-descriptor form is not supported)", file)
-  end
+  if #argv == 0 then usage("'%s' needs a command to run", file) end
   return o, file, argv
 end
 
@@ -425,6 +508,66 @@ local function leave_locked(status, err)
   os.exit(status)
 end
 
+-- --slots N (a slot of baton.semaphore) or --rw (a side of baton.rwlock): a guard, wrapped
+-- as the lock object the rest of `baton lock` drives (no descriptor to hand on: a guard
+-- process looks after the command, as for soft locks).
+local function take_shared_kind(o, file, opts)
+  local per = { timeout = opts.timeout, note = opts.note, warn_after = opts.warn_after,
+    on_wait = opts.on_wait }
+  local g, msg, code
+  if o.slots then
+    g, msg, code = baton.semaphore(file, o.slots, { mkdir = false }):try_acquire(per)
+  else
+    local rw = baton.rwlock(file, { mkdir = false })
+    if o.shared then g, msg, code = rw:try_read(per) else g, msg, code = rw:try_write(per) end
+  end
+  if not g then return nil, msg, code end
+  return { _h = {}, kind = o.slots and "semaphore" or "rw", lostfd = function() end,
+    is_locked = function() return g:is_held() end,
+    release = function() if g:is_held() then g:release() end end }
+end
+
+-- -F: become the command, holding the lock through the descriptor it keeps.
+local function exec_holding(l, argv)
+  local fd = l._h.fileno and l._h:fileno()
+  if not fd then
+    l:release()
+    usage("-F (--no-fork) needs a lock with a descriptor, not a %s lock", l.kind)
+  end
+  local _, msg, code = core.exec_holding(fd, argv)
+  l:release()
+  warn("lock", "%s", plain(msg))
+  return code == "ENOMEM" and EX_OSERR or EX_UNAVAILABLE
+end
+
+-- -u: remove the lock from the caller's descriptor; with a file, nothing of ours holds it,
+-- and the command runs (as flock(1), whose -u on a descriptor it just opened unlocks nothing).
+local function unlock(o, file, argv)
+  if not o.fd then -- opened (created if missing) as flock(1) opens it, and closed again
+    local f, why = io.open(file, "a")
+    if not f then f = io.open(file, "r") end
+    if not f then
+      warn("lock", "cannot open lock file '%s': %s", file, (why:gsub("^[^:]*: ", "")))
+      return EX_NOINPUT
+    end
+    f:close()
+  else
+    local h, msg, code = core.fd_lock(file, o.fd, o.fcntl, o.shared, o.start, o.length)
+    if h then h, msg, code = h:unlock() end
+    if not h then
+      warn("lock", "%s", code == "EBADF" and (o.fd .. ": Bad file descriptor") or plain(msg))
+      return code == "EBADF" and EX_DATAERR or EX_NOINPUT
+    end
+  end
+  if not argv then return 0 end
+  local p, why, ecode = baton.spawn({ unpack(argv) })
+  if not p then
+    warn("lock", "%s", plain(why))
+    return OSERR_CODES[ecode] and EX_OSERR or EX_UNAVAILABLE
+  end
+  return (p:wait())
+end
+
 local function lock(args)
   local o, file, argv = lock_command_line(args)
   if o.help then
@@ -437,9 +580,18 @@ local function lock(args)
     return EX_USAGE
   end
   local conflict = o.conflict or 1
+  if o.fd and not file then file = "fd " .. o.fd end
+  local dir = not o.fd and not file:find("://", 1, true) and core.lstat(file)
+  dir = dir and dir.type == "directory"
+  if (o.fd or dir) and (o.soft or o.inherit) then
+    usage("--%s needs a lock file", o.soft and "soft" or "inherit")
+  end
+  if o.fcntl and o.soft then usage("--fcntl locks are flock(2)'s kin; a soft lock has none") end
   -- mkdir = false: as flock(1), a lock file in a missing folder is an error (66)
   local opts = { shared = o.shared or nil, note = o.note, kind = o.soft and "soft" or nil, mkdir = false }
+  if o.fcntl then opts.api, opts.start, opts.length = "fcntl", o.start, o.length end
   if file:match("^etcds?://") then
+    if o.fcntl then usage("--fcntl is for lock files") end
     opts.mkdir, opts.ttl = nil, o.ttl
   elseif o.ttl then
     usage("--ttl is for etcd:// locks")
@@ -455,8 +607,37 @@ local function lock(args)
       warn("lock", "waiting for '%s', held by %s", file, describe(inspect(file, false)))
     end
   end
+  if o.unlock then return unlock(o, file, argv) end
   local start = baton.now()
-  local ok, l, msg, code = pcall(baton.try_lock, file, opts)
+  local ok, l, msg, code
+  if o.fd or dir then
+    -- a descriptor of the caller's, or a folder (opened read-only, as flock(1) opens one)
+    opts.kind, opts.mkdir = nil, nil
+    local target = o.fd
+    if dir then
+      local why
+      target, why = io.open(file, "r")
+      if not target then
+        warn("lock", "cannot open lock file %s: %s", file, (why:gsub("^[^:]*: ", "")))
+        return EX_NOINPUT
+      end
+    end
+    ok, l, msg, code = pcall(baton.try_lock_file, target, opts)
+    if ok and not l and code == "EBADF" then
+      if o.fd then
+        warn("lock", "%d: Bad file descriptor", o.fd)
+      else -- a folder opens read-only, and an exclusive fcntl lock needs write access
+        warn("lock", "cannot lock '%s': Bad file descriptor (a folder is opened read-only; "
+          .. "an exclusive --fcntl lock needs it open for writing)", file)
+      end
+      return EX_DATAERR
+    end
+  elseif o.slots or o.rw then
+    opts.kind = nil
+    ok, l, msg, code = pcall(take_shared_kind, o, file, opts)
+  else
+    ok, l, msg, code = pcall(baton.try_lock, file, opts)
+  end
   if not ok then
     if core.interrupted() then error(l, 0) end
     usage("%s", plain(l))
@@ -473,8 +654,12 @@ local function lock(args)
     return lock_failure_status(msg, code)
   end
   if o.verbose then
-    warn("lock", "got the lock on '%s' after %.6f s; running %s", file, baton.now() - start, argv[1])
+    warn("lock", "got the lock on '%s' after %.6f s%s", file, baton.now() - start,
+      argv and ("; running " .. argv[1]) or "")
   end
+  if o.fd then l._h:keep() end -- the lock stays on the caller's open file description
+  if not argv then return 0 end
+  if o.nofork then return exec_holding(l, argv) end
   -- The command never runs without the lock, whatever ends baton. A flock lock's descriptor
   -- is handed to it (unless -o), so that the lock lasts as long as the command and what it
   -- started, and the command is killed should baton die, even of SIGKILL. A lock no child
@@ -517,7 +702,7 @@ local function lock(args)
   -- descriptor, as with flock(1). Otherwise the lock is released (for every holder of the
   -- descriptor) now that the command has ended.
   if o.inherit then leave_locked(status) end
-  l:release()
+  if not o.fd then l:release() end
   return status
 end
 
@@ -566,7 +751,8 @@ local function json_fields(t, keys)
   return "{" .. table.concat(parts, ",") .. "}"
 end
 
-local HOLDER_FIELDS = { "pid", "host", "mode", "sqlite", "command", "since", "note" }
+local HOLDER_FIELDS = { "pid", "host", "mode", "sqlite", "command", "since", "note", "api",
+  "start", "end" }
 
 json = function(v)
   local t = type(v)
@@ -606,7 +792,25 @@ end
 -- MODE of a held lock: flock's "shared"/"exclusive"; a read/write lock's "read" or "write"
 -- ("read+write" with readers beside a writer that waits for them or reserved the lock).
 local function mode_column(r)
-  if r.kind ~= "rw" then return r.shared and "shared" or "exclusive" end
+  if r.kind == "semaphore" then -- the slots held: "slot 1", "slots 1,3"
+    local held = {}
+    for i, h in ipairs(r.holders) do held[i] = h.mode:match("%d+") end
+    return (#held == 1 and "slot " or "slots ") .. table.concat(held, ",")
+  end
+  if r.kind ~= "rw" then
+    -- open file description locks with their ranges, as lslocks shows them: "exclusive 3-6"
+    local ranges, seen = {}, {}
+    for _, h in ipairs(r.holders) do
+      local range = h.api == "fcntl" and string.format("%d-%s", h.start or 0,
+        h["end"] and string.format("%d", h["end"]) or "EOF")
+      if range and not seen[range] then
+        seen[range] = true
+        ranges[#ranges + 1] = range
+      end
+    end
+    local mode = r.shared and "shared" or "exclusive"
+    return #ranges > 0 and (mode .. " " .. table.concat(ranges, ",")) or mode
+  end
   local reads, writes = false, false
   for _, h in ipairs(r.holders) do
     if h.mode == "write" then writes = true else reads = true end
@@ -667,6 +871,7 @@ local function status(args)
   local results, held, unsure = {}, false, false
   for n, path in ipairs(files) do
     local r = inspect(path)
+    if r.exists == false then r = inspect_slots(path) or r end
     results[n] = r
     held = held or r.held == true
     unsure = unsure or r.held == nil

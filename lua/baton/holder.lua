@@ -49,7 +49,9 @@ end
 function M.kernel_entries(path, list)
   return entries(list, function(h, host)
     local e = { pid = h.pid, host = host, shared = h.shared, alive = true }
-    if h.writes ~= nil then
+    if h.ofd then -- an open file description lock: its range, as lslocks shows it
+      e.api, e.start, e["end"] = "fcntl", h.start, h["end"]
+    elseif h.writes ~= nil then
       e.mode, e.sqlite = h.writes and "write" or "read", h.sqlite
     end
     if h.pid then

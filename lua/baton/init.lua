@@ -30,6 +30,49 @@ function M.try_lock(path, opts)
   return l, msg, code
 end
 
+-- A lock on a file the program already has open: an io library file handle or a descriptor
+-- number, which stays the caller's (never closed here). flock(2) by default, the lock of
+-- flock(1)'s descriptor form and of Python filelock's lock_descriptor; OFD byte ranges with
+-- api = "fcntl", start and length.
+local function lock_file(file, opts, fname, raise)
+  local fd
+  if type(file) == "number" then
+    if file ~= math.floor(file) or file < 0 or file > 0x7fffffff then
+      error(string.format("%s: %s is not a descriptor number", fname, tostring(file)), 3)
+    end
+    fd = file
+  elseif io.type(file) == "file" then
+    fd = core.fileno(file)
+  elseif io.type(file) == "closed file" then
+    error(fname .. ": the file handle is closed", 3)
+  else
+    error(string.format("%s: expected a file handle or a descriptor number, got %s", fname,
+      type(file)), 3)
+  end
+  local kind = require("baton.kind").named("flock", fname, "fd", 2)
+  local name = "fd " .. string.format("%d", fd)
+  local o = options.check(opts, fname, name, 3, false, kind, false)
+  local h, msg, code = kind.open_fd(name, fd, o)
+  if not h then
+    msg = string.format("baton: cannot lock %s: %s", name, (msg:gsub("^[^:]*: ", "")))
+    if raise then error(msg, 3) end
+    return nil, msg, code
+  end
+  local l = setmetatable({ path = name, kind = "flock", note = o.note, _h = h, _n = 0, _o = o },
+    lock.Lock)
+  return lock.acquire_new(l, raise)
+end
+
+function M.lock_file(file, opts)
+  local l = lock_file(file, opts, "baton.lock_file", true)
+  return l
+end
+
+function M.try_lock_file(file, opts)
+  local l, msg, code = lock_file(file, opts, "baton.try_lock_file", false)
+  return l, msg, code
+end
+
 -- A read/write lock object on an SQLite file, Python filelock's ReadWriteLock protocol:
 -- rw:read() and rw:write() return guards (doc/rwlock.md).
 function M.rwlock(path, opts)

@@ -17,6 +17,7 @@
 
 #include "../core/signals.h"
 #include "../core/spawn.h"
+#include "fastlock.h"
 #include "interrupt.h"
 #include "preload.h"
 
@@ -172,10 +173,13 @@ static void open_libs(lua_State *L, int no_env) {
 static int run_command(lua_State *L, int argc, char **argv) {
     open_libs(L, 0);
     create_arg_table(L, argv, argc, 1);
+    /* Loading the modules makes little garbage: collecting it would only cost start-up time. */
+    lua_gc(L, LUA_GCSTOP);
     lua_getglobal(L, "require");
     lua_pushliteral(L, "baton.cli");
     if (docall(L, 1, 1) != LUA_OK)
         return report(L);
+    lua_gc(L, LUA_GCRESTART);
     lua_getfield(L, -1, "main");
     lua_pushstring(L, argv[1]);
     lua_createtable(L, argc - 2, 0);
@@ -270,6 +274,15 @@ static int pmain(lua_State *L) {
     char **argv = (char **)lua_touserdata(L, 2);
     lua_settop(L, 0);
     int status = 0;
+    /* flock(1)'s common command lines run without loading any Lua: start-up as flock(1)'s */
+    if (argc >= 2 && strcmp(argv[1], "lock") == 0) {
+        bt_interrupt_install(L);
+        if (bt_fast_lock(argc, argv, &status)) {
+            bt_interrupt_quiet(); /* a signal it met is dealt with: no Lua error for it */
+            lua_pushinteger(L, status);
+            return 1;
+        }
+    }
     if (argc >= 2 && (strcmp(argv[1], "lock") == 0 || strcmp(argv[1], "status") == 0 ||
                       strcmp(argv[1], "elect") == 0)) {
         lua_pushinteger(L, run_command(L, argc, argv));

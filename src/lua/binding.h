@@ -84,6 +84,7 @@ void bt_lua_push_record_holder(lua_State *L, const struct bt_lock_holder *h);
 void bt_lua_open_rw(lua_State *L);
 void bt_lua_open_sem(lua_State *L);
 void bt_lua_open_soft(lua_State *L);
+void bt_lua_open_fdlock(lua_State *L); /* core.fd_lock (lua/fdlock.c) */
 void bt_lua_open_holder(lua_State *L);
 
 #endif

@@ -70,7 +70,7 @@ void bt_lua_push_holders(lua_State *L, const bt_lock_holder *h, size_t n) {
 
 /* One holder of a record lock: { pid =, shared =, bytes =, sqlite = }. */
 void bt_lua_push_record_holder(lua_State *L, const bt_lock_holder *h) {
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 7);
     if (h->pid > 0) {
         lua_pushinteger(L, (lua_Integer)h->pid);
         lua_setfield(L, -2, "pid");
@@ -83,6 +83,17 @@ void bt_lua_push_record_holder(lua_State *L, const bt_lock_holder *h) {
     if (state) {
         lua_pushstring(L, state);
         lua_setfield(L, -2, "sqlite");
+    }
+    if (h->ofd) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "ofd");
+    }
+    /* the range as lslocks shows it: START and END, the end nil for "to the end of file" */
+    lua_pushinteger(L, (lua_Integer)h->first);
+    lua_setfield(L, -2, "start");
+    if (h->last != ~0ULL) {
+        lua_pushinteger(L, (lua_Integer)h->last);
+        lua_setfield(L, -2, "end");
     }
 }
 

@@ -2,7 +2,14 @@
 -- The same lock as `etcdctl lock NAME` on that cluster. The C side (baton.etcd_core, built
 -- where libcurl and jansson are available) keeps a lease alive from a thread of its own; this
 -- file adds the options, TLS and users, the fencing token and `on_lost`. See doc/etcd.md.
-local has_core, core = pcall(require, "baton.etcd_core")
+-- baton.etcd_core (and libcurl with it) is loaded by the first etcd lock or holder query,
+-- so that a program that never names an etcd:// path never pays for it.
+local has_core, core
+
+local function load_core()
+  if has_core == nil then has_core, core = pcall(require, "baton.etcd_core") end
+  return has_core
+end
 
 local M = {}
 
@@ -214,7 +221,7 @@ local function no_core()
 end
 
 function M.open(path, o, fname)
-  if not has_core then error(no_core(), 4) end
+  if not load_core() then error(no_core(), 4) end
   local full, conf = M.connection(path, o)
   if not full then fail(path, conf, fname) end
   local c, why = core.open(full, o.ttl or M.DEFAULT_TTL, o.shared or false, o.note, conf)
@@ -227,7 +234,7 @@ end
 -- nobody holds it, or nil, message, code when etcd cannot be asked. `o`: the connection's
 -- options (baton.holder, which asks every kind, passes none).
 function M.holder(path, o)
-  if not has_core then return nil, no_core(), "ENOSYS" end
+  if not load_core() then return nil, no_core(), "ENOSYS" end
   local full, conf = M.connection(path, type(o) == "table" and o or nil)
   if not full then
     return nil, string.format("baton: bad etcd lock path '%s': %s", path, conf), "EINVAL"

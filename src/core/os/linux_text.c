@@ -288,11 +288,13 @@ static int holder_on_line(const char *p, const char *eol, unsigned long major,
     if (!same_file(&w[5], major, minor, ino))
         return 0;
     h->bytes = 0;
+    h->ofd = word_is(&w[1], "OFDLCK");
+    h->first = 0;
+    h->last = ~0ULL;
     if (h->kind == BT_LOCK_POSIX) {
-        unsigned long long first, last;
-        if (n < 8 || lock_range(&w[6], &w[7], &first, &last) != 0)
+        if (n < 8 || lock_range(&w[6], &w[7], &h->first, &h->last) != 0)
             return 0;
-        h->bytes = range_bytes(first, last, !h->shared);
+        h->bytes = range_bytes(h->first, h->last, !h->shared);
     }
     h->pid = parse_pid(&w[4]);
     return 1;
@@ -342,6 +344,8 @@ size_t bt_locks_parse_kinds(const char *buf, size_t len, unsigned long major,
                 /* one process, several ranges (or descriptors): one holder */
                 e->bytes |= h.bytes;
                 e->shared = e->shared && h.shared;
+                e->first = h.first < e->first ? h.first : e->first; /* the span of them all */
+                e->last = h.last > e->last ? h.last : e->last;
                 continue;
             }
             if (total >= max && named_before(buf, line, major, minor, ino, &h))

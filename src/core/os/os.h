@@ -122,6 +122,8 @@ typedef struct bt_lock_holder {
     int shared;   /* LOCK_SH rather than LOCK_EX; for record locks: every range read-locked */
     int kind;     /* BT_LOCK_FLOCK or BT_LOCK_POSIX */
     unsigned bytes; /* record locks: BT_BYTES_* of the ranges held; 0 for flock */
+    int ofd;        /* record locks: an open file description lock (OFDLCK), not POSIX's */
+    unsigned long long first, last; /* the bytes locked, first to last (~0: to the end) */
 } bt_lock_holder;
 
 /* The holders of the kinds in `kinds` on the file at `path`, which may be any kind of file

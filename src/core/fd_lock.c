@@ -1,0 +1,165 @@
+/* Locks on a descriptor: flock(2) or OFD byte ranges, borrowed or opened here (fd_lock.h). */
+#define _GNU_SOURCE
+#include "fd_lock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "holder_records.h"
+#include "lock_path.h"
+#include "pid.h"
+
+void bt_fdlock_init(bt_fdlock *l, int fd, int api, int shared, long long start, long long len,
+                    mode_t mode, int make_parents) {
+    l->fd = fd;
+    l->borrowed = fd >= 0;
+    l->api = api;
+    l->shared = shared;
+    l->start = start;
+    l->len = len;
+    l->mode = mode;
+    l->make_parents = make_parents;
+    l->locked = 0;
+    l->owner = 0;
+    l->opener = 0;
+    l->record = -1;
+    bt_watch_init(&l->watch, &l->wd, 1);
+    l->watched[0] = '\0';
+    if (fd >= 0)
+        snprintf(l->watched, sizeof l->watched, "/proc/self/fd/%d", fd);
+}
+
+/* A path lock's descriptor: the lock file, or a folder opened read-only. */
+static int open_path(bt_fdlock *l, const char *path, bt_err *err) {
+    int fd = bt_fs_open_lock(path, l->mode, l->make_parents, err);
+    if (fd < 0 && err->code == EISDIR)
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return err->code == EISDIR ? bt_fail(err, "open", errno, NULL) : BT_FAIL;
+    l->fd = fd;
+    l->opener = bt_pid();
+    return BT_OK;
+}
+
+/* A copy of a path lock's descriptor inherited through fork() shares the parent's lock: it
+ * is let go (never unlocked) and the child opens its own. */
+static void forget_inherited(bt_fdlock *l) {
+    if (l->borrowed || l->fd < 0 || l->opener == bt_pid())
+        return;
+    close(l->fd);
+    l->fd = -1;
+    l->locked = 0;
+    l->record = -1;
+}
+
+static int ofd(bt_fdlock *l, int type, int block) {
+    struct flock fl = {0};
+    fl.l_type = (short)type;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)l->start;
+    fl.l_len = (off_t)l->len;
+    return fcntl(l->fd, block ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
+}
+
+static int take(bt_fdlock *l, const char *path, int block, bt_err *err) {
+    forget_inherited(l);
+    if (l->locked && l->owner == bt_pid())
+        return BT_OK;
+    l->locked = 0;
+    if (l->fd < 0 && (l->borrowed || open_path(l, path, err) != BT_OK))
+        return l->borrowed ? bt_fail(err, "lock", EBADF, NULL) : BT_FAIL;
+    int r;
+    if (l->api == BT_FD_OFD)
+        r = ofd(l, l->shared ? F_RDLCK : F_WRLCK, block);
+    else
+        r = flock(l->fd, (l->shared ? LOCK_SH : LOCK_EX) | (block ? 0 : LOCK_NB));
+    if (r != 0) {
+        if (errno == EINTR || errno == EWOULDBLOCK || errno == EAGAIN ||
+            (errno == EACCES && l->api == BT_FD_OFD))
+            return BT_BUSY;
+        return bt_fail(err, "lock", errno, NULL);
+    }
+    l->locked = 1;
+    l->owner = bt_pid();
+    if (l->watch.fd >= 0)
+        bt_watch_stop(&l->watch);
+    return BT_OK;
+}
+
+static int fd_try(void *state, const char *path, int how, bt_err *err, const char **named) {
+    (void)how;
+    (void)named;
+    return take((bt_fdlock *)state, path, 0, err);
+}
+
+int bt_fdlock_block(bt_fdlock *l, const char *path, bt_err *err) { return take(l, path, 1, err); }
+
+/* A release shows as a close of the file (inotify follows /proc/self/fd/N to it); holders
+ * that only unlock are found by the caller's next attempt. */
+static int fd_wait(void *state, const char *path, double seconds) {
+    bt_fdlock *l = (bt_fdlock *)state;
+    const char *watched = l->borrowed ? l->watched : path;
+    int woke = bt_watch_wait(&l->watch, &watched, 0, NULL, seconds);
+    return woke == BT_WOKE_EVENT || woke == BT_WOKE_REPLACED;
+}
+
+static int fd_pollfd(const void *state) { return bt_watch_fd(&((const bt_fdlock *)state)->watch); }
+
+static int fd_held(const void *state) {
+    const bt_fdlock *l = (const bt_fdlock *)state;
+    return l->locked && l->owner == bt_pid();
+}
+
+static void fd_record(void *state, const char *note, size_t len) {
+    bt_fdlock *l = (bt_fdlock *)state;
+    struct stat st;
+    if (!fd_held(l) || fstat(l->fd, &st) != 0)
+        return;
+    bt_record_drop(l->record);
+    l->record = bt_record_add(BT_RECORD_FLOCK, l->shared, st.st_dev, st.st_ino, note, len);
+}
+
+int bt_fdlock_unlock(bt_fdlock *l, bt_err *err) {
+    bt_record_drop(l->record);
+    l->record = -1;
+    int r = 0;
+    if (l->fd >= 0 && (l->borrowed || l->opener == bt_pid()))
+        r = l->api == BT_FD_OFD ? ofd(l, F_UNLCK, 0) : flock(l->fd, LOCK_UN);
+    l->locked = 0;
+    return r == 0 ? BT_OK : bt_fail(err, "unlock", errno, NULL);
+}
+
+int bt_fdlock_fileno(const bt_fdlock *l) { return l->fd; }
+
+/* Unlock when this process took the lock (a forked child's copy must not release its
+ * parent's); a path lock's own descriptor is closed, a borrowed one never. */
+static void fd_release(void *state, const char *path) {
+    (void)path;
+    bt_fdlock *l = (bt_fdlock *)state;
+    bt_err err;
+    if (fd_held(l))
+        bt_fdlock_unlock(l, &err);
+    bt_record_drop(l->record);
+    l->record = -1;
+    l->locked = 0;
+    if (!l->borrowed && l->fd >= 0) {
+        close(l->fd);
+        l->fd = -1;
+    }
+    if (l->watch.fd >= 0)
+        bt_watch_stop(&l->watch);
+}
+
+static void fd_end(void *state, const char *path) {
+    fd_release(state, path);
+    bt_watch_close(&((bt_fdlock *)state)->watch);
+}
+
+const bt_kind bt_fdlock_kind = {
+    "baton.fdlock", "lock file", sizeof(bt_fdlock), NULL, fd_try, fd_wait, fd_pollfd,
+    fd_held, fd_record, fd_release, fd_end,
+};

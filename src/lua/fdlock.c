@@ -1,0 +1,126 @@
+#define _POSIX_C_SOURCE 200809L
+/* baton.core.fd_lock: locks on a descriptor, flock(2) or OFD byte ranges (core/fd_lock.h),
+ * through the generic handle. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../core/fd_lock.h"
+#include "binding.h"
+#include <lualib.h> /* LUA_FILEHANDLE on Lua 5.1 */
+
+static bt_fdlock *check_fdlock(lua_State *L) {
+    return (bt_fdlock *)bt_handle_state(bt_lua_check_open(L));
+}
+
+/* core.fd_lock(name, fd, fcntl, shared, start, length, mode, make_parents) -> handle, not yet
+ * locked; fd: the caller's descriptor (nil: `name` is a path the handle opens itself);
+ * length 0: to the end of the file. nil, message, "EBADF" when fd is not open. */
+static int l_fd_lock(lua_State *L) {
+    size_t len;
+    const char *name = luaL_checklstring(L, 1, &len);
+    lua_Integer fd = luaL_optinteger(L, 2, -1);
+    int api = lua_toboolean(L, 3) ? BT_FD_OFD : BT_FD_FLOCK;
+    int shared = lua_toboolean(L, 4);
+    lua_Integer start = luaL_optinteger(L, 5, 0);
+    lua_Integer length = luaL_optinteger(L, 6, 0);
+    mode_t mode = lua_isnoneornil(L, 7) ? 0666 : bt_lua_check_mode(L, 7);
+    luaL_argcheck(L, fd >= -1 && fd <= 0x7fffffff, 2, "not a descriptor number");
+    luaL_argcheck(L, start >= 0, 5, "the start must not be negative");
+    luaL_argcheck(L, length >= 0, 6, "the length must not be negative");
+    if (fd >= 0 && fcntl((int)fd, F_GETFD) < 0)
+        return bt_lua_push_error(L, "baton", errno, NULL);
+    bt_handle *h = bt_lua_new_handle(L, &bt_fdlock_kind, name, len);
+    bt_fdlock_init((bt_fdlock *)bt_handle_state(h), (int)fd, api, shared, (long long)start,
+                   (long long)length, mode, lua_toboolean(L, 8));
+    h->open = 1;
+    return 1;
+}
+
+/* h:block() -> true | false, nil, "busy" (a signal) | false, message, code */
+static int l_block(lua_State *L) {
+    bt_handle *h = bt_lua_check_open(L);
+    bt_err err;
+    int rc = bt_fdlock_block((bt_fdlock *)bt_handle_state(h), h->path, &err);
+    return bt_lua_push_attempt(L, rc, bt_fdlock_kind.what, h->path, &err);
+}
+
+static int l_handle_fileno(lua_State *L) { return bt_lua_push_fd(L, bt_fdlock_fileno(check_fdlock(L))); }
+
+/* h:unlock() -> true | false, message, code: the lock goes, the descriptor stays open. */
+static int l_unlock(lua_State *L) {
+    bt_handle *h = bt_lua_check_open(L);
+    bt_err err;
+    int rc = bt_fdlock_unlock((bt_fdlock *)bt_handle_state(h), &err);
+    return bt_lua_push_attempt(L, rc, bt_fdlock_kind.what, h->path, &err);
+}
+
+/* core.fileno(file) -> the descriptor of an io library file handle, or nil, "closed". A Lua
+ * 5.2+ handle is a luaL_Stream (closef NULL once closed); Lua 5.1's and LuaJIT's start with
+ * the FILE * (NULL once closed). */
+static int l_fileno(lua_State *L) {
+#if LUA_VERSION_NUM >= 502
+    luaL_Stream *s = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+    FILE *f = s->closef ? s->f : NULL;
+#else
+    FILE *f = *(FILE **)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+#endif
+    if (f == NULL) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "closed");
+        return 2;
+    }
+    lua_pushinteger(L, fileno(f));
+    return 1;
+}
+
+/* core.exec_holding(fd, argv) -> only on failure: nil, message, code. Replace this process
+ * with argv (found on PATH), keeping descriptor fd (or none, for nil) open across the exec
+ * so the command holds the lock (flock -F). */
+static int l_exec_holding(lua_State *L) {
+    lua_Integer fd = luaL_optinteger(L, 1, -1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int n = (int)lua_rawlen(L, 2);
+    luaL_argcheck(L, n > 0 && n < 65536, 2, "needs a command");
+    char **argv = (char **)lua_newuserdata(L, sizeof(char *) * ((size_t)n + 1));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, 2, i + 1);
+        argv[i] = (char *)luaL_checkstring(L, -1);
+        lua_pop(L, 1); /* the string stays in the table */
+    }
+    argv[n] = NULL;
+    if (fd >= 0 && fcntl((int)fd, F_SETFD, 0) != 0)
+        return bt_lua_push_error(L, "baton", errno, NULL);
+    fflush(NULL);
+    execvp(argv[0], argv);
+    int saved = errno;
+    if (fd >= 0)
+        fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+    lua_pushnil(L);
+    lua_pushfstring(L, "baton: failed to execute %s: %s", argv[0], strerror(saved));
+    lua_pushstring(L, saved == ENOMEM ? "ENOMEM" : "EXEC");
+    return 3;
+}
+
+/* h:keep(): leave the lock on the descriptor's open file description when this handle ends
+ * (flock(1)'s descriptor form: the lock outlives the process that took it). */
+static int l_keep(lua_State *L) {
+    bt_fdlock *l = check_fdlock(L);
+    l->locked = 0;
+    return 0;
+}
+
+static const luaL_Reg extra[] = {
+    {"keep", l_keep},
+    {"block", l_block}, {"fileno", l_handle_fileno}, {"unlock", l_unlock}, {NULL, NULL}};
+
+void bt_lua_open_fdlock(lua_State *L) {
+    bt_lua_new_handle_class(L, &bt_fdlock_kind, extra);
+    bt_lua_set_constructor(L, &bt_fdlock_kind, "fd_lock", l_fd_lock);
+    lua_pushcfunction(L, l_fileno);
+    lua_setfield(L, -2, "fileno");
+    lua_pushcfunction(L, l_exec_holding);
+    lua_setfield(L, -2, "exec_holding");
+}
