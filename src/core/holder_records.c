@@ -122,10 +122,7 @@ static void sweep(int dfd) {
  * a page of the mapping that has no block behind it kills the process with SIGBUS. Returns
  * 0, or -1 when the space cannot be had (ENOSPC, EROFS, ...): then no table lives here. */
 static int reserve(int fd) {
-    int r;
-    do
-        r = posix_fallocate(fd, 0, TABLE_SIZE);
-    while (r == EINTR);
+    int r = bt_os_reserve(fd, TABLE_SIZE);
     if (r != 0) {
         errno = r;
         return -1;
@@ -176,7 +173,7 @@ static int make_table(void) {
         }
         close(dfd);
         /* A forked child must never write into its parent's table. */
-        madvise(map, TABLE_SIZE, MADV_DONTFORK);
+        (void)bt_os_dontfork(map, TABLE_SIZE);
         table *t = map;
         t->head.h.pid = pid;
         memcpy(t->head.h.token, token, sizeof token);
