@@ -37,6 +37,16 @@ fetch() { # fetch PACKAGE FOLDER
 }
 fetch lua5.4 lua5.4
 fetch sqlite3 sqlite
+# build/macos/lua: Lua as released (the package's original tarball, so that none of
+# Debian's paths are built in) with the package's security fixes (its cve patches).
+if [ ! -f "$dir/lua/src/lua.h" ]; then
+  rm -rf "$dir/lua" && mkdir -p "$dir/lua"
+  tar -xzf "$(ls "$dir"/lua5.4/lua5.4_*.orig.tar.gz | head -1)" -C "$dir/lua" --strip-components=1
+  deb=$(ls -d "$dir"/lua5.4/lua5.4-*/ | head -1)
+  for p in "$deb"debian/patches/*cve*.patch; do
+    [ -f "$p" ] && patch -s -d "$dir/lua" -p1 <"$p"
+  done
+fi
 
 # SQLite's amalgamation (one sqlite3.c), made from the source tree with its own tools.
 amal="$dir/sqlite/sqlite3.c"

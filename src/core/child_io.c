@@ -79,9 +79,10 @@ ssize_t bt_write(int fd, const void *buf, size_t len) {
     ssize_t n = write(fd, buf, len);
     int saved = errno;
     if (n < 0 && saved == EPIPE && !was_pending) {
-        struct timespec zero = {0, 0};
-        while (sigtimedwait(&pipe_only, NULL, &zero) < 0 && errno == EINTR)
-            ;
+        sigset_t now;
+        int sig;
+        if (sigpending(&now) == 0 && sigismember(&now, SIGPIPE))
+            sigwait(&pipe_only, &sig); /* pending and blocked: returns at once */
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
     errno = saved;
