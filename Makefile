@@ -324,7 +324,8 @@ example: $(CORE)
 	$(TEST_ENV) $(LUA_BIN) examples/quickstart.lua
 
 bench: $(CORE)
-	$(TEST_ENV) LUA_BIN=$(LUA_BIN) sh bench/run.sh
+	$(MAKE) --no-print-directory PLATFORM=posix build/$(LUA)-posix/baton/core.so
+	$(TEST_ENV) LUA_BIN=$(LUA_BIN) BATON_POSIX_CPATH="$(CURDIR)/build/$(LUA)-posix/?.so;;" sh bench/run.sh
 
 # etcd locks against `etcdctl lock`, on an etcd the bench starts on loopback
 bench-etcd: $(ALL_MODULES)
