@@ -353,17 +353,31 @@ extern char **environ;
 char ***bt_os_environ(void) { return &environ; }
 #endif
 
+/* Zeros written over the whole range: every file system allocates what is written. */
+static int write_zeros(int fd, off_t size) {
+    static const char zeros[4096];
+    for (off_t at = 0; at < size;) {
+        size_t n = size - at < (off_t)sizeof zeros ? (size_t)(size - at) : sizeof zeros;
+        ssize_t w = pwrite(fd, zeros, n, at);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? errno : EIO;
+        at += w;
+    }
+    return 0;
+}
+
 int bt_os_reserve(int fd, off_t size) {
 #if defined(__APPLE__)
-    fstore_t fs = {F_ALLOCATEALL, F_PEOFPOSMODE, 0, size, 0};
-    if (fcntl(fd, F_PREALLOCATE, &fs) != 0)
-        return errno;
-    return ftruncate(fd, size) == 0 ? 0 : errno;
+    return write_zeros(fd, size); /* no posix_fallocate */
 #else
     int r;
     do
         r = posix_fallocate(fd, 0, size);
     while (r == EINTR);
+    if (r == EINVAL || r == EOPNOTSUPP)
+        r = write_zeros(fd, size); /* ZFS, among others, has none */
     return r;
 #endif
 }
