@@ -273,7 +273,7 @@ while time.time() < end:
       end
     end)
 
-    it("find this process's own flock in the real /proc/locks", function()
+    it("find this process's own flock in the real /proc/locks #linux", function()
       local l = baton.lock(path)
       local got = core_test.flock_holders(path)
       assert.same({ { pid = MY_PID, shared = false } }, got)

@@ -86,20 +86,23 @@ describe("platform backends", function()
     H.wait_for(function() return not H.alive(pid) end, 10, "the holder's end")
     -- its table, left behind, as if its pid now named a live process (a recycled pid)
     local uid = io.popen("id -u"):read("*l")
-    local old
+    local old, new
+    local live = H.spawn("exec sleep 60")
     for _, base in ipairs({ "/dev/shm", "/tmp" }) do
       local folder = base .. "/baton-" .. uid
       local f = io.popen("ls " .. H.quote(folder) .. " 2>/dev/null")
       for name in f:lines() do
-        if name:sub(1, #tostring(pid) + 1) == pid .. "-" then old = folder .. "/" .. name end
+        -- PID-TOKEN, or rPID-rTOKEN where the system tells no start token
+        local r, token = name:match("^(r?)" .. pid .. "%-(.*)$")
+        if r then
+          old, new = folder .. "/" .. name, folder .. "/" .. r .. live .. "-" .. token
+        end
       end
       f:close()
       if old then break end
     end
     assert(old, "the killed holder's table")
-    local live = H.spawn("exec sleep 60")
     local bytes = assert(H.read(old))
-    local new = old:gsub("/%d+%-([^/]*)$", "/" .. live .. "-%1")
     local pack = string.pack or function(_, v) -- 5.1: little-endian int64 by hand
       local out = {}
       for i = 1, 8 do out[i] = string.char(v % 256); v = math.floor(v / 256) end

@@ -110,6 +110,20 @@ static void own_token(char out[BT_TOKEN_LEN]) {
     snprintf(out, BT_TOKEN_LEN, "%c%016llx", OWN_TOKEN, v);
 }
 
+/* The pid a table's name gives, with *token pointing at its token; -1 when it is no
+ * table's name. An own-token table's name starts with OWN_TOKEN ("r123-r9f..."), so that a
+ * build that tells start tokens, sweeping the same folder, never takes it for its own. */
+static long name_pid(const char *name, const char **token) {
+    const char *dash = strchr(name, '-');
+    if (!dash)
+        return -1;
+    const char *digits = name[0] == OWN_TOKEN ? name + 1 : name;
+    *token = dash + 1;
+    if ((digits != name) != ((*token)[0] == OWN_TOKEN))
+        return -1;
+    return parse_long(digits, dash);
+}
+
 /* 1 when the table `name` (of process `pid`, named with `token`) in the folder dfd belongs
  * to a process that is gone, or to an earlier process of that pid. */
 static int table_gone(int dfd, const char *name, pid_t pid, const char *token) {
@@ -139,13 +153,11 @@ static void sweep(int dfd) {
     }
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        const char *dash = strchr(e->d_name, '-');
-        if (!dash)
-            continue;
-        long pid = parse_long(e->d_name, dash);
+        const char *token;
+        long pid = name_pid(e->d_name, &token);
         if (pid <= 0)
             continue;
-        if (table_gone(dirfd(d), e->d_name, (pid_t)pid, dash + 1))
+        if (table_gone(dirfd(d), e->d_name, (pid_t)pid, token))
             unlinkat(dfd, e->d_name, 0);
     }
     closedir(d);
@@ -188,11 +200,14 @@ static int make_table(void) {
         if (dfd < 0)
             continue;
         sweep(dfd);
-        char name[96];
-        snprintf(name, sizeof name, "%ld-%s", (long)pid, token);
-        int fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0 && errno == EEXIST && unlinkat(dfd, name, 0) == 0)
-            fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        char name[96], made[97];
+        snprintf(name, sizeof name, "%s%ld-%s", own ? "r" : "", (long)pid, token);
+        /* An own-token table is made under a hidden name and given its own once it is
+         * locked: another process's sweep must never find it unlocked, and so gone. */
+        snprintf(made, sizeof made, "%s%s", own ? "." : "", name);
+        int fd = openat(dfd, made, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0 && errno == EEXIST && unlinkat(dfd, made, 0) == 0)
+            fd = openat(dfd, made, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd < 0) {
             close(dfd);
             continue;
@@ -200,12 +215,16 @@ static int make_table(void) {
         void *map = MAP_FAILED;
         if (reserve(fd) == 0 && (!own || flock(fd, LOCK_EX | LOCK_NB) == 0))
             map = mmap(NULL, TABLE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (map != MAP_FAILED && own && renameat(dfd, made, dfd, name) != 0) {
+            munmap(map, TABLE_SIZE);
+            map = MAP_FAILED;
+        }
         if (own && map != MAP_FAILED)
             g.keep = fd + 1;
         else
             close(fd);
         if (map == MAP_FAILED) {
-            unlinkat(dfd, name, 0);
+            unlinkat(dfd, made, 0);
             close(dfd);
             continue;
         }
@@ -403,15 +422,15 @@ static int each_in_folder(int dfd, uid_t uid, pid_t want, table_fn *fn, void *ct
     int r = 0;
     struct dirent *e;
     while (!r && (e = readdir(d)) != NULL) {
-        const char *dash = strchr(e->d_name, '-');
-        long pid = dash ? parse_long(e->d_name, dash) : -1;
+        const char *token;
+        long pid = name_pid(e->d_name, &token);
         if (pid <= 0 || (want > 0 && pid != (long)want) ||
-            table_gone(dfd, e->d_name, (pid_t)pid, dash + 1))
+            table_gone(dfd, e->d_name, (pid_t)pid, token))
             continue;
         int tfd = openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
         if (tfd < 0)
             continue;
-        r = fn(tfd, uid, (pid_t)pid, dash + 1, ctx);
+        r = fn(tfd, uid, (pid_t)pid, token, ctx);
         close(tfd);
     }
     closedir(d);
@@ -515,6 +534,9 @@ void bt_record_release(void) {
             return; /* still published: the next sweep removes it once we are gone */
     unlink(g.path);
     munmap(g.t, TABLE_SIZE);
+    if (g.keep > 0)
+        close(g.keep - 1);
+    g.keep = 0;
     g.t = NULL;
     __atomic_store_n(&g.state, 0, __ATOMIC_RELEASE);
 }
