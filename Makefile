@@ -15,7 +15,7 @@ endif
 CC ?= cc
 CFLAGS ?= -O2 -fPIC
 LIBFLAG ?= -shared
-WARN = -std=c11 -Wall -Wextra -Werror -pedantic
+WARN = -std=c11 -Wall -Wextra -Werror -pedantic $(OS_FLAGS)
 # SQLite, for read/write locks. LuaRocks passes the folders of its SQLITE dependency; the
 # system's are used by default.
 SQLITE_INCDIR ?=
@@ -44,7 +44,7 @@ ifeq ($(filter linux posix macos,$(PLATFORM)),)
 endif
 ifeq ($(PLATFORM)$(filter Linux,$(shell uname -s)),posixLinux)
   PLATFORM_SUFFIX = -posix
-  CFLAGS += -DBT_OS_PORTABLE
+  OS_FLAGS = -DBT_OS_PORTABLE
   HOST_BUILD ?= build/5.4-posix
 endif
 BUILD ?= build/$(LUA)$(PLATFORM_SUFFIX)
@@ -219,11 +219,13 @@ test-all:
 # separately, as the interpreter's own exit does not free everything.
 SAN_FLAGS = -O1 -g -fPIC -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow \
 	-fno-sanitize-recover=all
+SAN_BUILD = build/$(LUA)$(PLATFORM_SUFFIX)-san
+SAN_HOST_BUILD = build/5.4$(PLATFORM_SUFFIX)-san
 SAN_PRELOAD = LD_PRELOAD="$(shell $(CC) -print-file-name=libasan.so) $(shell $(CC) -print-file-name=libubsan.so)"
 sanitize:
-	$(MAKE) test BUILD=build/$(LUA)-san HOST_BUILD=build/5.4-san CFLAGS="$(SAN_FLAGS)" \
+	$(MAKE) test BUILD=$(SAN_BUILD) HOST_BUILD=$(SAN_HOST_BUILD) CFLAGS="$(SAN_FLAGS)" \
 		BUSTED_ARGS="--exclude-tags=hosts" \
-		TEST_ENV='$(subst $(CURDIR)/$(HOST),$(CURDIR)/build/5.4-san/bin/baton,$(subst $(BUILD),build/$(LUA)-san,$(TEST_ENV))) \
+		TEST_ENV='$(subst $(CURDIR)/$(HOST),$(CURDIR)/$(SAN_HOST_BUILD)/bin/baton,$(subst $(BUILD),$(SAN_BUILD),$(TEST_ENV))) \
 		$(SAN_PRELOAD) \
 		ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1'
