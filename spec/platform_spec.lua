@@ -3,7 +3,7 @@
 -- the BSDs) baton's own records name baton holders, and the answer says what is unknown.
 local baton = require "baton"
 local core = require "baton.core"
-local H = require "spec.helpers"
+local H = require "helpers"
 
 -- A baton process holding `path` (shared when `shared`) with `note` until killed.
 local NOTED = [[
