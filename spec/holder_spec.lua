@@ -38,7 +38,7 @@ describe("baton.holder", function()
   after_each(H.cleanup)
 
   describe("flock locks", function()
-    it("names the pid of a flock(1) process, with its command line and start time", function()
+    it("names the pid of a flock(1) process, with its command line and start time #linux", function()
       local pid = H.flock_holder(path, 30)
       local h = baton.holder(path)
       assert.equal("flock", h.kind)
@@ -57,7 +57,7 @@ describe("baton.holder", function()
       assert.is_nil(baton.holder(path))
     end)
 
-    it("names the pid of a Python filelock process", function()
+    it("names the pid of a Python filelock process #linux", function()
       local pid = H.python_holder(path, 30)
       local h = baton.holder(path)
       assert.equal("flock", h.kind)
@@ -67,7 +67,7 @@ describe("baton.holder", function()
       assert.is_nil(baton.holder(path))
     end)
 
-    it("lists every holder of a shared lock", function()
+    it("lists every holder of a shared lock #linux", function()
       local a = H.flock_holder(path, 30, "-s")
       local b = H.flock_holder(path, 30, "-s")
       local mine = baton.lock(path, { shared = true, note = "reader three" })
@@ -124,7 +124,7 @@ describe("baton.holder", function()
 
     -- A holder's record table is a file of its owner's, read by anyone who asks: its owner
     -- may cut it short or scribble over it at any moment, and the reader must not crash.
-    it("reads a record table its owner cuts short or scribbles over, without crashing", function()
+    it("reads a record table its owner cuts short or scribbles over, without crashing #linux", function()
       local pid = baton_holder(path, "flock", "scribbled")
       local uid = select(2, H.run("id -u")):match("%d+")
       local table_file
@@ -174,7 +174,7 @@ while time.time() < end:
   end)
 
   describe("soft locks", function()
-    it("says what the marker says, and whether its owner is alive", function()
+    it("says what the marker says, and whether its owner is alive #linux", function()
       local pid = baton_holder(path, "soft", "building")
       local h = baton.holder(path)
       assert.equal("soft", h.kind)
@@ -273,7 +273,7 @@ while time.time() < end:
       end
     end)
 
-    it("find this process's own flock in the real /proc/locks", function()
+    it("find this process's own flock in the real /proc/locks #linux", function()
       local l = baton.lock(path)
       local got = core_test.flock_holders(path)
       assert.same({ { pid = MY_PID, shared = false } }, got)
@@ -311,7 +311,7 @@ while time.time() < end:
       assert.equal("R", (core_test.parse_stat(mine)))
     end)
 
-    it("find the boot time in /proc/stat, also after an interrupt line of tens of kilobytes", function()
+    it("find the boot time in /proc/stat, also after an interrupt line of tens of kilobytes #linux", function()
       local intr = "intr 123456" .. string.rep(" 0", 20000)
       local text = "cpu  1 2 3 4\ncpu0 1 2 3 4\n" .. intr .. "\nctxt 99\nbtime 1700000000\n" ..
         "processes 5\n"

@@ -29,7 +29,7 @@ describe("baton.holder tells the truth", function()
   before_each(function() dir = H.tmpdir() end)
   after_each(H.cleanup)
 
-  it("a flock holder in the kernel's table wins over content that looks like a marker", function()
+  it("a flock holder in the kernel's table wins over content that looks like a marker #linux", function()
     local path = dir .. "/looks.lock"
     H.write(path, "1\n" .. core.hostname() .. "\n")
     local pid = H.flock_holder(path, 30, "-x")
@@ -41,7 +41,7 @@ describe("baton.holder tells the truth", function()
     assert.equal(1, baton.holder(path, { kind = "soft" }).pid)
   end)
 
-  it("a directory locked with flock(1)", function()
+  it("a directory locked with flock(1) #linux", function()
     local lockdir = dir .. "/lockdir"
     assert.is_true((baton.run({ "mkdir", lockdir })))
     assert.is_nil(baton.holder(lockdir))
@@ -53,7 +53,7 @@ describe("baton.holder tells the truth", function()
     assert.equal(pid, baton.holder(lockdir, { kind = "flock" }).pid)
   end)
 
-  it("readers of an SQLite read/write lock: kind rw, mode read", function()
+  it("readers of an SQLite read/write lock: kind rw, mode read #linux", function()
     local path = dir .. "/rw.lock"
     local pids = {}
     for i = 1, 2 do
@@ -77,7 +77,7 @@ describe("baton.holder tells the truth", function()
     assert.is_nil(baton.holder(path, { kind = "flock" }))
   end)
 
-  it("a writer, and a reserved writer beside a reader, told apart by SQLite's lock bytes", function()
+  it("a writer, and a reserved writer beside a reader, told apart by SQLite's lock bytes #linux", function()
     local path, ready = dir .. "/w.lock", dir .. "/w"
     local pid = H.spawn(string.format("%s %s %s write 5 30 %s", H.PYTHON, H.quote(RW_HELPER),
       H.quote(path), H.quote(ready)))
@@ -142,7 +142,7 @@ describe("baton.holder tells the truth", function()
     assert.same({ { pid = 700, shared = false } }, core_test.parse_locks(text, 0xfd, 1, "123"))
   end)
 
-  it("Debian filelock 3.9's empty soft marker, held open, without asking for soft locks", function()
+  it("Debian filelock 3.9's empty soft marker, held open, without asking for soft locks #linux", function()
     local path, ready = dir .. "/soft.lock", dir .. "/ready"
     local pid = H.spawn(H.PYTHON .. " -c " .. H.quote(string.format([[
 import filelock, time

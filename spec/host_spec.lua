@@ -359,7 +359,7 @@ describe("the baton executable", function()
       H.wait_for(function() return free(path) end, 10, "the lock to be freed")
     end)
 
-    it("says who holds the lock while waiting with -v", function()
+    it("says who holds the lock while waiting with -v #linux", function()
       local holder = H.flock_holder(path, 30, "-x")
       local code, _, err = bt({ "lock", "-v", "-w", "0.3", path, "true" })
       assert.equal(1, code)
@@ -391,7 +391,7 @@ describe("the baton executable", function()
       assert.is_nil(H.read(missing))
     end)
 
-    it("names the holder and exits 1 when any lock is held", function()
+    it("names the holder and exits 1 when any lock is held #linux", function()
       local held, other = dir .. "/held.lock", dir .. "/other.lock"
       local pid = H.flock_holder(held, 30, "-s")
       local code, out = bt({ "status", held, other })
@@ -466,7 +466,7 @@ describe("the baton executable", function()
       assert.equal("contents of model.bin\n", H.read(dir .. "/model.bin"))
     end)
 
-    it("cron-guard.lua skips quietly while a previous run holds the lock", function()
+    it("cron-guard.lua skips quietly while a previous run holds the lock #linux", function()
       local lockfile = dir .. "/cron.lock"
       local code, out = bt({ "examples/cron-guard.lua", lockfile, dir })
       assert.equal(0, code)

@@ -57,7 +57,7 @@ describe("out of descriptors", function()
     H.kill(soft, "KILL")
   end)
 
-  it("a soft-lock wait with one descriptor to spare still gets the lock", function()
+  it("a soft-lock wait with one descriptor to spare still gets the lock #linux", function()
     local dir = H.tmpdir()
     local path = dir .. "/s.lock"
     hold("soft", path, 0.3)
@@ -68,7 +68,7 @@ describe("out of descriptors", function()
     assert.matches("^got", out)
   end)
 
-  it("a read/write lock that cannot open its file says why", function()
+  it("a read/write lock that cannot open its file says why #linux", function()
     local dir = H.tmpdir()
     local out = child([[
       local g, msg, code = baton.rwlock(path):try_read()

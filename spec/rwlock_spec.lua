@@ -472,7 +472,7 @@ describe("read/write locks", function()
 
   describe("looked at from the process that holds it", function()
     -- Closing any descriptor on the file would drop this process's SQLite locks there.
-    it("keeps its read lock through baton.holder and a waiting writer's on_wait", function()
+    it("keeps its read lock through baton.holder and a waiting writer's on_wait #linux", function()
       local rw = baton.rwlock(path)
       local r = rw:read()
       assert.equal(R.BUSY, R.py_try(path, "write"))

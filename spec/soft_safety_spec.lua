@@ -104,7 +104,7 @@ describe("soft locks among users", function()
   end)
 
   describe("an empty marker (filelock 3.9)", function()
-    it("is held while a process of another user keeps it open, and broken once it is not", function()
+    it("is held while a process of another user keeps it open, and broken once it is not #linux", function()
       if not IS_ROOT then return pending("needs root to create a second user") end
       H.write(path, "")
       set_age(path, 10)
@@ -124,7 +124,7 @@ describe("soft locks among users", function()
   end)
 
   describe("breaking a dead holder's marker", function()
-    it("works although another user made the names of the old predictable scheme", function()
+    it("works although another user made the names of the old predictable scheme #linux", function()
       if not IS_ROOT then return pending("needs root to create a second user") end
       local dead = tonumber(H.read("/proc/sys/kernel/pid_max"):match("%d+")) + 1000
       local marker = dead .. "\n" .. core.hostname() .. "\n1\n"
@@ -177,7 +177,7 @@ print(n)
   end)
 
   describe("a marker naming another user's process", function()
-    it("is not believed: not reported as that process, never broken, and the error says so", function()
+    it("is not believed: not reported as that process, never broken, and the error says so #linux", function()
       if not IS_ROOT then return pending("needs root to create a second user") end
       local token = core.token(1)
       assert.is_string(token)
@@ -210,7 +210,7 @@ print(n)
       assert.equal(uid, owner_of(path))
     end)
 
-    it("is believed when the file belongs to the named process's user", function()
+    it("is believed when the file belongs to the named process's user #linux", function()
       if not IS_ROOT then return pending("needs root to create a second user") end
       local pid = H.spawn(as_user("sleep 60"))
       H.wait_for(function() return owner_of("/proc/" .. pid) == uid end, 10, "the sleeper")

@@ -86,7 +86,7 @@ describe("soft locks", function()
   after_each(H.cleanup)
 
   describe("the marker", function()
-    it("holds pid, host and start token exactly as Python filelock computes them", function()
+    it("holds pid, host and start token exactly as Python filelock computes them #linux", function()
       local l = baton.soft_lock(path)
       local token, py_host = python_identity(MY_PID)
       assert.equal(MY_PID .. "\n" .. py_host .. "\n" .. token .. "\n", H.read(path))
@@ -247,7 +247,7 @@ except filelock.Timeout:
       baton.soft_lock(path, { timeout = 5 }):release()
     end)
 
-    it("detects a recycled pid: a live pid whose start token differs", function()
+    it("detects a recycled pid: a live pid whose start token differs #linux", function()
       local pid = sleeper()
       local token = python_identity(pid)
       H.write(path, pid .. "\n" .. host .. "\n" .. token .. "\n")
@@ -261,7 +261,7 @@ except filelock.Timeout:
       kill_and_reap(pid)
     end)
 
-    it("respects a three-line marker written for a live process, and breaks it once it is gone", function()
+    it("respects a three-line marker written for a live process, and breaks it once it is gone #linux", function()
       local pid = sleeper()
       local token, py_host = python_identity(pid)
       H.write(path, string.format("%d\n%s\n%s\n", pid, py_host, token))
@@ -272,7 +272,7 @@ except filelock.Timeout:
       l:release()
     end)
 
-    it("respects a two-line marker (filelock before start tokens) while its pid lives", function()
+    it("respects a two-line marker (filelock before start tokens) while its pid lives #linux", function()
       local pid = sleeper()
       H.write(path, pid .. "\r\n" .. host .. "\r\n")
       assert.equal("busy", select(3, baton.try_lock(path, { kind = "soft" })))
@@ -280,7 +280,7 @@ except filelock.Timeout:
       baton.soft_lock(path, { timeout = 0 }):release()
     end)
 
-    it("respects Python filelock's own marker while Python holds it, and breaks it once stale", function()
+    it("respects Python filelock's own marker while Python holds it, and breaks it once stale #linux", function()
       -- Debian's filelock 3.9 writes nothing into its marker but keeps it open while it
       -- holds the lock, so an empty marker is held for as long as a process has it open.
       local pid = python_soft_holder(path, 30)
@@ -318,7 +318,7 @@ except filelock.Timeout:
       l:release()
     end)
 
-    it("reads filelock's protocol 2 marker and respects its live owner", function()
+    it("reads filelock's protocol 2 marker and respects its live owner #linux", function()
       local pid = sleeper()
       H.write(path, "filelock/2\npid=" .. pid .. "\nhost=" .. host .. "\nmode=exclusive\n")
       assert.equal("busy", select(3, baton.try_lock(path, { kind = "soft" })))

@@ -130,7 +130,7 @@ sys.stdout.write(p.stdout.decode())
       assert.matches("plain.lock%s+free", out)
     end)
 
-    it("says unknown, and exits 66, where the kernel's lock table cannot be read", function()
+    it("says unknown, and exits 66, where the kernel's lock table cannot be read #linux", function()
       if not is_root() then return pending("needs root for a mount namespace") end
       local path = dir .. "/x.lock"
       H.write(path, "")
@@ -169,7 +169,7 @@ sys.stdout.write(p.stdout.decode())
       assert.is_nil(out:find("sleep 37", 1, true))
     end)
 
-    it("a flock holder wins over a file that looks like a marker", function()
+    it("a flock holder wins over a file that looks like a marker #linux", function()
       local path = dir .. "/looks.lock"
       H.write(path, "1\n" .. require("baton.core").hostname() .. "\n")
       local pid = H.flock_holder(path, 30, "-x")
@@ -179,7 +179,7 @@ sys.stdout.write(p.stdout.decode())
       assert.same({ pid }, doc[1].pids)
     end)
 
-    it("a directory locked with flock(1)", function()
+    it("a directory locked with flock(1) #linux", function()
       local lockdir = dir .. "/lockdir"
       assert.is_true((baton.run({ "mkdir", lockdir })))
       local code, out = bt({ "status", lockdir })
@@ -194,7 +194,7 @@ sys.stdout.write(p.stdout.decode())
       assert.same({ pid }, doc[1].pids)
     end)
 
-    it("readers and a writer of an SQLite read/write lock (filelock's protocol, sqlite3)", function()
+    it("readers and a writer of an SQLite read/write lock (filelock's protocol, sqlite3) #linux", function()
       local path = dir .. "/rw.lock"
       local r1, r2 = dir .. "/r1", dir .. "/r2"
       local helper = ROOT .. "/spec/helpers/filelock_rw.py"
@@ -239,7 +239,7 @@ sys.stdout.write(p.stdout.decode())
       assert.equal(1, #doc[1].pids)
     end)
 
-    it("a writer with filelock 3.32's ReadWriteLock", function()
+    it("a writer with filelock 3.32's ReadWriteLock #linux", function()
       if not H.read(NEW_FILELOCK .. "/filelock/__init__.py") then
         return pending("filelock 3.32 not found at " .. NEW_FILELOCK)
       end
@@ -259,7 +259,7 @@ time.sleep(30)
       assert.same({ pid }, doc[1].pids)
     end)
 
-    it("Debian filelock 3.9's empty soft marker, held open by its holder", function()
+    it("Debian filelock 3.9's empty soft marker, held open by its holder #linux", function()
       local path, ready = dir .. "/soft.lock", dir .. "/ready"
       local pid = H.spawn(python(string.format([[
 import filelock, time
@@ -282,7 +282,7 @@ time.sleep(30)
   end)
 
   describe("output", function()
-    it("escapes controls in the table: a note or command line cannot forge a row", function()
+    it("escapes controls in the table: a note or command line cannot forge a row #linux", function()
       local path = dir .. "/esc.lock"
       local note = "line1\nforged.lock  free\27[31m"
       local ready = dir .. "/ready"
@@ -310,7 +310,7 @@ time.sleep(30)
       assert.matches("x\\x1b]0;title\\x07\\nforged  free", out, 1, true)
     end)
 
-    it("--json is valid JSON whatever the bytes in notes and paths", function()
+    it("--json is valid JSON whatever the bytes in notes and paths #linux", function()
       local weird = dir .. "/we\255ird\n\27[1m.lock"
       local note = "caf\195\169 \255\254 \1\27[2J \226\128\168 end\127"
       local ready = dir .. "/ready"

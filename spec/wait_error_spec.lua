@@ -67,7 +67,7 @@ describe("an error raised while waiting", function()
     end)
   end
 
-  it("passes the error value on unchanged and leaves no descriptor open", function()
+  it("passes the error value on unchanged and leaves no descriptor open #linux", function()
     local dir = H.tmpdir()
     local err = setmetatable({}, { __tostring = function() return "the error" end })
     local cases = {

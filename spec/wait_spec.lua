@@ -40,7 +40,7 @@ describe("waiting", function()
     end
   end
 
-  it("wakes on the holder's close, long before a polling interval would pass", function()
+  it("wakes on the holder's close, long before a polling interval would pass #linux", function()
     -- With pauses of up to 0.5 s between attempts, only a wake-up on the release itself
     -- can hand the lock over within 50 ms, round after round.
     wait.MAX_PAUSE = 0.5
@@ -67,7 +67,7 @@ describe("waiting", function()
   end)
 
   for _, how in ipairs({ "sleep", "poll" }) do
-    it("calls a cooperative " .. how .. ", whose yields are honoured", function()
+    it("calls a cooperative " .. how .. ", whose yields are honoured #linux", function()
       H.lua_holder(path, 0.3)
       local pauses, fds, ticks = 0, {}, 0
       local opts = { timeout = 5 }
@@ -105,7 +105,7 @@ describe("waiting", function()
     end)
   end
 
-  it("waits inside a libuv loop without blocking it, waking on the release", function()
+  it("waits inside a libuv loop without blocking it, waking on the release #linux", function()
     local found, uv = pcall(require, "luv")
     if not found then return pending("needs lua-luv") end
     wait.MAX_PAUSE = 0.5

@@ -25,13 +25,30 @@ local function add_record(e, pid, path)
 end
 M.add_record = add_record
 
+-- What this system does not tell, said in every answer's `unknown` (nil where all is known:
+-- Linux): other programs' flock holders where there is no kernel lock table to read, and so
+-- on (doc/platforms.md).
+local UNKNOWN = {
+  { "lock_table", "flock holders other than baton processes (no kernel lock table)" },
+  { "lock_table", "read/write lock holders (SQLite's record locks are published by nobody)" },
+  { "openers", "which processes have a marker open" },
+  { "cmdline", "command lines" },
+  { "started", "start times and tokens (a recycled pid is not told from its holder)" },
+}
+local platform = core.platform or {}
+local unknown = {}
+for _, u in ipairs(UNKNOWN) do
+  if platform[u[1]] == false then unknown[#unknown + 1] = u[2] end
+end
+M.unknown = #unknown > 0 and unknown or nil
+
 -- The answer: the first holder's fields at the top, every holder in `holders`.
 function M.summary(kind, holders, extra)
   local first = holders[1] or {}
   local info = {
     kind = kind, pid = first.pid, host = first.host, since = first.since, note = first.note,
     cmdline = first.cmdline, started = first.started, alive = first.alive,
-    shared = first.shared or false, holders = holders,
+    shared = first.shared or false, holders = holders, unknown = M.unknown,
   }
   for k, v in pairs(extra or {}) do info[k] = v end
   return info

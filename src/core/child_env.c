@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "os/os.h"
+
 /* Length of the name part of "NAME=VALUE" (all of it for a bare "NAME"). */
 static size_t name_len(const char *s) {
     const char *eq = strchr(s, '=');
@@ -21,6 +23,7 @@ static int changed(const char *var, const char *const *changes, size_t n) {
 }
 
 char **bt_env_build(const char *const *changes, size_t n) {
+    char **environ = *bt_os_environ();
     size_t ours = 0;
     while (environ && environ[ours])
         ours++;

@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "os/os.h"
+
 void bt_close(int fd) {
     int saved = errno;
     if (fd >= 0)
@@ -26,7 +28,7 @@ static int above_stdio(int fd) {
 }
 
 int bt_pipe(int fds[2], bt_err *err) {
-    if (pipe2(fds, O_CLOEXEC) != 0)
+    if (bt_os_pipe(fds) != 0)
         return bt_fail(err, "make a pipe", errno, NULL);
     fds[0] = above_stdio(fds[0]);
     fds[1] = above_stdio(fds[1]);
@@ -77,9 +79,10 @@ ssize_t bt_write(int fd, const void *buf, size_t len) {
     ssize_t n = write(fd, buf, len);
     int saved = errno;
     if (n < 0 && saved == EPIPE && !was_pending) {
-        struct timespec zero = {0, 0};
-        while (sigtimedwait(&pipe_only, NULL, &zero) < 0 && errno == EINTR)
-            ;
+        sigset_t now;
+        int sig;
+        if (sigpending(&now) == 0 && sigismember(&now, SIGPIPE))
+            sigwait(&pipe_only, &sig); /* pending and blocked: returns at once */
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
     errno = saved;
@@ -87,13 +90,5 @@ ssize_t bt_write(int fd, const void *buf, size_t len) {
 }
 
 int bt_poll(struct pollfd *fds, nfds_t n, double seconds) {
-    struct timespec ts, *tp = NULL;
-    if (seconds >= 0) {
-        if (seconds > 1e6)
-            seconds = 1e6;
-        ts.tv_sec = (time_t)seconds;
-        ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
-        tp = &ts;
-    }
-    return ppoll(fds, n, tp, NULL);
+    return bt_os_poll(fds, (unsigned)n, seconds);
 }

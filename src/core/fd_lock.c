@@ -11,6 +11,7 @@
 
 #include "holder_records.h"
 #include "lock_path.h"
+#include "os/os.h"
 #include "pid.h"
 
 void bt_fdlock_init(bt_fdlock *l, int fd, int api, int shared, long long start, long long len,
@@ -57,12 +58,7 @@ static void forget_inherited(bt_fdlock *l) {
 }
 
 static int ofd(bt_fdlock *l, int type, int block) {
-    struct flock fl = {0};
-    fl.l_type = (short)type;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = (off_t)l->start;
-    fl.l_len = (off_t)l->len;
-    return fcntl(l->fd, block ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
+    return bt_os_range_lock(l->fd, type, (off_t)l->start, (off_t)l->len, block);
 }
 
 static int take(bt_fdlock *l, const char *path, int block, bt_err *err) {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -64,6 +65,7 @@ static struct {
     int gen;       /* tells this table's record ids from an earlier table's */
     table *t;
     int refs;      /* Lua states that loaded the module */
+    int keep;      /* 1 + the descriptor that keeps an own-token table's lock, else 0 */
     char path[192];
 } g;
 
@@ -87,6 +89,59 @@ static int trusted_folder(int dirfd_or_cwd, const char *path, uid_t uid) {
            st.st_uid == uid && (st.st_mode & 022) == 0;
 }
 
+/* Where the system cannot tell a process's start token (a portable build with no /proc),
+ * a table is named with a random token of its own, OWN_TOKEN and 16 hexadecimal digits,
+ * and its owner keeps an exclusive flock(2) lock on it while it lives: a reader that can
+ * take a shared one has found the table of a process that is gone, whatever its pid names
+ * now. */
+#define OWN_TOKEN 'r'
+
+static void own_token(char out[BT_TOKEN_LEN]) {
+    unsigned long long v = 0;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0 || read(fd, &v, sizeof v) != (ssize_t)sizeof v) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        v = ((unsigned long long)ts.tv_sec << 30) ^ (unsigned long long)ts.tv_nsec ^
+            ((unsigned long long)bt_pid() << 44);
+    }
+    if (fd >= 0)
+        close(fd);
+    snprintf(out, BT_TOKEN_LEN, "%c%016llx", OWN_TOKEN, v);
+}
+
+/* The pid a table's name gives, with *token pointing at its token; -1 when it is no
+ * table's name. An own-token table's name starts with OWN_TOKEN ("r123-r9f..."), so that a
+ * build that tells start tokens, sweeping the same folder, never takes it for its own. */
+static long name_pid(const char *name, const char **token) {
+    const char *dash = strchr(name, '-');
+    if (!dash)
+        return -1;
+    const char *digits = name[0] == OWN_TOKEN ? name + 1 : name;
+    *token = dash + 1;
+    if ((digits != name) != ((*token)[0] == OWN_TOKEN))
+        return -1;
+    return parse_long(digits, dash);
+}
+
+/* 1 when the table `name` (of process `pid`, named with `token`) in the folder dfd belongs
+ * to a process that is gone, or to an earlier process of that pid. */
+static int table_gone(int dfd, const char *name, pid_t pid, const char *token) {
+    if (token[0] == OWN_TOKEN) {
+        int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0)
+            return 0;
+        int gone = flock(fd, LOCK_SH | LOCK_NB) == 0; /* its owner holds it while it lives */
+        close(fd);
+        return gone;
+    }
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        return 1;
+    char now[BT_TOKEN_LEN];
+    int dead;
+    return bt_proc_token(pid, now, &dead) > 0 && (dead || strcmp(now, token) != 0);
+}
+
 /* Remove the tables of processes that are gone (or whose pid now names another process). */
 static void sweep(int dfd) {
     int fd = dup(dfd);
@@ -98,20 +153,11 @@ static void sweep(int dfd) {
     }
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        const char *dash = strchr(e->d_name, '-');
-        if (!dash)
-            continue;
-        long pid = parse_long(e->d_name, dash);
+        const char *token;
+        long pid = name_pid(e->d_name, &token);
         if (pid <= 0)
             continue;
-        int gone = kill((pid_t)pid, 0) != 0 && errno == ESRCH;
-        if (!gone) {
-            char token[BT_TOKEN_LEN];
-            int dead;
-            if (bt_proc_token((pid_t)pid, token, &dead) > 0)
-                gone = dead || strcmp(token, dash + 1) != 0;
-        }
-        if (gone)
+        if (table_gone(dirfd(d), e->d_name, (pid_t)pid, token))
             unlinkat(dfd, e->d_name, 0);
     }
     closedir(d);
@@ -122,10 +168,7 @@ static void sweep(int dfd) {
  * a page of the mapping that has no block behind it kills the process with SIGBUS. Returns
  * 0, or -1 when the space cannot be had (ENOSPC, EROFS, ...): then no table lives here. */
 static int reserve(int fd) {
-    int r;
-    do
-        r = posix_fallocate(fd, 0, TABLE_SIZE);
-    while (r == EINTR);
+    int r = bt_os_reserve(fd, TABLE_SIZE);
     if (r != 0) {
         errno = r;
         return -1;
@@ -143,8 +186,9 @@ static int make_table(void) {
     int dead;
     pid_t pid = bt_pid();
     uid_t uid = geteuid();
-    if (bt_proc_token(pid, token, &dead) == 0)
-        return -1; /* without a token no reader could find it */
+    int own = bt_proc_token(pid, token, &dead) == 0;
+    if (own)
+        own_token(token); /* kept alive by a lock of ours on the table, not told by the system */
     for (size_t b = 0; b < sizeof BASES / sizeof BASES[0]; b++) {
         char dir[64];
         snprintf(dir, sizeof dir, "%s/baton-%lu", BASES[b], (unsigned long)uid);
@@ -156,27 +200,37 @@ static int make_table(void) {
         if (dfd < 0)
             continue;
         sweep(dfd);
-        char name[96];
-        snprintf(name, sizeof name, "%ld-%s", (long)pid, token);
-        int fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0 && errno == EEXIST && unlinkat(dfd, name, 0) == 0)
-            fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        char name[96], made[97];
+        snprintf(name, sizeof name, "%s%ld-%s", own ? "r" : "", (long)pid, token);
+        /* An own-token table is made under a hidden name and given its own once it is
+         * locked: another process's sweep must never find it unlocked, and so gone. */
+        snprintf(made, sizeof made, "%s%s", own ? "." : "", name);
+        int fd = openat(dfd, made, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0 && errno == EEXIST && unlinkat(dfd, made, 0) == 0)
+            fd = openat(dfd, made, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd < 0) {
             close(dfd);
             continue;
         }
         void *map = MAP_FAILED;
-        if (reserve(fd) == 0)
+        if (reserve(fd) == 0 && (!own || flock(fd, LOCK_EX | LOCK_NB) == 0))
             map = mmap(NULL, TABLE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        close(fd);
+        if (map != MAP_FAILED && own && renameat(dfd, made, dfd, name) != 0) {
+            munmap(map, TABLE_SIZE);
+            map = MAP_FAILED;
+        }
+        if (own && map != MAP_FAILED)
+            g.keep = fd + 1;
+        else
+            close(fd);
         if (map == MAP_FAILED) {
-            unlinkat(dfd, name, 0);
+            unlinkat(dfd, made, 0);
             close(dfd);
             continue;
         }
         close(dfd);
         /* A forked child must never write into its parent's table. */
-        madvise(map, TABLE_SIZE, MADV_DONTFORK);
+        (void)bt_os_dontfork(map, TABLE_SIZE);
         table *t = map;
         t->head.h.pid = pid;
         memcpy(t->head.h.token, token, sizeof token);
@@ -195,7 +249,11 @@ static table *own_table(void) {
     pid_t pid = bt_pid();
     int state = __atomic_load_n(&g.state, __ATOMIC_ACQUIRE);
     if (state != 0 && g.pid != pid) {
-        /* A forked child: the parent's mapping is not inherited (MADV_DONTFORK). */
+        /* A forked child: the parent's mapping is not inherited (MADV_DONTFORK), and its
+         * copy of the descriptor that keeps the parent's table alive is not needed. */
+        if (g.keep > 0)
+            close(g.keep - 1);
+        g.keep = 0;
         g.t = NULL;
         g.pid = pid;
         __atomic_store_n(&g.state, 0, __ATOMIC_RELEASE);
@@ -348,10 +406,105 @@ static int search_file(int fd, uid_t uid, pid_t pid, const char *token, dev_t de
     return found;
 }
 
+/* Calls fn(fd, uid, pid, token, ctx) on every live table of process `pid` (of every
+ * process when 0), in every user's folder, until fn returns nonzero; returns that. For
+ * where the system tells neither a process's owner nor its start token. */
+typedef int table_fn(int fd, uid_t uid, pid_t pid, const char *token, void *ctx);
+
+static int each_in_folder(int dfd, uid_t uid, pid_t want, table_fn *fn, void *ctx) {
+    int fd = dup(dfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    int r = 0;
+    struct dirent *e;
+    while (!r && (e = readdir(d)) != NULL) {
+        const char *token;
+        long pid = name_pid(e->d_name, &token);
+        if (pid <= 0 || (want > 0 && pid != (long)want) ||
+            table_gone(dfd, e->d_name, (pid_t)pid, token))
+            continue;
+        int tfd = openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (tfd < 0)
+            continue;
+        r = fn(tfd, uid, (pid_t)pid, token, ctx);
+        close(tfd);
+    }
+    closedir(d);
+    return r;
+}
+
+static int each_table(pid_t want, table_fn *fn, void *ctx) {
+    int r = 0;
+    for (size_t b = 0; !r && b < sizeof BASES / sizeof BASES[0]; b++) {
+        DIR *base = opendir(BASES[b]);
+        if (!base)
+            continue;
+        struct dirent *e;
+        while (!r && (e = readdir(base)) != NULL) {
+            if (strncmp(e->d_name, "baton-", 6) != 0)
+                continue;
+            long uid = parse_long(e->d_name + 6, e->d_name + strlen(e->d_name));
+            if (uid < 0 || !trusted_folder(dirfd(base), e->d_name, (uid_t)uid))
+                continue;
+            int dfd = openat(dirfd(base), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (dfd < 0)
+                continue;
+            r = each_in_folder(dfd, (uid_t)uid, want, fn, ctx);
+            close(dfd);
+        }
+        closedir(base);
+    }
+    return r;
+}
+
+typedef struct finding {
+    dev_t dev;
+    ino_t ino;
+    int kind;                /* holders: the kind of record counted; 0 for any */
+    bt_record_info *info;
+    bt_lock_holder *out;     /* holders: where they go */
+    size_t max;
+    long total;
+} finding;
+
+static int found_one(int fd, uid_t uid, pid_t pid, const char *token, void *ctx) {
+    finding *f = ctx;
+    return search_file(fd, uid, pid, token, f->dev, f->ino, f->info);
+}
+
+static int count_holder(int fd, uid_t uid, pid_t pid, const char *token, void *ctx) {
+    finding *f = ctx;
+    bt_record_info info;
+    if (search_file(fd, uid, pid, token, f->dev, f->ino, &info) && info.kind == f->kind) {
+        if ((size_t)f->total < f->max) {
+            f->out[f->total].pid = (long)pid;
+            f->out[f->total].shared = info.shared;
+            f->out[f->total].kind = BT_LOCK_FLOCK;
+            f->out[f->total].bytes = 0;
+        }
+        f->total++;
+    }
+    return 0;
+}
+
+long bt_record_holders(int kind, dev_t dev, ino_t ino, bt_lock_holder *out, size_t max) {
+    finding f = {dev, ino, kind, NULL, out, max, 0};
+    each_table(0, count_holder, &f);
+    return f.total;
+}
+
 int bt_record_find(pid_t pid, const char *token, dev_t dev, ino_t ino, bt_record_info *out) {
     uid_t uid;
-    if (pid <= 0 || !token[0] || bt_proc_uid(pid, &uid) != 0)
+    if (pid <= 0)
         return 0;
+    if (!token[0] || bt_proc_uid(pid, &uid) != 0) {
+        finding f = {dev, ino, 0, out, NULL, 0, 0};
+        return each_table(pid, found_one, &f);
+    }
     for (size_t b = 0; b < sizeof BASES / sizeof BASES[0]; b++) {
         char dir[64], path[192];
         snprintf(dir, sizeof dir, "%s/baton-%lu", BASES[b], (unsigned long)uid);
@@ -381,6 +534,9 @@ void bt_record_release(void) {
             return; /* still published: the next sweep removes it once we are gone */
     unlink(g.path);
     munmap(g.t, TABLE_SIZE);
+    if (g.keep > 0)
+        close(g.keep - 1);
+    g.keep = 0;
     g.t = NULL;
     __atomic_store_n(&g.state, 0, __ATOMIC_RELEASE);
 }

@@ -44,8 +44,15 @@ typedef struct bt_record_info {
 } bt_record_info;
 
 /* Look up what process `pid` (whose start token is `token`) published about dev/ino.
- * Returns 1 with *out filled (the earliest such record), or 0 when there is none. */
+ * Returns 1 with *out filled (the earliest such record), or 0 when there is none. With an
+ * empty token (the system does not tell it), every live table of that pid is searched. */
 int bt_record_find(pid_t pid, const char *token, dev_t dev, ino_t ino, bt_record_info *out);
+
+/* The processes whose records say they hold the file dev/ino (kind BT_RECORD_*), found in
+ * every user's tables, as lock holders (kind BT_LOCK_FLOCK). Fills at most `max` and
+ * returns how many there are in all. For systems without a kernel lock table to ask: a
+ * holder that is not a baton process is not seen. */
+long bt_record_holders(int kind, dev_t dev, ino_t ino, bt_lock_holder *out, size_t max);
 
 /* The size of a table file. */
 #define BT_RECORD_TABLE_SIZE (256 * 128)

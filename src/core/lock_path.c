@@ -8,6 +8,7 @@
  * bt_fs_vet applies the same rule to every folder on the way. */
 #define _GNU_SOURCE
 #include "lock_path.h"
+#include "os/os.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -172,40 +173,11 @@ void bt_apply_mode(int fd, mode_t mode) {
         (void)fchmod(fd, BT_MODE_BITS(mode)); /* where the file system refuses: the umask's */
 }
 
-#ifdef __linux__
-#include <linux/openat2.h>
-#include <sys/syscall.h>
 /* open(2) that fails with ELOOP when any component of the path is a symbolic link: a path
- * without links needs no further check. -1 with errno ENOSYS where the kernel lacks it. */
-static int open_linkless_how(const char *path, struct open_how *how) {
-    static atomic_int missing; /* the kernel (or a tool such as valgrind) lacks openat2 */
-    if (atomic_load_explicit(&missing, memory_order_relaxed)) {
-        errno = ENOSYS;
-        return -1;
-    }
-    int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, how, sizeof *how);
-    if (fd < 0 && errno == ENOSYS)
-        atomic_store_explicit(&missing, 1, memory_order_relaxed);
-    return fd;
-}
-
+ * without links needs no further check. -1 with errno ENOSYS where the system lacks it. */
 static int open_linkless(const char *path, int flags, mode_t mode) {
-    struct open_how how;
-    memset(&how, 0, sizeof how);
-    how.flags = (unsigned long long)flags;
-    how.mode = (flags & O_CREAT) ? (unsigned long long)mode : 0;
-    how.resolve = RESOLVE_NO_SYMLINKS;
-    return open_linkless_how(path, &how);
+    return bt_os_open_nolinks(path, flags, mode);
 }
-#else
-static int open_linkless(const char *path, int flags, mode_t mode) {
-    (void)path;
-    (void)flags;
-    (void)mode;
-    errno = ENOSYS;
-    return -1;
-}
-#endif
 
 /* Why the lock file could not be opened. A symbolic link at the path is refused by
  * O_NOFOLLOW with ELOOP, but may show as EACCES first: in a sticky folder, opening with
@@ -336,7 +308,7 @@ static int resolve(int *cur, struct stat *cur_st, char *todo, walk_state *w) {
         if (strcmp(name, ".") == 0)
             continue;
         if (strcmp(name, "..") == 0) {
-            int fd = openat(*cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+            int fd = openat(*cur, "..", BT_O_DIRPATH | O_DIRECTORY | O_CLOEXEC);
             if (fd < 0)
                 r = walk_fail(w, w->op, errno, NULL);
             else if ((r = enter(cur, cur_st, fd, w)) == 0)
@@ -366,7 +338,7 @@ static int resolve(int *cur, struct stat *cur_st, char *todo, walk_state *w) {
                 break;
             }
             if (S_ISDIR(st.st_mode)) {
-                int fd = openat(*cur, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                int fd = openat(*cur, name, BT_O_DIRPATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (fd < 0) {
                     if (errno == ELOOP || errno == ENOTDIR || errno == ENOENT)
                         continue; /* swapped for something else as we looked */
@@ -422,7 +394,7 @@ static int resolve(int *cur, struct stat *cur_st, char *todo, walk_state *w) {
             todo = next;
             pos = 0;
             if (target[0] == '/') {
-                int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                int fd = open("/", BT_O_DIRPATH | O_DIRECTORY | O_CLOEXEC);
                 if (fd < 0) {
                     r = walk_fail(w, w->op, errno, NULL);
                     break;
@@ -456,23 +428,11 @@ static char *folder_part(const char *path) {
     return dir;
 }
 
-#ifdef __linux__
-/* openat2 of a folder with RESOLVE_NO_SYMLINKS: -1 when there is a link on the way (or
- * any other trouble, or no openat2): the walk then tells. */
+/* A folder opened with no link on the way: -1 when there is one (or any other trouble, or
+ * no way to tell): the walk then tells. */
 static int folder_linkless(const char *dir) {
-    struct open_how how;
-    memset(&how, 0, sizeof how);
-    how.flags = (unsigned long long)(O_PATH | O_DIRECTORY | O_CLOEXEC);
-    how.resolve = RESOLVE_NO_SYMLINKS;
-    return open_linkless_how(dir, &how);
+    return open_linkless(dir, BT_O_DIRPATH | O_DIRECTORY | O_CLOEXEC, 0);
 }
-#else
-static int folder_linkless(const char *dir) {
-    (void)dir;
-    errno = ENOSYS;
-    return -1;
-}
-#endif
 
 int bt_fs_open_folder(const char *path, int make_parents, const char *op, bt_err *err) {
     /* As open(2) would: the walk below works relative to descriptors and knows no limit, and
@@ -498,7 +458,7 @@ int bt_fs_open_folder(const char *path, int make_parents, const char *op, bt_err
     w->err = err;
     w->euid = geteuid();
     snprintf(w->shown, sizeof w->shown, "%s", dir[0] == '/' ? "/" : "");
-    int cur = open(dir[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int cur = open(dir[0] == '/' ? "/" : ".", BT_O_DIRPATH | O_DIRECTORY | O_CLOEXEC);
     struct stat cur_st;
     int r;
     if (cur < 0 || fstat(cur, &cur_st) != 0) {

@@ -9,8 +9,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#ifdef MADV_WIPEONFORK
 static volatile pid_t *cache;
 static int unavailable;
+#endif
 
 pid_t bt_pid(void) {
 #ifdef MADV_WIPEONFORK

@@ -135,7 +135,8 @@ static void ring(const bt_rw *l) {
     if (!bt_rw_file_alone(l->dev, l->ino))
         return;
     char name[48];
-    snprintf(name, sizeof name, "/proc/self/fd/%d", l->probe);
+    if (bt_os_fd_name(l->probe, name, sizeof name) == 0)
+        return; /* no such name here: waiters back off instead */
     int fd = open(name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd >= 0)
         close(fd);
@@ -186,8 +187,7 @@ static int open_connection(bt_rw *l, const char *path, bt_err *err) {
     /* Connect through the vetted descriptor, so SQLite opens the same file and never a
      * symbolic link planted at the path; the path itself only where /proc is missing. */
     char name[48];
-    snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
-    const char *target = access(name, F_OK) == 0 ? name : path;
+    const char *target = bt_os_fd_name(fd, name, sizeof name) > 0 ? name : path;
     /* Through a VFS that can neither see nor touch a journal, a WAL file or the file's
      * content: SQLite would otherwise play back or delete whatever journal it finds. */
     const char *vfs = bt_rwvfs_name();

@@ -31,6 +31,7 @@ static const struct {
 #endif
 };
 
+#ifdef SIGRTMIN
 /* Real-time signals are named from SIGRTMIN up (its value is only known at run time). */
 static const char *const rt_names[] = {
     "SIGRTMIN",    "SIGRTMIN+1",  "SIGRTMIN+2",  "SIGRTMIN+3",  "SIGRTMIN+4",  "SIGRTMIN+5",
@@ -40,6 +41,7 @@ static const char *const rt_names[] = {
     "SIGRTMIN+24", "SIGRTMIN+25", "SIGRTMIN+26", "SIGRTMIN+27", "SIGRTMIN+28", "SIGRTMIN+29",
     "SIGRTMIN+30", "SIGRTMIN+31",
 };
+#endif
 
 #define COUNT (sizeof names / sizeof names[0])
 

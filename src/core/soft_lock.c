@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__linux__) && defined(__GLIBC__) && \
+#if BT_OS_LINUX && defined(__GLIBC__) && \
     (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 25))
 #include <sys/random.h>
 #define HAVE_GETRANDOM 1
@@ -105,7 +105,7 @@ static double wall_now(void) {
 }
 
 static double mtime_of(const struct stat *st) {
-    return (double)st->st_mtim.tv_sec + (double)st->st_mtim.tv_nsec / 1e9;
+    return bt_os_mtime(st);
 }
 
 static int same_host(const bt_marker *m) {
@@ -396,7 +396,6 @@ static void drop_spare(bt_soft *l) {
 /* Our written, unnamed marker, made once per wait and kept between attempts; -1 when
  * there is none to be had. */
 static int spare(bt_soft *l, int dir, const ident *id) {
-#ifdef O_TMPFILE
     if (l->spare >= 0 && l->spare_pid != bt_pid())
         drop_spare(l); /* inherited through fork(): it names the parent */
     if (l->spare >= 0) {
@@ -409,7 +408,7 @@ static int spare(bt_soft *l, int dir, const ident *id) {
     }
     if (l->no_tmpfile)
         return -1;
-    int fd = openat(dir, ".", O_WRONLY | O_TMPFILE | O_CLOEXEC | O_NOCTTY, BT_MODE_BITS(l->mode));
+    int fd = bt_os_tmpfile(dir, BT_MODE_BITS(l->mode));
     if (fd < 0) {
         if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
             l->no_tmpfile = 1;
@@ -424,40 +423,11 @@ static int spare(bt_soft *l, int dir, const ident *id) {
     l->spare_pid = bt_pid();
     l->spare_at = bt_now();
     return fd;
-#else
-    (void)l;
-    (void)dir;
-    (void)id;
-    return -1;
-#endif
 }
 
 /* Name the unnamed file fd `name` in the folder `dir`: 0, or -1 with errno (EEXIST: a
- * marker is there). Naming a descriptor (AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH before
- * Linux 6.10; without it the name is given through /proc/self/fd. */
-static int publish(int fd, int dir, const char *name) {
-#ifdef AT_EMPTY_PATH
-    static int by_proc;
-    if (!__atomic_load_n(&by_proc, __ATOMIC_RELAXED)) {
-        if (linkat(fd, "", dir, name, AT_EMPTY_PATH) == 0)
-            return 0;
-        if (errno != ENOENT)
-            return -1;
-    }
-    char proc[48];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    int r = linkat(AT_FDCWD, proc, dir, name, AT_SYMLINK_FOLLOW);
-    if (r == 0)
-        __atomic_store_n(&by_proc, 1, __ATOMIC_RELAXED);
-    return r;
-#else
-    (void)fd;
-    (void)dir;
-    (void)name;
-    errno = EOPNOTSUPP;
-    return -1;
-#endif
-}
+ * marker is there). */
+static int publish(int fd, int dir, const char *name) { return bt_os_link_fd(fd, dir, name); }
 
 /* Create the marker `name` in the folder `dir`: a descriptor on it, *written telling
  * whether it already holds our name, or -1 with errno (EEXIST: a marker is there). */

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
-#ifdef __linux__
+#include "os/os.h"
+#if BT_OS_LINUX
 #include <sys/prctl.h>
 #endif
 #include <sys/wait.h>
@@ -282,21 +282,12 @@ static void child(const bt_spawn_req *r, int report_fd, pid_t parent) {
     if (r->cwd && chdir(r->cwd) != 0)
         report_and_exit(report_fd, 0);
     if (r->envp)
-        environ = (char **)r->envp;
+        *bt_os_environ() = (char **)r->envp;
     execvp(r->argv[0], r->argv);
     report_and_exit(report_fd, 1);
 }
 
 /* ---- in the parent ---- */
-
-static int open_pidfd(pid_t pid) {
-#ifdef SYS_pidfd_open
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-    (void)pid;
-    return -1;
-#endif
-}
 
 static void unlink_child(bt_child *c) {
     for (bt_child **p = &children; *p; p = &(*p)->next) {
@@ -412,7 +403,7 @@ bt_child *bt_spawn(const bt_spawn_req *r, bt_err *err) {
         return NULL;
     }
     c->pid = pid;
-    c->pidfd = open_pidfd(pid);
+    c->pidfd = bt_os_pidfd(pid);
     c->group = r->new_group || r->detach;
     c->detach = r->detach;
     c->next = children;

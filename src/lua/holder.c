@@ -259,8 +259,9 @@ static int l_record(lua_State *L) {
     char token[BT_TOKEN_LEN];
     int dead;
     bt_record_info info;
-    if (lstat(path, &st) != 0 || bt_proc_token(pid, token, &dead) == 0 ||
-        !bt_record_find(pid, token, st.st_dev, st.st_ino, &info))
+    if (bt_proc_token(pid, token, &dead) == 0)
+        token[0] = '\0'; /* not told here: every live table of the pid is searched */
+    if (lstat(path, &st) != 0 || !bt_record_find(pid, token, st.st_dev, st.st_ino, &info))
         return 0;
     lua_newtable(L);
     lua_pushnumber(L, info.since);
@@ -314,8 +315,30 @@ static const luaL_Reg holder_functions[] = {
     {"openers", l_openers},         {"lock_holders", l_lock_holders},
     {"lstat", l_lstat},             {NULL, NULL}};
 
+/* core.platform: { name =, lock_table =, openers =, cmdline =, started = }, what the
+ * holder lookup can know on this system (os.h's BT_KNOWS_*). */
+static void push_platform(lua_State *L) {
+    static const struct {
+        const char *name;
+        int bit;
+    } facts[] = {{"lock_table", BT_KNOWS_LOCK_TABLE},
+                 {"openers", BT_KNOWS_OPENERS},
+                 {"cmdline", BT_KNOWS_CMDLINE},
+                 {"started", BT_KNOWS_STARTED}};
+    int knows = bt_os_knows();
+    lua_createtable(L, 0, 5);
+    lua_pushstring(L, bt_os_name());
+    lua_setfield(L, -2, "name");
+    for (size_t i = 0; i < sizeof facts / sizeof facts[0]; i++) {
+        lua_pushboolean(L, (knows & facts[i].bit) != 0);
+        lua_setfield(L, -2, facts[i].name);
+    }
+    lua_setfield(L, -2, "platform");
+}
+
 void bt_lua_open_holder(lua_State *L) {
     luaL_setfuncs(L, holder_functions, 0);
+    push_platform(L);
     lua_getfield(L, LUA_REGISTRYINDEX, RECORDS_MT);
     int known = !lua_isnil(L, -1);
     lua_pop(L, 1);

@@ -11,8 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -544,4 +547,106 @@ long bt_locks_find(const char *path, int kinds, bt_lock_holder *out, size_t max)
 
 long bt_locks_holders(const char *path, bt_lock_holder *out, size_t max) {
     return bt_locks_find(path, BT_LOCK_FLOCK, out, max);
+}
+
+/* ---- calls whose form differs ------------------------------------------------------------ */
+
+int bt_os_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+char ***bt_os_environ(void) { return &environ; }
+
+int bt_os_reserve(int fd, off_t size) {
+    int r;
+    do
+        r = posix_fallocate(fd, 0, size);
+    while (r == EINTR);
+    return r;
+}
+
+int bt_os_dontfork(void *map, size_t len) { return madvise(map, len, MADV_DONTFORK); }
+
+double bt_os_mtime(const struct stat *st) {
+    return (double)st->st_mtim.tv_sec + (double)st->st_mtim.tv_nsec / 1e9;
+}
+
+int bt_os_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
+int bt_os_open_nolinks(const char *path, int flags, mode_t mode) {
+    static atomic_int missing; /* the kernel (or a tool such as valgrind) lacks openat2 */
+    if (atomic_load_explicit(&missing, memory_order_relaxed)) {
+        errno = ENOSYS;
+        return -1;
+    }
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (unsigned long long)flags;
+    how.mode = (flags & O_CREAT) ? (unsigned long long)mode : 0;
+    how.resolve = RESOLVE_NO_SYMLINKS;
+    int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+    if (fd < 0 && errno == ENOSYS)
+        atomic_store_explicit(&missing, 1, memory_order_relaxed);
+    return fd;
+}
+
+int bt_os_tmpfile(int dir, mode_t mode) {
+    return openat(dir, ".", O_WRONLY | O_TMPFILE | O_CLOEXEC | O_NOCTTY, mode);
+}
+
+/* Naming a descriptor (AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH before Linux 6.10; without
+ * it the name is given through /proc/self/fd. */
+int bt_os_link_fd(int fd, int dir, const char *name) {
+    static int by_proc;
+    if (!__atomic_load_n(&by_proc, __ATOMIC_RELAXED)) {
+        if (linkat(fd, "", dir, name, AT_EMPTY_PATH) == 0)
+            return 0;
+        if (errno != ENOENT)
+            return -1;
+    }
+    char proc[48];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    int r = linkat(AT_FDCWD, proc, dir, name, AT_SYMLINK_FOLLOW);
+    if (r == 0)
+        __atomic_store_n(&by_proc, 1, __ATOMIC_RELAXED);
+    return r;
+}
+
+size_t bt_os_fd_name(int fd, char *buf, size_t cap) {
+    int n = snprintf(buf, cap, "/proc/self/fd/%d", fd);
+    if (n <= 0 || (size_t)n >= cap || access(buf, F_OK) != 0)
+        return 0;
+    return (size_t)n;
+}
+
+int bt_os_knows(void) {
+    return BT_KNOWS_LOCK_TABLE | BT_KNOWS_OPENERS | BT_KNOWS_CMDLINE | BT_KNOWS_STARTED;
+}
+
+const char *bt_os_name(void) { return "linux"; }
+
+int bt_os_poll(struct pollfd *fds, unsigned n, double seconds) {
+    struct timespec ts, *tp = NULL;
+    if (seconds >= 0) {
+        if (seconds > 1e6)
+            seconds = 1e6;
+        ts.tv_sec = (time_t)seconds;
+        ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+        tp = &ts;
+    }
+    return ppoll(fds, (nfds_t)n, tp, NULL);
+}
+
+int bt_os_range_lock(int fd, int type, off_t start, off_t len, int block) {
+    struct flock fl = {0};
+    fl.l_type = (short)type;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = start;
+    fl.l_len = len;
+    return fcntl(fd, block ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
 }

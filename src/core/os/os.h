@@ -1,15 +1,91 @@
 /* The platform seam: what the core needs from the system that differs between Linux, other
- * POSIX systems and Windows. One file per platform implements all of it: linux.c today; a
- * posix.c (no release watch: waits sleep; no holder lookup) or a windows.c goes beside it,
- * and the Makefile picks one, without a change to the core. Nothing here names a
- * platform's types; every function has a meaning a platform without the facility can honour
- * (a watch that cannot be armed, a token that cannot be told, a lookup that finds nobody). */
+ * POSIX systems and Windows. One file per platform implements all of it: linux.c (inotify,
+ * /proc, openat2, pidfd) and posix.c (macOS, the BSDs, and any POSIX system: backed-off
+ * waits, kqueue where it exists, holders from baton's own records); the Makefile picks one
+ * (PLATFORM=linux|posix), without a change to the core. Nothing here names a platform's
+ * types; every function has a meaning a platform without the facility can honour (a watch
+ * that cannot be armed, a token that cannot be told, a lookup that finds nobody). */
 #ifndef BT_OS_H
 #define BT_OS_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+
+/* 1 in the Linux backend's build, the only place where the core may use Linux's own
+ * facilities (prctl, O_PATH, openat2); the portable build (BT_OS_PORTABLE, set by
+ * `make PLATFORM=posix`) turns them off on Linux too, so that the portable paths run here. */
+#if defined(__linux__) && !defined(BT_OS_PORTABLE)
+#define BT_OS_LINUX 1
+#else
+#define BT_OS_LINUX 0
+#endif
+
+/* Flags that open a folder only to resolve names relative to it: O_PATH on Linux (no read
+ * permission needed), a plain read-only open elsewhere. */
+#if BT_OS_LINUX
+#define BT_O_DIRPATH O_PATH
+#else
+#define BT_O_DIRPATH O_RDONLY
+#endif
+
+/* ---- calls whose form differs ------------------------------------------------------------ */
+
+/* A pipe whose ends are both close-on-exec. 0, or -1 with errno. */
+int bt_os_pipe(int fds[2]);
+
+/* The process's environment variable (environ), to read it or to set it in a child. */
+char ***bt_os_environ(void);
+
+/* Allocate every block of the first `size` bytes of the file (so that a mapping of it never
+ * faults for want of space). 0, or an errno value. */
+int bt_os_reserve(int fd, off_t size);
+
+/* Keep a forked child from inheriting the mapping. 0, or -1 where the system cannot. */
+int bt_os_dontfork(void *map, size_t len);
+
+/* The file's modification time, in seconds since the epoch. */
+double bt_os_mtime(const struct stat *st);
+
+/* A descriptor readable once child `pid` ends, or -1 where the system has none. */
+int bt_os_pidfd(pid_t pid);
+
+/* open(2) that fails with ELOOP when any component of the path is a symbolic link; -1 with
+ * errno ENOSYS where the system cannot tell. */
+int bt_os_open_nolinks(const char *path, int flags, mode_t mode);
+
+/* An unnamed file in the folder `dir`, open for writing, or -1 with errno (EOPNOTSUPP where
+ * the system or file system cannot make one); bt_os_link_fd gives it the name `name`
+ * there, failing with EEXIST as O_EXCL would. */
+int bt_os_tmpfile(int dir, mode_t mode);
+int bt_os_link_fd(int fd, int dir, const char *name);
+
+/* A name that opens the file of descriptor `fd` (whatever its path names now) into buf, or
+ * 0 when the system has no such name. */
+size_t bt_os_fd_name(int fd, char *buf, size_t cap);
+
+/* A lock of type F_RDLCK, F_WRLCK or F_UNLCK on bytes [start, start + len) of the file (len 0:
+ * to its end) owned by the open file description, as flock(2)'s are (Linux's OFD locks), and
+ * waiting for it when `block`. 0, or -1 with errno (ENOTSUP where the system has no such
+ * locks: process-owned fcntl(2) locks would be dropped by any close of the file here). */
+int bt_os_range_lock(int fd, int type, off_t start, off_t len, int block);
+
+/* What the holder lookup can know here, as BT_KNOWS_* bits (baton.holder says the rest is
+ * unknown). */
+#define BT_KNOWS_LOCK_TABLE 1 /* the kernel's table of locks: every program's holders */
+#define BT_KNOWS_OPENERS 2    /* which processes have a file open */
+#define BT_KNOWS_CMDLINE 4    /* a process's command line */
+#define BT_KNOWS_STARTED 8    /* when a process started, and its start token */
+int bt_os_knows(void);
+
+/* poll(2) for up to `seconds` (negative: without end), to the nanosecond where the system
+ * can (ppoll), else to the millisecond, rounded up. */
+struct pollfd;
+int bt_os_poll(struct pollfd *fds, unsigned n, double seconds);
+
+/* The platform's name: "linux", "macos", "freebsd", "posix". */
+const char *bt_os_name(void);
 
 /* ---- release watch: wake a waiter when a lock may have become free ------------------- */
 
