@@ -111,7 +111,7 @@ describe("baton lock, as flock(1)", function()
     assert.is_true(free(f))
   end)
 
-  it("--fcntl, --start and --length take OFD locks that lslocks shows with their range", function()
+  it("--fcntl, --start and --length take OFD locks that lslocks shows with their range #linux", function()
     local f = dir .. "/ofd.lock"
     H.write(f, "")
     -- lslocks names no path for an OFD lock (its pid is -1): find it by its inode
@@ -146,7 +146,7 @@ describe("baton lock beyond flock(1)", function()
   before_each(function() dir = H.tmpdir() end)
   after_each(function() H.cleanup() end)
 
-  it("--slots N takes one of N slots of baton.semaphore; baton status shows them", function()
+  it("--slots N takes one of N slots of baton.semaphore; baton status shows them #linux", function()
     local sem = dir .. "/builds"
     -- a slot is looked at once baton made its file (flock(1) would create it otherwise)
     local function taken(slot)
@@ -167,7 +167,7 @@ describe("baton lock beyond flock(1)", function()
     assert.are.equal(64, (H.run(q(BIN) .. " lock --slots 2 --soft " .. q(sem) .. " true")))
   end)
 
-  it("--rw -s and --rw -x take the sides of baton.rwlock (filelock's protocol)", function()
+  it("--rw -s and --rw -x take the sides of baton.rwlock (filelock's protocol) #linux", function()
     local db = dir .. "/cache.db"
     H.spawn(q(BIN) .. " lock --rw -s " .. q(db) .. " sleep 30")
     H.wait_for(function() return (H.run(q(BIN) .. " status " .. q(db))) == 1 end, 10)
@@ -237,7 +237,7 @@ time.sleep(30)
     H.raises("unknown option", baton.lock_file, 1, { bogus = true })
   end)
 
-  it("takes OFD byte ranges on paths and descriptors", function()
+  it("takes OFD byte ranges on paths and descriptors #linux", function()
     local path = dir .. "/r.lock"
     local a = baton.lock(path, { api = "fcntl", start = 0, length = 10 })
     local b, _, code = baton.try_lock(path, { api = "fcntl", start = 5, length = 10 })
