@@ -21,7 +21,7 @@ WARN = -std=c11 -Wall -Wextra -Werror -pedantic
 SQLITE_INCDIR ?=
 SQLITE_LIBDIR ?=
 SQLITE_CFLAGS = $(if $(SQLITE_INCDIR),-I$(SQLITE_INCDIR))
-LIBS = -lm $(if $(SQLITE_LIBDIR),-L$(SQLITE_LIBDIR)) -lsqlite3
+LIBS = -pthread -lm $(if $(SQLITE_LIBDIR),-L$(SQLITE_LIBDIR)) -lsqlite3
 
 PREFIX ?= /usr/local
 INST_PREFIX ?= $(PREFIX)
