@@ -171,6 +171,7 @@ local function inspect(path)
     r.error = plain(info)
   elseif info then
     add_holders(r, info)
+    r.strict, r.lease, r.expires = info.strict, info.lease, info.expires -- soft kinds
   elseif why and fileless then
     r.error = plain(why) -- the server could not be asked
   elseif why then
@@ -270,6 +271,10 @@ Options:
   -E, --conflict-exit-code CODE
                           exit with CODE (0-255) when giving up (default 1)
       --soft              a soft lock: a marker file holding pid, host and start time
+      --lease SECONDS     (with --soft) a lease, as Python filelock's SoftFileLease: kept
+                          fresh while held, taken by others once SECONDS stale; COMMAND is
+                          stopped if the lease is lost
+      --strict            (with --soft) a strict claim, as filelock's StrictSoftFileLock
       --note TEXT         a note for `baton status` and for waiters to read
       --ttl SECONDS       etcd:// locks: the lease's length (default 10); COMMAND sees the
                           fencing token as BATON_TOKEN and is stopped if the lease is lost
@@ -310,6 +315,7 @@ local LOCK_LONG = {
   fcntl = "fcntl", ttl = "ttl",
 }
 local LOCK_VALUES = { timeout = true, conflict = true, note = true, ttl = true }
+LOCK_LONG.lease, LOCK_LONG.strict, LOCK_VALUES.lease = "lease", "strict", true -- soft kinds
 
 -- The command line, checked: options, the lock file, the command's argv.
 local function lock_command_line(args)
@@ -439,6 +445,13 @@ local function lock(args)
   local conflict = o.conflict or 1
   -- mkdir = false: as flock(1), a lock file in a missing folder is an error (66)
   local opts = { shared = o.shared or nil, note = o.note, kind = o.soft and "soft" or nil, mkdir = false }
+  if (o.lease or o.strict) and not o.soft then usage("--%s needs --soft", o.lease and "lease" or "strict") end
+  if o.lease then
+    local t = tonumber(o.lease)
+    if not t or t ~= t or t <= 0 or t == math.huge then usage("invalid lease value '%s'", o.lease) end
+    opts.lease = t
+  end
+  opts.strict = o.strict or nil
   if file:match("^etcds?://") then
     opts.mkdir, opts.ttl = nil, o.ttl
   elseif o.ttl then
@@ -586,7 +599,7 @@ json = function(v)
 end
 
 local FIELDS = { "path", "held", "kind", "shared", "pids", "commands", "since", "note", "host",
-  "error", "state", "mode", "holders", "type" }
+  "error", "state", "mode", "holders", "type", "strict", "lease", "expires" }
 
 local function state_of(r)
   if r.held then return "held" end
@@ -606,6 +619,7 @@ end
 -- MODE of a held lock: flock's "shared"/"exclusive"; a read/write lock's "read" or "write"
 -- ("read+write" with readers beside a writer that waits for them or reserved the lock).
 local function mode_column(r)
+  if r.strict or r.lease then return r.strict and "strict" or string.format("lease %gs", r.lease) end
   if r.kind ~= "rw" then return r.shared and "shared" or "exclusive" end
   local reads, writes = false, false
   for _, h in ipairs(r.holders) do
@@ -774,7 +788,31 @@ end
 
 ---------------------------------------------------------------------------------------------
 
-local commands = { lock = lock, status = status, elect = elect }
+-- baton break FILE: an operator's break of a soft lock (filelock's force_break), saying whose
+-- it was. 0 when broken, 1 when there was nothing to break or it was refused.
+local function break_command(args)
+  local o, i = parse(args, { h = "help" }, { help = "help" }, {})
+  if o.help then
+    io.stdout:write("usage: baton break FILE\n\nRemove the soft lock's marker (or a strict "
+      .. "lock's claims) at FILE whoever holds it, saying\nwhose it was. Its holder is not told "
+      .. "and may still be at work. flock locks are refused.\n")
+    return 0
+  end
+  local file = args[i]
+  if file == nil or args[i + 1] ~= nil then usage("needs exactly one lock file") end
+  local info, msg = baton.break_lock(file)
+  if not info then
+    warn("break", "%s", plain(msg))
+    return 1
+  end
+  io.stdout:write(string.format("broke %s '%s', held by pid %s on %s since %s\n",
+    info.strict and "the strict soft lock" or info.lease and "the soft lease" or "the soft lock",
+    visible(file), tostring(info.pid or info.claimed_pid or "?"), visible(info.host or "?"),
+    format_since(info.since) or "?"))
+  return 0
+end
+
+local commands = { lock = lock, status = status, elect = elect, ["break"] = break_command }
 
 function M.main(name, args)
   local run = commands[name]

@@ -221,6 +221,8 @@ static int judge(bt_soft *l, const struct stat *st, const char *buf, size_t n) {
     if (bt_marker_is_sentinel(buf, n))
         return STRICT; /* never broken: the lock is its claims, not this file */
     if (bt_marker_parse(buf, n, &m)) {
+        if (l->force)
+            return STALE;
         if (l->lease > 0 && m.mode == BT_MARKER_LEASE)
             return judge_lease(l, &m, age);
         if (same_host(&m)) {
@@ -882,4 +884,22 @@ int bt_soft_inspect(const char *path, double stale_after, bt_soft_info *info) {
     if (verdict == FORGED)
         bt_proc_uid((pid_t)info->m.pid, &info->owner_uid);
     return 1;
+}
+
+int bt_soft_break(const char *path, bt_err *err) {
+    bt_soft l;
+    bt_soft_init(&l, 0, 0, -1);
+    l.force = 1;
+    int dir = bt_fs_open_folder(path, 0, "break", err);
+    if (dir < 0)
+        return BT_FAIL;
+    int r = BT_BUSY;
+    /* busy while a baton holder releases it (it holds the marker's flock a moment) */
+    for (int i = 0; i < 100 && r == BT_BUSY; i++) {
+        r = examine(&l, dir, bt_fs_last_name(path), err);
+        if (r == BT_BUSY)
+            bt_sleep(0.002);
+    }
+    close(dir);
+    return r == RETRY ? BT_OK : r;
 }

@@ -45,6 +45,7 @@ typedef struct bt_soft {
     size_t lease_len;  /* 0: none made yet for this acquisition */
     char lease_text[BT_HOST_LEN + 2 * BT_TOKEN_LEN + 160];
     bt_beat *beat;
+    int force;         /* an operator's break: any marker is taken for stale (bt_soft_break) */
 } bt_soft;
 
 void bt_soft_init(bt_soft *l, mode_t mode, int make_parents, double stale_after);
@@ -107,6 +108,11 @@ void bt_soft_describe_uid(uid_t uid, char *out, size_t cap);
 /* Read the marker at `path`. Returns 1 with *info filled, 0 when there is no marker (no
  * file, or not a regular file), or -1 with errno set. Never breaks anything. */
 int bt_soft_inspect(const char *path, double stale_after, bt_soft_info *info);
+
+/* An operator's break (filelock's force_break): remove the marker at `path` whoever holds
+ * it, race-free as a stale one is broken. Never a file that is no marker, nor a strict
+ * lock's sentinel. BT_OK (removed, or gone meanwhile), BT_BUSY, or BT_FAIL. */
+int bt_soft_break(const char *path, bt_err *err);
 
 /* 64 unpredictable bits (getrandom(2), else /dev/urandom, else the clock and pid). */
 unsigned long long bt_soft_random(void);

@@ -453,6 +453,7 @@ int bt_strict_break(const char *path, bt_err *err) {
         close(k);
         return bt_fail(err, "break", errno, NULL), -1;
     }
+    rewinddir(d); /* the scan read it through a copy of the descriptor */
     struct dirent *e;
     while ((e = readdir(d)) != NULL)
         if (claim_state(e->d_name, NULL) >= 0 && unlinkat(dirfd(d), e->d_name, 0) == 0)

@@ -109,6 +109,13 @@ static int l_strict_break(lua_State *L) {
     return 1;
 }
 
+/* core.soft_break(path) -> true, or false, message, code (busy: someone removes it now) */
+static int l_soft_break(lua_State *L) {
+    const char *path = bt_lua_check_path(L, 1);
+    bt_err err;
+    return bt_lua_push_attempt(L, bt_soft_break(path, &err), "soft lock", path, &err);
+}
+
 void bt_lua_open_soft(lua_State *L) {
     static const luaL_Reg extra[] = {{"lost", l_lost}, {"lostfd", l_lostfd}, {NULL, NULL}};
     bt_lua_new_handle_class(L, &bt_soft_kind, extra);
@@ -117,6 +124,8 @@ void bt_lua_open_soft(lua_State *L) {
     bt_lua_set_constructor(L, &bt_strict_kind, "soft_strict", l_soft_strict);
     lua_pushcfunction(L, l_strict_claims);
     lua_setfield(L, -2, "strict_claims");
+    lua_pushcfunction(L, l_soft_break);
+    lua_setfield(L, -2, "soft_break");
     lua_pushcfunction(L, l_strict_break);
     lua_setfield(L, -2, "strict_break");
 }

@@ -229,6 +229,32 @@ function M.holder(path, asked)
   return written_marker(path, m)
 end
 
+-- An operator's break (filelock's force_break): remove the marker or the strict claims at
+-- `path` whoever holds them. Returns who held it (as baton.holder says), or nil, message,
+-- code when there is nothing to break or it cannot be broken.
+function M.break_lock(path)
+  local m, msg, code = core.marker(path)
+  if not m and msg then return nil, msg, code end
+  local info = m and M.holder(path, true)
+  if not info then
+    return nil, string.format("baton.break_lock: nobody holds a soft lock at '%s': nothing to "
+      .. "break", path), "ENOENT"
+  end
+  if m.strict then
+    local n, emsg, ecode = core.strict_break(path)
+    if not n then return nil, emsg, ecode end
+    return info
+  end
+  if not m.named then
+    return nil, string.format("baton.break_lock: '%s' holds no marker that names a holder (%s): "
+      .. "it is left alone", path, m.foreign and "it holds other data" or "it is empty"),
+      "EEXIST"
+  end
+  local ok, emsg, ecode = core.soft_break(path)
+  if not ok then return nil, emsg, ecode end
+  return info
+end
+
 local function own_pid()
   local f = io.open("/proc/self/stat", "r")
   if not f then return nil end
