@@ -135,6 +135,29 @@ describe("a soft lease", function()
     l:release()
   end)
 
+  it("stops its heartbeat thread on release and when collected", function()
+    local path = H.tmpdir() .. "/job.lock"
+    local function threads()
+      local n = 0
+      for line in io.lines("/proc/self/status") do
+        n = tonumber(line:match("^Threads:%s*(%d+)")) or n
+      end
+      return n
+    end
+    local before = threads()
+    local l = baton.soft_lock(path, { lease = 0.3 })
+    assert.equal(before + 1, threads())
+    l:release()
+    assert.equal(before, threads())
+    l = baton.soft_lock(path, { lease = 0.3 })
+    assert.equal(before + 1, threads())
+    l = nil -- luacheck: ignore
+    collectgarbage()
+    collectgarbage()
+    assert.equal(before, threads())
+    assert.is_nil(H.read(path))
+  end)
+
   it("checks its options", function()
     local path = H.tmpdir() .. "/job.lock"
     H.raises("option 'lease' must be a positive number", baton.soft_lock, path, { lease = 0 })
