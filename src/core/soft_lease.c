@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 
 #include "clock.h"
 #include "pid.h"
+#include "thread.h"
 
 struct bt_beat {
     pthread_t thread;
@@ -131,16 +131,6 @@ static void free_beat(bt_beat *b, int sync) {
     free(b);
 }
 
-static int start_thread(bt_beat *b) {
-    sigset_t all, old;
-    sigfillset(&all);
-    /* signals belong to the Lua thread; the new thread inherits this mask */
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&b->thread, NULL, beat, b);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return rc;
-}
-
 static int init_sync(bt_beat *b) {
     pthread_condattr_t ca;
     int rc = pthread_condattr_init(&ca);
@@ -177,7 +167,7 @@ bt_beat *bt_beat_start(int dir, const char *path, const char *name, int fd, dev_
     b->ino = ino;
     b->lease = lease;
     b->every = every;
-    if ((rc = start_thread(b)) != 0) {
+    if ((rc = bt_thread_start(&b->thread, beat, b)) != 0) {
         free_beat(b, 1);
         errno = rc;
         return NULL;

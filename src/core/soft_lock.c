@@ -346,6 +346,21 @@ static int break_marker(bt_soft *l, int dir, const char *name, int fd, bt_err *e
     return RETRY;
 }
 
+/* Why a verdict refuses the lock for good, with its errno into *code; NULL when it does not
+ * (a holder to wait for, or a stale marker to break). */
+static const char *refusal(int verdict, int *code) {
+    static const struct {
+        int verdict, code;
+    } table[] = {{FOREIGN, EEXIST}, {FORGED, EPERM}, {STRICT, EEXIST}, {MISMATCH, EINVAL}};
+    const char *why[] = {FOREIGN_DETAIL, forged_why, STRICT_DETAIL, mismatch_why};
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (table[i].verdict == verdict) {
+            *code = table[i].code;
+            return why[i];
+        }
+    return NULL;
+}
+
 /* The marker exists: hold on (BT_BUSY), break it (RETRY), or fail. */
 static int examine(bt_soft *l, int dir, const char *name, bt_err *err) {
     int fd = bt_fs_openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0);
@@ -374,25 +389,12 @@ static int examine(bt_soft *l, int dir, const char *name, bt_err *err) {
         /* Far longer than any marker: someone's data, which breaking would delete. */
         r = bt_fail(err, "use", EEXIST, FOREIGN_DETAIL);
     } else {
-        switch (judge(l, &st, buf, (size_t)n)) {
-        case HELD:
-            r = BT_BUSY;
-            break;
-        case FOREIGN:
-            r = bt_fail(err, "use", EEXIST, FOREIGN_DETAIL);
-            break;
-        case FORGED:
-            r = bt_fail(err, "use", EPERM, forged_why);
-            break;
-        case STRICT:
-            r = bt_fail(err, "use", EEXIST, STRICT_DETAIL);
-            break;
-        case MISMATCH:
-            r = bt_fail(err, "use", EINVAL, mismatch_why);
-            break;
-        default:
-            r = break_marker(l, dir, name, fd, err);
-        }
+        int verdict = judge(l, &st, buf, (size_t)n), code = 0;
+        const char *why = refusal(verdict, &code);
+        if (why)
+            r = bt_fail(err, "use", code, why);
+        else
+            r = verdict == HELD ? BT_BUSY : break_marker(l, dir, name, fd, err);
     }
     close(fd);
     return r;
