@@ -2,8 +2,8 @@
 -- / --strict`, against real holders: markers of other hosts, filelock 3.32's strict claims,
 -- flock(1).
 local baton = require "baton"
-local H = require "spec.helpers"
-local F = require "spec.helpers.filelock32"
+local H = require "helpers"
+local F = require "helpers.filelock32"
 
 local BIN = os.getenv("BATON_BIN") or "build/5.4/bin/baton"
 

@@ -1,8 +1,8 @@
 -- Soft leases against Python filelock 3.32's SoftFileLease on the same marker: the protocol-2
 -- marker (mode=lease, duration=), the heartbeat that keeps it young, taking it once stale.
 local baton = require "baton"
-local H = require "spec.helpers"
-local F = require "spec.helpers.filelock32"
+local H = require "helpers"
+local F = require "helpers.filelock32"
 
 local function lease(seconds) return "filelock.SoftFileLease(%q, lease_duration=" .. seconds .. ")" end
 

@@ -1,8 +1,8 @@
 -- Strict soft locks against Python filelock 3.32's StrictSoftFileLock on the same files:
 -- the sentinel at the path and the claims in PATH.filelock/claims/.
 local baton = require "baton"
-local H = require "spec.helpers"
-local F = require "spec.helpers.filelock32"
+local H = require "helpers"
+local F = require "helpers.filelock32"
 
 local STRICT = "filelock.StrictSoftFileLock(%q)"
 local MY_PID = tonumber(H.read("/proc/self/stat"):match("^%d+"))

@@ -1,5 +1,5 @@
 -- Python filelock 3.32 (from ../shared/peers) as a peer: its strict soft locks and leases.
-local H = require "spec.helpers"
+local H = require "helpers"
 
 local F = {}
 
