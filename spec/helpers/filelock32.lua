@@ -6,6 +6,19 @@ local F = {}
 F.SRC = os.getenv("BATON_FILELOCK32") or "/work/shared/peers/filelock-3.32.3/src"
 F.AVAILABLE = io.open(F.SRC .. "/filelock/_strict.py", "r") ~= nil
 
+-- Python: _RW(rwlock, "read" | "write") is one mode of a read/write lock with acquire()
+-- and release(), for F.holder and F.attempt.
+local RW = [[
+class _RW:
+    def __init__(self, lock, mode):
+        self.lock, self.mode = lock, mode
+    def acquire(self, timeout=-1):
+        take = self.lock.acquire_read if self.mode == "read" else self.lock.acquire_write
+        take(timeout=timeout)
+    def release(self):
+        self.lock.release()
+]]
+
 -- The command line running Python code `code` with filelock 3.32 importable.
 function F.cmd(code)
   return "env PYTHONPATH=" .. H.quote(F.SRC) .. " " .. H.PYTHON .. " -c " .. H.quote(code)
@@ -20,7 +33,7 @@ end
 -- for `seconds`; returns its pid once it holds.
 function F.holder(path, make, seconds)
   local ready = H.tmpdir() .. "/ready"
-  local code = string.format([[
+  local code = RW .. string.format([[
 import filelock, os, time
 l = %s
 l.acquire()
@@ -36,7 +49,7 @@ end
 -- Python's attempt at `path` through `make` with `timeout`: "got" (it held and released
 -- it), "timeout", or the name of the exception it raised and its text.
 function F.attempt(path, make, timeout)
-  local code = string.format([[
+  local code = RW .. string.format([[
 import filelock
 l = %s
 try:

@@ -5,6 +5,7 @@
 
 #include "../core/soft_lock.h"
 #include "../core/soft_strict.h"
+#include "../core/soft_rw.h"
 #include "binding.h"
 
 /* core.soft(path, mode, make_parents, stale_after [, lease, heartbeat]) -> handle, not yet
@@ -116,12 +117,52 @@ static int l_soft_break(lua_State *L) {
     return bt_lua_push_attempt(L, bt_soft_break(path, &err), "soft lock", path, &err);
 }
 
+/* core.soft_rw(path, make_parents, heartbeat, stale) -> handle with both modes (try(write)) */
+static int l_soft_rw(lua_State *L) {
+    const char *path = bt_lua_check_path(L, 1);
+    int make_parents = lua_toboolean(L, 2);
+    lua_Number every = luaL_checknumber(L, 3), stale = luaL_checknumber(L, 4);
+    luaL_argcheck(L, every > 0 && stale > every, 4, "the stale threshold must exceed the heartbeat");
+    bt_handle *h = bt_lua_new_handle(L, &bt_softrw_kind, path, strlen(path));
+    bt_softrw_init((bt_softrw *)bt_handle_state(h), make_parents, (double)every, (double)stale);
+    h->open = 1;
+    return 1;
+}
+
+/* h:abandon(): a waiting writer's claim goes */
+static int l_softrw_abandon(lua_State *L) {
+    bt_handle *h = bt_lua_check_handle(L);
+    if (h->open)
+        bt_softrw_abandon((bt_softrw *)bt_handle_state(h), h->path);
+    return 0;
+}
+
+/* h:close(): everything goes back (the handle's end) */
+static int l_softrw_close(lua_State *L) {
+    bt_handle *h = bt_lua_check_handle(L);
+    if (h->open) {
+        h->open = 0;
+        h->kind->end(h->state, h->path);
+    }
+    return 0;
+}
+
+/* h:identity() -> nil: no file whose locks this process's other objects could hold */
+static int l_softrw_identity(lua_State *L) {
+    (void)L;
+    return 0;
+}
+
 void bt_lua_open_soft(lua_State *L) {
     static const luaL_Reg extra[] = {{"lost", l_lost}, {"lostfd", l_lostfd}, {NULL, NULL}};
     bt_lua_new_handle_class(L, &bt_soft_kind, extra);
     bt_lua_set_constructor(L, &bt_soft_kind, "soft", l_soft);
     bt_lua_new_handle_class(L, &bt_strict_kind, NULL);
     bt_lua_set_constructor(L, &bt_strict_kind, "soft_strict", l_soft_strict);
+    static const luaL_Reg rw_extra[] = {{"abandon", l_softrw_abandon}, {"close", l_softrw_close},
+                                        {"identity", l_softrw_identity}, {NULL, NULL}};
+    bt_lua_new_handle_class(L, &bt_softrw_kind, rw_extra);
+    bt_lua_set_constructor(L, &bt_softrw_kind, "soft_rw", l_soft_rw);
     lua_pushcfunction(L, l_strict_claims);
     lua_setfield(L, -2, "strict_claims");
     lua_pushcfunction(L, l_soft_break);
