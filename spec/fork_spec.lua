@@ -86,6 +86,20 @@ local K = {
     again = function(x) return x.rw:try_write({ timeout = 0.2 }) ~= nil end,
     probe = "rw-read",
   },
+  ["softrw-read"] = {
+    take = function(o) local rw = baton.rwlock(path, { soft = true }); return { rw = rw, g = rw:read(o) } end,
+    held = function(x) return x.g:is_held() and x.rw:mode() == "read" end,
+    release = function(x) x.g:release() end,
+    again = function(x) return x.rw:try_read({ timeout = 0.2 }) ~= nil end,
+    probe = "softrw-write",
+  },
+  ["softrw-write"] = {
+    take = function(o) local rw = baton.rwlock(path, { soft = true }); return { rw = rw, g = rw:write(o) } end,
+    held = function(x) return x.g:is_held() and x.rw:mode() == "write" end,
+    release = function(x) x.g:release() end,
+    again = function(x) return x.rw:try_write({ timeout = 0.2 }) ~= nil end,
+    probe = "softrw-read",
+  },
   sem = {
     take = function(o) local s = baton.semaphore(path, 1); return { s = s, g = s:acquire(o) } end,
     held = function(x) return x.g:is_held() end,
@@ -155,7 +169,7 @@ local function run(script, kind, path, mode)
 end
 
 -- What another holder (or, for shared kinds, another sharer) may do while the lock is held.
-local SHARES = { ["flock-shared"] = true, ["rw-read"] = true }
+local SHARES = { ["flock-shared"] = true, ["rw-read"] = true, ["softrw-read"] = true }
 
 describe("after fork() #hosts", function()
   after_each(H.cleanup)
@@ -164,7 +178,7 @@ describe("after fork() #hosts", function()
   end
 
   for _, kind in ipairs({ "flock", "flock-shared", "soft", "soft-lease", "soft-strict", "rw-read",
-      "rw-write", "sem" }) do
+      "rw-write", "softrw-read", "softrw-write", "sem" }) do
     for _, mode in ipairs({ "release", "collect" }) do
       it(kind .. ": the child does not hold the parent's lock, and its " .. mode
         .. " leaves the parent's lock held", function()
@@ -183,7 +197,8 @@ describe("after fork() #hosts", function()
     end
   end
 
-  for _, kind in ipairs({ "flock", "soft", "soft-lease", "soft-strict", "rw-write", "sem" }) do
+  for _, kind in ipairs({ "flock", "soft", "soft-lease", "soft-strict", "rw-write", "softrw-write",
+      "sem" }) do
     it(kind .. ": a fork in the middle of a wait leaves one waiter to get the lock", function()
       local dir = H.tmpdir()
       local path = dir .. "/" .. kind .. ".lock"

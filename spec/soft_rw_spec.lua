@@ -58,7 +58,7 @@ describe("a soft read/write lock", function()
     w:release()
   end)
 
-  it("evicts the markers of a holder killed with SIGKILL once stale, never a live one's", function()
+  it("evicts the markers of a holder killed with SIGKILL, never those of a live one", function()
     local path = H.tmpdir() .. "/data.lock"
     local pid = F.holder(path, make(0.3, "write"), 30)
     local rw = baton.rwlock(path, { soft = true, heartbeat = 0.3 })
@@ -71,6 +71,22 @@ describe("a soft read/write lock", function()
     -- and the other way: a live baton reader is not evicted by Python's writer
     assert.equal("timeout", F.attempt(path, make(0.3, "write"), 2))
     r:release()
+  end)
+
+  it("names its holders, writer first, and works as a kind of one mode", function()
+    local path = H.tmpdir() .. "/data.lock"
+    local pid = F.holder(path, make(1, "read"), 30)
+    local mine = baton.new(path, { kind = "soft_rw", shared = true, heartbeat = 1 }):acquire()
+    local h = baton.holder(path)
+    assert.equal("soft_rw", h.kind)
+    assert.equal("read", h.mode)
+    assert.equal(2, #h.holders)
+    local pids = { [h.holders[1].pid] = true, [h.holders[2].pid] = true }
+    assert.is_true(pids[pid])
+    mine:release()
+    local _, _, code = baton.try_lock(path, { kind = "soft_rw", heartbeat = 1 })
+    assert.equal("busy", code)
+    H.kill(pid, "KILL")
   end)
 
   it("checks its options", function()

@@ -13,6 +13,7 @@ local takes = {
   ["soft-lease"] = function() return baton.soft_lock(path, { lease = 0.5 }) end,
   ["soft-strict"] = function() return baton.soft_lock(path, { strict = true }) end,
   ["rw-read"] = function() return baton.rwlock(path):read() end,
+  ["softrw-write"] = function() return baton.rwlock(path, { soft = true }):write() end,
   ["rw-write"] = function() return baton.rwlock(path):write() end,
   sem = function() return baton.semaphore(path, n or 1):acquire() end,
 }

@@ -13,6 +13,8 @@ local attempts = {
   ["soft-lease"] = function() return baton.try_lock(path, { kind = "soft", lease = 0.5 }) end,
   ["soft-strict"] = function() return baton.try_lock(path, { kind = "soft", strict = true }) end,
   ["rw-read"] = function() return baton.rwlock(path):try_read() end,
+  ["softrw-read"] = function() return baton.rwlock(path, { soft = true }):try_read() end,
+  ["softrw-write"] = function() return baton.rwlock(path, { soft = true }):try_write() end,
   ["rw-write"] = function() return baton.rwlock(path):try_write() end,
   sem = function() return baton.semaphore(path, n or 1):try_acquire() end,
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,13 +87,29 @@ static int read_marker(int dir, const char *name, double *mtime, char token[33],
     return 1;
 }
 
-/* Evict the marker `name` in dir when it is older than the stale threshold: moved aside
- * under a random name, checked to be the same claim not refreshed meanwhile, removed. */
+static int describe(int dir, const char *name, bt_softrw_marker *m);
+
+/* Whether the marker's holder is provably gone: a process of this host that no longer
+ * exists (a recycled pid looks alive: then only its age tells). */
+static int owner_gone(int dir, const char *name) {
+    bt_softrw_marker m;
+    char host[256];
+    if (!describe(dir, name, &m) || gethostname(host, sizeof host) != 0)
+        return 0;
+    host[sizeof host - 1] = '\0';
+    return strcmp(host, m.host) == 0 && kill((pid_t)m.pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Evict the marker `name` in dir when it is older than the stale threshold, or its holder is
+ * gone from this host: moved aside under a random name, checked to be the same claim not
+ * refreshed meanwhile, removed. */
 static void evict_stale(bt_softrw *l, int dir, const char *name) {
     double before, after;
     char token[33], again[33];
     int valid, valid_after;
-    if (!read_marker(dir, name, &before, token, &valid) || wall_now() - before <= l->stale)
+    if (!read_marker(dir, name, &before, token, &valid))
+        return;
+    if (wall_now() - before <= l->stale && !(valid && owner_gone(dir, name)))
         return;
     if (!valid) {
         unlinkat(dir, name, 0);
@@ -333,3 +350,63 @@ static void softrw_end(void *state, const char *path) {
 const bt_kind bt_softrw_kind = {"baton.soft_rw", "soft read/write lock", sizeof(bt_softrw),
                                 held_names, softrw_try, softrw_wait, NULL, softrw_held,
                                 NULL, softrw_release, softrw_end};
+
+/* The pid and host of a marker (parsed by parse() before). */
+static int describe(int dir, const char *name, bt_softrw_marker *m) {
+    int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    char buf[MARKER_MAX + 1], token[33];
+    ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, buf, MARKER_MAX) : -1;
+    close(fd);
+    if (n <= 0 || !parse(buf, (size_t)n, token))
+        return 0;
+    buf[n] = '\0';
+    m->pid = strtol(buf + 33, NULL, 10);
+    char *host = strchr(buf + 33, '\n') + 1;
+    size_t len = strcspn(host, "\n");
+    if (len >= sizeof m->host)
+        len = sizeof m->host - 1;
+    memcpy(m->host, host, len);
+    m->host[len] = '\0';
+    m->mtime = (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
+    return 1;
+}
+
+int bt_softrw_markers(const char *path, bt_softrw_marker *out, int max) {
+    bt_err err;
+    int dir = bt_fs_open_folder(path, 0, "use", &err);
+    if (dir < 0) {
+        errno = err.code;
+        return -1;
+    }
+    const char *name = bt_fs_last_name(path);
+    char side_name[300];
+    int n = 0;
+    snprintf(side_name, sizeof side_name, "%s.write", name);
+    if (n < max && describe(dir, side_name, &out[n])) {
+        out[n].write = 1;
+        n++;
+    }
+    snprintf(side_name, sizeof side_name, "%s.readers", name);
+    int rdir = openat(dir, side_name, OPEN_DIR);
+    close(dir);
+    DIR *d = rdir >= 0 ? fdopendir(rdir) : NULL;
+    if (!d) {
+        if (rdir >= 0)
+            close(rdir);
+        return n;
+    }
+    struct dirent *e;
+    while (n < max && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || strstr(e->d_name, ".break"))
+            continue;
+        if (describe(dirfd(d), e->d_name, &out[n])) {
+            out[n].write = 0;
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}

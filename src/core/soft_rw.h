@@ -38,4 +38,16 @@ void bt_softrw_init(bt_softrw *l, int make_parents, double every, double stale);
 /* Give up a writer's claim that has not become the lock (a wait that ends). */
 void bt_softrw_abandon(bt_softrw *l, const char *path);
 
+/* One marker of the soft read/write lock at a path, for baton.holder. */
+typedef struct bt_softrw_marker {
+    int write;          /* PATH.write, else a reader's */
+    long pid;
+    char host[256];
+    double mtime;
+} bt_softrw_marker;
+
+/* The markers of the soft read/write lock at `path` (the writer's first) into out: how
+ * many, or -1 with errno. Markers that cannot be parsed are left out. */
+int bt_softrw_markers(const char *path, bt_softrw_marker *out, int max);
+
 #endif

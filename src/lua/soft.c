@@ -153,6 +153,25 @@ static int l_softrw_identity(lua_State *L) {
     return 0;
 }
 
+/* core.soft_rw_markers(path) -> { { mode = "write" | "read", pid =, host =, since = }... } */
+static int l_softrw_markers(lua_State *L) {
+    const char *path = bt_lua_check_path(L, 1);
+    bt_softrw_marker m[32];
+    int n = bt_softrw_markers(path, m, 32);
+    lua_createtable(L, n > 0 ? n : 0, 0);
+    for (int i = 0; i < n; i++) {
+        lua_createtable(L, 0, 4);
+        set_string(L, "mode", m[i].write ? "write" : "read");
+        lua_pushinteger(L, (lua_Integer)m[i].pid);
+        lua_setfield(L, -2, "pid");
+        set_string(L, "host", m[i].host);
+        lua_pushnumber(L, m[i].mtime);
+        lua_setfield(L, -2, "since");
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
 void bt_lua_open_soft(lua_State *L) {
     static const luaL_Reg extra[] = {{"lost", l_lost}, {"lostfd", l_lostfd}, {NULL, NULL}};
     bt_lua_new_handle_class(L, &bt_soft_kind, extra);
@@ -163,6 +182,8 @@ void bt_lua_open_soft(lua_State *L) {
                                         {"identity", l_softrw_identity}, {NULL, NULL}};
     bt_lua_new_handle_class(L, &bt_softrw_kind, rw_extra);
     bt_lua_set_constructor(L, &bt_softrw_kind, "soft_rw", l_soft_rw);
+    lua_pushcfunction(L, l_softrw_markers);
+    lua_setfield(L, -2, "soft_rw_markers");
     lua_pushcfunction(L, l_strict_claims);
     lua_setfield(L, -2, "strict_claims");
     lua_pushcfunction(L, l_soft_break);
