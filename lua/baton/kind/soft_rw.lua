@@ -13,7 +13,7 @@ local M = {
   why = { mode = ", whose markers are 0600" },
 }
 
-function M.open(path, o, fname)
+function M.open(path, o)
   local every = o.heartbeat or rw.DEFAULT_HEARTBEAT
   local h = core.soft_rw(path, o.mkdir ~= false, every, 3 * every)
   return rw.handle(h, not o.shared)
