@@ -249,6 +249,8 @@ static int transition(bt_softrw *l, const char *path, int write, bt_err *err) {
     return r;
 }
 
+static void give_back(bt_softrw *l);
+
 static int softrw_try(void *state, const char *path, int how, bt_err *err, const char **named) {
     (void)named;
     bt_softrw *l = state;
@@ -281,6 +283,11 @@ static int softrw_try(void *state, const char *path, int how, bt_err *err, const
         l->held = how ? 2 : 1;
         int dir = how ? l->dir : l->rdir;
         l->beat = bt_beat_start(dir, l->name, l->name, l->fd, l->dev, l->ino, l->stale, l->every);
+        if (!l->beat) { /* unrefreshed, the marker would soon be evicted under us */
+            int saved = errno;
+            give_back(l);
+            return bt_fail(err, "start the heartbeat of", saved, NULL);
+        }
     } else if (!l->claimed && l->fd < 0 && l->dir >= 0) {
         close(l->dir);
         l->dir = -1;
