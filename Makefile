@@ -21,7 +21,7 @@ WARN = -std=c11 -Wall -Wextra -Werror -pedantic $(OS_FLAGS)
 SQLITE_INCDIR ?=
 SQLITE_LIBDIR ?=
 SQLITE_CFLAGS = $(if $(SQLITE_INCDIR),-I$(SQLITE_INCDIR))
-LIBS = -lm $(if $(SQLITE_LIBDIR),-L$(SQLITE_LIBDIR)) -lsqlite3
+LIBS = -pthread -lm $(if $(SQLITE_LIBDIR),-L$(SQLITE_LIBDIR)) -lsqlite3
 
 PREFIX ?= /usr/local
 INST_PREFIX ?= $(PREFIX)
@@ -124,7 +124,7 @@ ETCD_LIBS ?= $(shell pkg-config --libs $(ETCD_PKGS) 2>/dev/null || echo -lcurl -
 ETCD_CORE = $(BUILD)/baton/etcd_core.so
 ETCD_SRC = $(wildcard src/etcd/*.c) src/lua/etcd.c src/lua/binding.c src/core/clock.c src/core/pid.c \
 	src/core/errors.c
-ETCD_HEADERS = $(wildcard src/etcd/*.h) src/core/clock.h src/core/pid.h src/core/errors.h src/lua/compat.h src/lua/binding.h
+ETCD_HEADERS = $(wildcard src/etcd/*.h) src/core/clock.h src/core/pid.h src/core/errors.h src/core/thread.h src/lua/compat.h src/lua/binding.h
 ifeq ($(ETCD),1)
   ALL_MODULES = $(CORE) $(ETCD_CORE)
 else

@@ -78,6 +78,9 @@ count "$tmp/n.count"
 echo "== soft locks (CPU ns per cycle; tmpfs, then this folder's file system)"
 "$lua" "$here/soft_cycle.lua" /dev/shm 50000 "$yard/py_cycle.py"
 "$lua" "$here/soft_cycle.lua" "$tmp" 20000 "$yard/py_cycle.py"
+echo "== soft kinds against filelock 3.32: plain, lease, strict (CPU ns per cycle)"
+"$lua" "$here/soft_kinds_cycle.lua" /dev/shm 5000
+"$lua" "$here/soft_kinds_cycle.lua" "$tmp" 2000
 
 echo "== read/write locks and semaphores"
 "$lua" "$here/rw_cycle.lua" "$tmp" 100000 "$rounds"

@@ -58,6 +58,20 @@ local K = {
     again = function(l) return l:try_acquire({ timeout = 0.2 }) ~= nil end,
     probe = "soft",
   },
+  ["soft-lease"] = { -- the child's work outlasts the lease: the parent's heartbeat keeps it
+    take = function(o) o.kind, o.lease = "soft", 0.5; return baton.new(path, o):acquire() end,
+    held = function(l) return l:is_locked() end,
+    release = function(l) return assert(l:release()) end,
+    again = function(l) baton.sleep(0.6); return l:try_acquire({ timeout = 0.2 }) ~= nil end,
+    probe = "soft-lease",
+  },
+  ["soft-strict"] = {
+    take = function(o) o.kind, o.strict = "soft", true; return baton.new(path, o):acquire() end,
+    held = function(l) return l:is_locked() end,
+    release = function(l) l:release() end,
+    again = function(l) return l:try_acquire({ timeout = 0.2 }) ~= nil end,
+    probe = "soft-strict",
+  },
   ["rw-read"] = {
     take = function(o) local rw = baton.rwlock(path); return { rw = rw, g = rw:read(o) } end,
     held = function(x) return x.g:is_held() and x.rw:mode() == "read" end,
@@ -71,6 +85,20 @@ local K = {
     release = function(x) x.g:release() end,
     again = function(x) return x.rw:try_write({ timeout = 0.2 }) ~= nil end,
     probe = "rw-read",
+  },
+  ["softrw-read"] = {
+    take = function(o) local rw = baton.rwlock(path, { soft = true }); return { rw = rw, g = rw:read(o) } end,
+    held = function(x) return x.g:is_held() and x.rw:mode() == "read" end,
+    release = function(x) x.g:release() end,
+    again = function(x) return x.rw:try_read({ timeout = 0.2 }) ~= nil end,
+    probe = "softrw-write",
+  },
+  ["softrw-write"] = {
+    take = function(o) local rw = baton.rwlock(path, { soft = true }); return { rw = rw, g = rw:write(o) } end,
+    held = function(x) return x.g:is_held() and x.rw:mode() == "write" end,
+    release = function(x) x.g:release() end,
+    again = function(x) return x.rw:try_write({ timeout = 0.2 }) ~= nil end,
+    probe = "softrw-read",
   },
   sem = {
     take = function(o) local s = baton.semaphore(path, 1); return { s = s, g = s:acquire(o) } end,
@@ -141,7 +169,7 @@ local function run(script, kind, path, mode)
 end
 
 -- What another holder (or, for shared kinds, another sharer) may do while the lock is held.
-local SHARES = { ["flock-shared"] = true, ["rw-read"] = true }
+local SHARES = { ["flock-shared"] = true, ["rw-read"] = true, ["softrw-read"] = true }
 
 describe("after fork() #hosts", function()
   after_each(H.cleanup)
@@ -149,7 +177,8 @@ describe("after fork() #hosts", function()
     return pending("needs luajit and the LuaJIT build (make LUA=luajit)")
   end
 
-  for _, kind in ipairs({ "flock", "flock-shared", "soft", "rw-read", "rw-write", "sem" }) do
+  for _, kind in ipairs({ "flock", "flock-shared", "soft", "soft-lease", "soft-strict", "rw-read",
+      "rw-write", "softrw-read", "softrw-write", "sem" }) do
     for _, mode in ipairs({ "release", "collect" }) do
       it(kind .. ": the child does not hold the parent's lock, and its " .. mode
         .. " leaves the parent's lock held", function()
@@ -168,7 +197,8 @@ describe("after fork() #hosts", function()
     end
   end
 
-  for _, kind in ipairs({ "flock", "soft", "rw-write", "sem" }) do
+  for _, kind in ipairs({ "flock", "soft", "soft-lease", "soft-strict", "rw-write", "softrw-write",
+      "sem" }) do
     it(kind .. ": a fork in the middle of a wait leaves one waiter to get the lock", function()
       local dir = H.tmpdir()
       local path = dir .. "/" .. kind .. ".lock"

@@ -238,7 +238,8 @@ while time.time() < end:
       local err = raises("options must be a table, got string", baton.holder, path, "soft")
       assert.matches(path, err, 1, true)
       raises("unknown option 'knd'", baton.holder, path, { knd = "soft" })
-      raises("option 'kind' must be \"flock\" or \"soft\", got rw", baton.holder, path, { kind = "rw" })
+      raises("option 'kind' must be \"flock\", \"soft_rw\" or \"soft\", got rw", baton.holder, path,
+        { kind = "rw" })
     end)
   end)
 

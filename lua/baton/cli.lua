@@ -172,6 +172,7 @@ local function inspect(path)
     r.error = plain(info)
   elseif info then
     add_holders(r, info)
+    r.strict, r.lease, r.expires = info.strict, info.lease, info.expires -- soft kinds
   elseif why and fileless then
     r.error = plain(why) -- the server could not be asked
   elseif why then
@@ -319,7 +320,12 @@ Options:
                           baton.semaphore)
       --rw                the read (-s) or write (-x) side of a read/write lock on the
                           SQLite file FILE (Python filelock's ReadWriteLock, baton.rwlock)
+                          or, with --soft, filelock's SoftReadWriteLock
       --soft              a soft lock: a marker file holding pid, host and start time
+      --lease SECONDS     (with --soft) a lease, as Python filelock's SoftFileLease: kept
+                          fresh while held, taken by others once SECONDS stale; COMMAND is
+                          stopped if the lease is lost
+      --strict            (with --soft) a strict claim, as filelock's StrictSoftFileLock
       --note TEXT         a note for `baton status` and for waiters to read
       --ttl SECONDS       etcd:// locks: the lease's length (default 10); COMMAND sees the
                           fencing token as BATON_TOKEN and is stopped if the lease is lost
@@ -356,10 +362,10 @@ local LOCK_LONG = {
   close = "close", verbose = "verbose", help = "help", version = "version", soft = "soft",
   note = "note", inherit = "inherit", unlock = "unlock", ["no-fork"] = "nofork",
   fcntl = "fcntl", ttl = "ttl", fd = "fd", start = "start", length = "length",
-  slots = "slots", rw = "rw", command = "command",
+  slots = "slots", rw = "rw", command = "command", lease = "lease", strict = "strict",
 }
 local LOCK_VALUES = { timeout = true, conflict = true, note = true, ttl = true, fd = true,
-  start = true, length = true, slots = true }
+  start = true, length = true, slots = true, lease = true }
 
 -- A descriptor number as flock(1) takes one: decimal digits only.
 local function descriptor(s, what)
@@ -388,7 +394,10 @@ local function lock_command_line(args)
   local special = (o.slots and "--slots") or (o.rw and "--rw")
   if special then
     for _, k in ipairs({ "soft", "fcntl", "fd", "start", "length", "inherit", "nofork", "unlock" }) do
-      if o[k] then usage("%s and --%s exclude each other", special, k == "nofork" and "no-fork" or k) end
+      -- --rw --soft is filelock's SoftReadWriteLock
+      if o[k] and not (k == "soft" and o.rw) then
+        usage("%s and --%s exclude each other", special, k == "nofork" and "no-fork" or k)
+      end
     end
     if o.slots and o.rw then usage("--slots and --rw exclude each other") end
   end
@@ -518,7 +527,7 @@ local function take_shared_kind(o, file, opts)
   if o.slots then
     g, msg, code = baton.semaphore(file, o.slots, { mkdir = false }):try_acquire(per)
   else
-    local rw = baton.rwlock(file, { mkdir = false })
+    local rw = baton.rwlock(file, { mkdir = false, soft = o.soft or nil })
     if o.shared then g, msg, code = rw:try_read(per) else g, msg, code = rw:try_write(per) end
   end
   if not g then return nil, msg, code end
@@ -590,6 +599,13 @@ local function lock(args)
   -- mkdir = false: as flock(1), a lock file in a missing folder is an error (66)
   local opts = { shared = o.shared or nil, note = o.note, kind = o.soft and "soft" or nil, mkdir = false }
   if o.fcntl then opts.api, opts.start, opts.length = "fcntl", o.start, o.length end
+  if (o.lease or o.strict) and not o.soft then usage("--%s needs --soft", o.lease and "lease" or "strict") end
+  if o.lease then
+    local t = tonumber(o.lease)
+    if not t or t ~= t or t <= 0 or t == math.huge then usage("invalid lease value '%s'", o.lease) end
+    opts.lease = t
+  end
+  opts.strict = o.strict or nil
   if file:match("^etcds?://") then
     if o.fcntl then usage("--fcntl is for lock files") end
     opts.mkdir, opts.ttl = nil, o.ttl
@@ -772,7 +788,7 @@ json = function(v)
 end
 
 local FIELDS = { "path", "held", "kind", "shared", "pids", "commands", "since", "note", "host",
-  "error", "state", "mode", "holders", "type" }
+  "error", "state", "mode", "holders", "type", "strict", "lease", "expires" }
 
 local function state_of(r)
   if r.held then return "held" end
@@ -792,6 +808,7 @@ end
 -- MODE of a held lock: flock's "shared"/"exclusive"; a read/write lock's "read" or "write"
 -- ("read+write" with readers beside a writer that waits for them or reserved the lock).
 local function mode_column(r)
+  if r.strict or r.lease then return r.strict and "strict" or string.format("lease %gs", r.lease) end
   if r.kind == "semaphore" then -- the slots held: "slot 1", "slots 1,3"
     local held = {}
     for i, h in ipairs(r.holders) do held[i] = h.mode:match("%d+") end
@@ -979,7 +996,31 @@ end
 
 ---------------------------------------------------------------------------------------------
 
-local commands = { lock = lock, status = status, elect = elect }
+-- baton break FILE: an operator's break of a soft lock (filelock's force_break), saying whose
+-- it was. 0 when broken, 1 when there was nothing to break or it was refused.
+local function break_command(args)
+  local o, i = parse(args, { h = "help" }, { help = "help" }, {})
+  if o.help then
+    io.stdout:write("usage: baton break FILE\n\nRemove the soft lock's marker (or a strict "
+      .. "lock's claims) at FILE whoever holds it, saying\nwhose it was. Its holder is not told "
+      .. "and may still be at work. flock locks are refused.\n")
+    return 0
+  end
+  local file = args[i]
+  if file == nil or args[i + 1] ~= nil then usage("needs exactly one lock file") end
+  local info, msg = baton.break_lock(file)
+  if not info then
+    warn("break", "%s", plain(msg))
+    return 1
+  end
+  io.stdout:write(string.format("broke %s '%s', held by pid %s on %s since %s\n",
+    info.strict and "the strict soft lock" or info.lease and "the soft lease" or "the soft lock",
+    visible(file), tostring(info.pid or info.claimed_pid or "?"), visible(info.host or "?"),
+    format_since(info.since) or "?"))
+  return 0
+end
+
+local commands = { lock = lock, status = status, elect = elect, ["break"] = break_command }
 
 function M.main(name, args)
   local run = commands[name]

@@ -114,4 +114,19 @@ function M.leader(url, opts) return require("baton.elect").leader(url, opts) end
 -- Who holds the lock at `path`: a table (see doc/holder.md), or nil when nobody does.
 M.holder = require("baton.holder").holder
 
+-- An operator's break of the soft lock at `path` (a marker, or a strict lock's claims),
+-- whoever holds it: returns who held it, or nil, message, code. A flock lock is refused:
+-- the kernel frees it when its holder ends, and nothing else can.
+function M.break_lock(path)
+  options.check_path(path, "baton.break_lock", 2)
+  local flocks = core.lock_holders(path)
+  if flocks and #flocks > 0 then
+    local pid = flocks[1].pid
+    return nil, string.format("baton.break_lock: '%s' is a flock lock%s: there is nothing to "
+      .. "break (the kernel frees it when its holder ends)", path,
+      pid and (" held by pid " .. pid) or ""), "EINVAL"
+  end
+  return require("baton.kind.soft").break_lock(path)
+end
+
 return M

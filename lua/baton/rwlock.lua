@@ -18,7 +18,8 @@ local M = {}
 local NOUN = "read/write lock" -- in messages
 
 -- The options beyond the wait's (lua/baton/options.lua).
-local OPTIONS = { noun = "read/write locks", options = { mode = true, mkdir = true },
+local OPTIONS = { noun = "read/write locks", options = { mode = true, mkdir = true,
+  soft = rwkind.soft_options.soft, heartbeat = rwkind.soft_options.heartbeat },
   why = { shared = ", which take their mode from read() or write()" } }
 
 local RW = {}
@@ -32,7 +33,8 @@ M.Guard = Guard
 function M.new(path, opts, fname, level)
   options.check_path(path, fname, level + 1)
   local o = options.check(opts, fname, path, level + 1, false, OPTIONS)
-  local h = core.rwlock(path, options.mode(o, 438), o.mkdir ~= false)
+  local h = rwkind.soft_handle(path, o, fname)
+    or core.rwlock(path, options.mode(o, 438), o.mkdir ~= false)
   return setmetatable({
     path = path, note = o.note, _h = h, _o = o,
     _mode = false, -- "read" or "write" while levels are held

@@ -20,7 +20,11 @@ local KINDS = {
   { kind = "flock", probe = "flock", counters = { "counter" } },
   { kind = "flock-mixed", probe = "flock", counters = { "counter" } },
   { kind = "soft", probe = "soft", counters = { "counter" } },
+  -- a killed lease holder's marker names a dead process: taken over at once, never by age
+  { kind = "soft-lease", probe = "soft-lease", counters = { "counter" } },
   { kind = "rw", probe = "rw-write", counters = { "counter" } },
+  -- a killed soft reader's or writer's marker names a dead process: evicted at once
+  { kind = "softrw", probe = "softrw-write", counters = { "counter" } },
   { kind = "sem", probe = "sem", n = 2, counters = { "counter.1", "counter.2" } },
 }
 

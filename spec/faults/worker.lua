@@ -1,7 +1,7 @@
 -- A kill-storm worker: takes one kind of lock again and again and, under it, appends one
 -- record to a shared counter file, until a stop file appears or it is killed.
 --   lua worker.lua KIND LOCK DIR ID SEED [FLAGS]
--- KIND: flock, flock-mixed (a third of the sections shared, readers), soft, rw (a third
+-- KIND: flock, flock-mixed (a third of the sections shared, readers), soft, soft-lease, rw, softrw (a third
 -- readers), sem (2 slots, a counter file per slot).
 --
 -- The counter file is a list of fixed-size records, "VALUE TAG\n" (32 bytes), appended under
@@ -128,6 +128,16 @@ local function object(key, make)
 end
 
 local sections = {
+  -- a lease of 1 s: its heartbeat keeps it while inside, whatever the section does
+  ["soft-lease"] = function(seq)
+    local l = object("x", function() return baton.new(path, { kind = "soft", lease = 1 }) end)
+    get(function(o) return l:acquire(o) end, function() return l:try_acquire() end)
+    phase("C")
+    write_section(counter, seq)
+    if not l:is_locked() then violation("the lease was lost while inside") end
+    phase("R")
+    l:release()
+  end,
   flock = function(seq)
     local l = object("x", function() return baton.new(path) end)
     get(function(o) return l:acquire(o) end, function() return l:try_acquire() end)
@@ -163,8 +173,8 @@ local sections = {
     end
     l:release()
   end,
-  rw = function(seq)
-    local rw = object("rw", function() return baton.rwlock(path) end)
+  rw = function(seq, opts)
+    local rw = object("rw", function() return baton.rwlock(path, opts) end)
     local reader = math.random() < 0.34
     local g
     if reader then
@@ -186,6 +196,8 @@ local sections = {
     g:release()
   end,
 }
+-- filelock's SoftReadWriteLock: markers with heartbeats beside the path
+sections.softrw = function(seq) return sections.rw(seq, { soft = true, heartbeat = 1 }) end
 
 local section = assert(sections[kind], "worker.lua: unknown kind " .. tostring(kind))
 local stop = dir .. "/stop"

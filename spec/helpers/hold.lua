@@ -10,7 +10,10 @@ local takes = {
   flock = function() return baton.lock(path) end,
   ["flock-shared"] = function() return baton.lock(path, { shared = true }) end,
   soft = function() return baton.soft_lock(path) end,
+  ["soft-lease"] = function() return baton.soft_lock(path, { lease = 0.5 }) end,
+  ["soft-strict"] = function() return baton.soft_lock(path, { strict = true }) end,
   ["rw-read"] = function() return baton.rwlock(path):read() end,
+  ["softrw-write"] = function() return baton.rwlock(path, { soft = true }):write() end,
   ["rw-write"] = function() return baton.rwlock(path):write() end,
   sem = function() return baton.semaphore(path, n or 1):acquire() end,
 }

@@ -1,6 +1,6 @@
 -- A third process that looks whether a lock is free: one attempt, released at once.
 --   lua probe.lua KIND PATH [N]
--- KIND: flock (exclusive), flock-shared, soft, rw-read, rw-write, sem (N slots).
+-- KIND: flock (exclusive), flock-shared, soft, soft-lease, soft-strict, rw-read, rw-write, sem (N slots).
 -- Prints "free", "busy", or "error CODE MESSAGE"; exits 0 unless misused.
 local baton = require "baton"
 
@@ -10,7 +10,11 @@ local attempts = {
   flock = function() return baton.try_lock(path) end,
   ["flock-shared"] = function() return baton.try_lock(path, { shared = true }) end,
   soft = function() return baton.try_lock(path, { kind = "soft" }) end,
+  ["soft-lease"] = function() return baton.try_lock(path, { kind = "soft", lease = 0.5 }) end,
+  ["soft-strict"] = function() return baton.try_lock(path, { kind = "soft", strict = true }) end,
   ["rw-read"] = function() return baton.rwlock(path):try_read() end,
+  ["softrw-read"] = function() return baton.rwlock(path, { soft = true }):try_read() end,
+  ["softrw-write"] = function() return baton.rwlock(path, { soft = true }):try_write() end,
   ["rw-write"] = function() return baton.rwlock(path):try_write() end,
   sem = function() return baton.semaphore(path, n or 1):try_acquire() end,
 }

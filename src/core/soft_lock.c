@@ -52,10 +52,16 @@
 /* What a marker at the path is: a live holder's (or one that cannot be judged yet), a dead
  * holder's, a file that is no marker at all, or a marker whose file was not written by the
  * user of the process it names. Only STALE is ever broken. */
-enum { HELD = 0, STALE = 1, FOREIGN = 2, FORGED = 3 };
+enum { HELD = 0, STALE = 1, FOREIGN = 2, FORGED = 3, STRICT = 4, MISMATCH = 5 };
 enum { RETRY = 2 }; /* beside BT_OK, BT_BUSY, BT_FAIL: create again */
 
 #define FOREIGN_DETAIL "the file there holds other data, not a lock marker, and is left alone"
+#define STRICT_DETAIL                                                                       \
+    "the file there is the sentinel of a strict soft lock (Python filelock's "             \
+    "StrictSoftFileLock), which only a strict soft lock ({ strict = true }) takes; it is left alone"
+
+/* The detail of the last lease met with another duration on this thread. */
+static _Thread_local char mismatch_why[256];
 
 /* The detail of the last forged marker met on this thread (bt_err.detail points here). */
 static _Thread_local char forged_why[1024];
@@ -65,8 +71,9 @@ static _Thread_local char forged_why[1024];
 typedef struct ident {
     pid_t pid;
     char host[BT_HOST_LEN];
+    char token[BT_TOKEN_LEN];
     size_t marker_len;
-    char marker[BT_HOST_LEN + BT_TOKEN_LEN + 32];
+    char marker[BT_HOST_LEN + 2 * BT_TOKEN_LEN + 160]; /* room for a lease's marker too */
 } ident;
 
 static ident me;
@@ -88,6 +95,7 @@ static const ident *identity(void) {
     fresh.marker_len = bt_marker_format(fresh.marker, sizeof fresh.marker, (long)pid,
                                         fresh.host, token);
     memcpy(me.host, fresh.host, sizeof me.host);
+    memcpy(me.token, token, sizeof me.token);
     memcpy(me.marker, fresh.marker, sizeof me.marker);
     me.marker_len = fresh.marker_len;
     __atomic_store_n(&me.pid, pid, __ATOMIC_RELEASE);
@@ -190,10 +198,33 @@ static int believed(const bt_marker *m, const struct stat *st) {
     return 0;
 }
 
+/* A lease marker met by a lease: taken once its holder is gone or it is `lease` old; one of
+ * another length is no contract this lock agreed to (filelock's LeaseSettingsMismatch). */
+static int judge_lease(const bt_soft *l, const bt_marker *m, double age) {
+    if (m->duration != l->lease) {
+        char theirs[40], ours[40];
+        bt_marker_duration(theirs, sizeof theirs, m->duration);
+        bt_marker_duration(ours, sizeof ours, l->lease);
+        snprintf(mismatch_why, sizeof mismatch_why,
+                 "it holds a lease of %s s but this lock's lease is %s s: every contender "
+                 "for a path must agree on the lease", theirs, ours);
+        return MISMATCH;
+    }
+    if (same_host(m) && !owner_alive(m))
+        return STALE;
+    return age >= l->lease ? STALE : HELD;
+}
+
 static int judge(bt_soft *l, const struct stat *st, const char *buf, size_t n) {
     bt_marker m;
     double age = wall_now() - mtime_of(st);
+    if (bt_marker_is_sentinel(buf, n))
+        return STRICT; /* never broken: the lock is its claims, not this file */
     if (bt_marker_parse(buf, n, &m)) {
+        if (l->force)
+            return STALE;
+        if (l->lease > 0 && m.mode == BT_MARKER_LEASE)
+            return judge_lease(l, &m, age);
         if (same_host(&m)) {
             if (!owner_alive(&m))
                 return STALE;
@@ -232,7 +263,7 @@ static int same_file(const struct stat *a, const struct stat *b) {
 
 /* 64 unpredictable bits: getrandom(2), else /dev/urandom, else (neither available) the
  * clock mixed with the pid, which a taken name only makes us try again. */
-static unsigned long long random_bits(void) {
+unsigned long long bt_soft_random(void) {
     unsigned long long v = 0;
 #ifdef HAVE_GETRANDOM
     if (getrandom(&v, sizeof v, GRND_NONBLOCK) == (ssize_t)sizeof v)
@@ -255,7 +286,7 @@ static unsigned long long random_bits(void) {
 /* A name beside the marker for moving it out of the way, random so that nobody can make
  * it beforehand (a folder or file of the name would make the move fail or replace it). */
 static void aside_name(char *out, size_t cap) {
-    snprintf(out, cap, ".baton-break.%016llx", random_bits());
+    snprintf(out, cap, ".baton-break.%016llx", bt_soft_random());
 }
 
 /* Move the marker `name` in the folder `dir` to a fresh name beside it, never replacing
@@ -315,6 +346,21 @@ static int break_marker(bt_soft *l, int dir, const char *name, int fd, bt_err *e
     return RETRY;
 }
 
+/* Why a verdict refuses the lock for good, with its errno into *code; NULL when it does not
+ * (a holder to wait for, or a stale marker to break). */
+static const char *refusal(int verdict, int *code) {
+    static const struct {
+        int verdict, code;
+    } table[] = {{FOREIGN, EEXIST}, {FORGED, EPERM}, {STRICT, EEXIST}, {MISMATCH, EINVAL}};
+    const char *why[] = {FOREIGN_DETAIL, forged_why, STRICT_DETAIL, mismatch_why};
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (table[i].verdict == verdict) {
+            *code = table[i].code;
+            return why[i];
+        }
+    return NULL;
+}
+
 /* The marker exists: hold on (BT_BUSY), break it (RETRY), or fail. */
 static int examine(bt_soft *l, int dir, const char *name, bt_err *err) {
     int fd = bt_fs_openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0);
@@ -343,19 +389,12 @@ static int examine(bt_soft *l, int dir, const char *name, bt_err *err) {
         /* Far longer than any marker: someone's data, which breaking would delete. */
         r = bt_fail(err, "use", EEXIST, FOREIGN_DETAIL);
     } else {
-        switch (judge(l, &st, buf, (size_t)n)) {
-        case HELD:
-            r = BT_BUSY;
-            break;
-        case FOREIGN:
-            r = bt_fail(err, "use", EEXIST, FOREIGN_DETAIL);
-            break;
-        case FORGED:
-            r = bt_fail(err, "use", EPERM, forged_why);
-            break;
-        default:
-            r = break_marker(l, dir, name, fd, err);
-        }
+        int verdict = judge(l, &st, buf, (size_t)n), code = 0;
+        const char *why = refusal(verdict, &code);
+        if (why)
+            r = bt_fail(err, "use", code, why);
+        else
+            r = verdict == HELD ? BT_BUSY : break_marker(l, dir, name, fd, err);
     }
     close(fd);
     return r;
@@ -454,6 +493,24 @@ static int create(bt_soft *l, int dir, const char *name, const ident *id, int us
     return fd;
 }
 
+static void remove_own(bt_soft *l, const char *path);
+
+/* A lease just taken: its age counts from now (an unnamed marker may have waited), and the
+ * heartbeat keeps it young. Failing to start it gives the lock back. */
+static int start_beat(bt_soft *l, const char *name, bt_err *err) {
+    futimens(l->fd, NULL);
+    l->beat = bt_beat_start(l->dir, name, name, l->fd, l->dev, l->ino, l->lease, l->every);
+    if (l->beat)
+        return BT_OK;
+    int saved = errno;
+    if (l->dir >= 0)
+        remove_own(l, name);
+    close(l->fd);
+    l->fd = -1;
+    l->dir = -1; /* the caller closes it */
+    return bt_fail(err, "start the heartbeat of the lease", saved, NULL);
+}
+
 /* We created the marker on fd: unless it holds our name already, write it at once (our
  * identity is worked out beforehand, so nothing comes between creating and writing). */
 static int take(bt_soft *l, int dir, const char *name, int fd, int written, const ident *id,
@@ -483,6 +540,8 @@ static int take(bt_soft *l, int dir, const char *name, int fd, int written, cons
     l->owner = bt_pid();
     l->dev = st.st_dev;
     l->ino = st.st_ino;
+    if (l->lease > 0 && start_beat(l, name, err) != BT_OK)
+        return BT_FAIL;
     unwatch(l);
     l->no_watch = 0;
     return BT_OK;
@@ -574,6 +633,30 @@ static int attempt(bt_soft *l, const char *path, int dir, int use_spare, const i
     return BT_BUSY;
 }
 
+/* The marker of this acquisition of a lease, made once per acquisition (its claim, 32
+ * random hexadecimal digits, names the acquisition as filelock's token does). */
+static void lease_marker(bt_soft *l, const ident *id) {
+    if (l->lease_len > 0 && l->lease_pid == id->pid)
+        return;
+    char claim[33];
+    unsigned long long a = bt_soft_random(), b = bt_soft_random();
+    snprintf(claim, sizeof claim, "%016llx%016llx", a, b);
+    l->lease_len = bt_marker_format_lease(l->lease_text, sizeof l->lease_text, (long)id->pid,
+                                          id->host, claim, l->lease, id->token);
+    l->lease_pid = id->pid;
+}
+
+void bt_soft_set_lease(bt_soft *l, double lease, double every) {
+    l->lease = lease;
+    l->every = every;
+}
+
+int bt_soft_lost(const bt_soft *l, char *why, size_t cap, const char **reason) {
+    return l->fd >= 0 && l->owner == bt_pid() && bt_beat_lost(l->beat, why, cap, reason);
+}
+
+int bt_soft_lostfd(const bt_soft *l) { return l->fd >= 0 ? bt_beat_fd(l->beat) : -1; }
+
 int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
     if (l->fd >= 0) {
         if (l->owner == bt_pid())
@@ -581,11 +664,22 @@ int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
         close(l->fd); /* inherited through fork(): the parent's marker, not ours */
         l->fd = -1;
         close_dir(l);
+        bt_beat_stop(l->beat); /* the child's copies only: the thread is the parent's */
+        l->beat = NULL;
+        l->lease_len = 0;
     }
     const char *name = bt_fs_last_name(path);
     if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
         return bt_fail(err, "create", EISDIR, NULL);
     const ident *id = identity(); /* before any descriptor is taken: it reads /proc */
+    ident leased;
+    if (l->lease > 0) {
+        lease_marker(l, id);
+        leased = *id;
+        memcpy(leased.marker, l->lease_text, l->lease_len);
+        leased.marker_len = l->lease_len;
+        id = &leased;
+    }
     /* Everything below is done relative to the folder's descriptor: no change to the path
      * while we work can steer a marker elsewhere. */
     int use_spare = 1;
@@ -634,7 +728,10 @@ int bt_soft_wait(bt_soft *l, const char *path, double seconds) {
 
 int bt_soft_pollfd(const bt_soft *l) { return bt_watch_fd(&l->watch); }
 
-int bt_soft_held(const bt_soft *l) { return l->fd >= 0 && l->owner == bt_pid(); }
+int bt_soft_held(const bt_soft *l) {
+    char why[8];
+    return l->fd >= 0 && l->owner == bt_pid() && !bt_beat_lost(l->beat, why, sizeof why, NULL);
+}
 
 void bt_soft_record(bt_soft *l, const char *note, size_t note_len) {
     if (!bt_soft_held(l))
@@ -682,6 +779,9 @@ static void remove_own(bt_soft *l, const char *path) {
 }
 
 void bt_soft_release(bt_soft *l, const char *path) {
+    bt_beat_stop(l->beat); /* first: it uses the marker's descriptor */
+    l->beat = NULL;
+    l->lease_len = 0;
     bt_record_drop(l->record);
     l->record = -1;
     if (l->fd >= 0) {
@@ -751,8 +851,27 @@ int bt_soft_inspect(const char *path, double stale_after, bt_soft_info *info) {
     int verdict = judge(&judge_with, &st, buf, (size_t)n);
     info->stale = verdict == STALE;
     info->foreign = verdict == FOREIGN || (size_t)n > BT_MARKER_MAX;
+    info->strict = verdict == STRICT;
     info->believed = verdict != FORGED;
     if (verdict == FORGED)
         bt_proc_uid((pid_t)info->m.pid, &info->owner_uid);
     return 1;
+}
+
+int bt_soft_break(const char *path, bt_err *err) {
+    bt_soft l;
+    bt_soft_init(&l, 0, 0, -1);
+    l.force = 1;
+    int dir = bt_fs_open_folder(path, 0, "break", err);
+    if (dir < 0)
+        return BT_FAIL;
+    int r = BT_BUSY;
+    /* busy while a baton holder releases it (it holds the marker's flock a moment) */
+    for (int i = 0; i < 100 && r == BT_BUSY; i++) {
+        r = examine(&l, dir, bt_fs_last_name(path), err);
+        if (r == BT_BUSY)
+            bt_sleep(0.002);
+    }
+    close(dir);
+    return r == RETRY ? BT_OK : r;
 }

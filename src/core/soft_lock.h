@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "os/os.h"
 #include "soft_marker.h"
+#include "soft_lease.h"
 
 /* A marker that names no owner is taken for a crashed writer's once it is this old. */
 #define BT_SOFT_MALFORMED_AGE 2.0
@@ -37,9 +38,26 @@ typedef struct bt_soft {
     ino_t scan_ino;
     double scan_at;
     int scan_found;
+    /* A lease (filelock's SoftFileLease): its length and heartbeat in seconds (lease <= 0:
+     * a plain soft lock), the marker it publishes, and its heartbeat while held. */
+    double lease, every;
+    pid_t lease_pid;   /* the process lease_text names */
+    size_t lease_len;  /* 0: none made yet for this acquisition */
+    char lease_text[BT_HOST_LEN + 2 * BT_TOKEN_LEN + 160];
+    bt_beat *beat;
+    int force;         /* an operator's break: any marker is taken for stale (bt_soft_break) */
 } bt_soft;
 
 void bt_soft_init(bt_soft *l, mode_t mode, int make_parents, double stale_after);
+
+/* Make it a lease of `lease` seconds refreshed every `every` seconds (0 < every < lease). */
+void bt_soft_set_lease(bt_soft *l, double lease, double every);
+
+/* 1 when this lease was lost while held (why filled in, reason its short name), else 0. */
+int bt_soft_lost(const bt_soft *l, char *why, size_t cap, const char **reason);
+
+/* Readable once a held lease is lost; -1 when there is none. */
+int bt_soft_lostfd(const bt_soft *l);
 
 /* One attempt without blocking: create the marker, or break a stale one and create it.
  * BT_OK (held), BT_BUSY (someone holds it), or BT_FAIL with *err filled in. */
@@ -70,6 +88,7 @@ typedef struct bt_soft_info {
     int alive;          /* 1 alive, 0 gone, -1 cannot tell (another host) */
     int stale;          /* a waiter would break it now */
     int foreign;        /* a file that is no marker (not empty, names nobody): never broken */
+    int strict;         /* the sentinel of a strict soft lock (soft_strict.h) */
     int believed;       /* 0 when it names a live process of another user than the file's
                            owner: a forgery, never taken as the holder nor broken */
     uid_t owner_uid;    /* when not believed: the user of the process it names */
@@ -89,6 +108,14 @@ void bt_soft_describe_uid(uid_t uid, char *out, size_t cap);
 /* Read the marker at `path`. Returns 1 with *info filled, 0 when there is no marker (no
  * file, or not a regular file), or -1 with errno set. Never breaks anything. */
 int bt_soft_inspect(const char *path, double stale_after, bt_soft_info *info);
+
+/* An operator's break (filelock's force_break): remove the marker at `path` whoever holds
+ * it, race-free as a stale one is broken. Never a file that is no marker, nor a strict
+ * lock's sentinel. BT_OK (removed, or gone meanwhile), BT_BUSY, or BT_FAIL. */
+int bt_soft_break(const char *path, bt_err *err);
+
+/* 64 unpredictable bits (getrandom(2), else /dev/urandom, else the clock and pid). */
+unsigned long long bt_soft_random(void);
 
 /* This process's host name, as written into markers. */
 const char *bt_soft_host(void);

@@ -1,7 +1,9 @@
 /* The soft-lock marker format: parse and write "pid\nhost\ntoken\n" (soft_marker.h). */
 #include "soft_marker.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_PID 2147483647L
@@ -94,9 +96,26 @@ static int field_is(const line *l, const char *key, line *value) {
 
 /* Protocol 2: key=value lines after the header; pid, host and mode are required and
  * unknown keys are ignored, as filelock reads them. */
+/* A lease's duration as Python's float() reads it: finite and above 0, else malformed. */
+static int parse_duration(const char *s, size_t n, double *out) {
+    char buf[64];
+    if (n == 0 || n >= sizeof buf)
+        return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    char *end;
+    double v = strtod(buf, &end);
+    if (*end != '\0' || !isfinite(v) || !(v > 0))
+        return -1;
+    *out = v;
+    return 0;
+}
+
 static int parse_protocol2(const line *lines, size_t count, bt_marker *out) {
-    int have_pid = 0, have_host = 0, have_mode = 0;
+    int have_pid = 0, have_host = 0, have_mode = 0, have_claim = 0, have_duration = 0;
     out->token[0] = '\0';
+    out->mode = BT_MARKER_OTHER;
+    out->duration = 0;
     for (size_t i = 1; i < count; i++) {
         line v;
         if (!memchr(lines[i].s, '=', lines[i].n))
@@ -115,8 +134,18 @@ static int parse_protocol2(const line *lines, size_t count, bt_marker *out) {
                 return 0;
         } else if (field_is(&lines[i], "mode", &v)) {
             have_mode = 1;
+            out->mode = v.n == 5 && memcmp(v.s, "lease", 5) == 0 ? BT_MARKER_LEASE : BT_MARKER_OTHER;
+        } else if (field_is(&lines[i], "token", &v)) {
+            have_claim = 1;
+        } else if (field_is(&lines[i], "duration", &v)) {
+            if (parse_duration(v.s, v.n, &out->duration) != 0)
+                return 0;
+            have_duration = 1;
         }
     }
+    /* a lease without its claim or its duration states no contract: malformed */
+    if (out->mode == BT_MARKER_LEASE && (!have_claim || !have_duration))
+        return 0;
     return have_pid && have_host && have_mode;
 }
 
@@ -140,6 +169,8 @@ int bt_marker_parse(const char *buf, size_t len, bt_marker *out) {
         return 0;
     set_host(out, lines[1].s, lines[1].n);
     out->token[0] = '\0';
+    out->mode = BT_MARKER_PLAIN;
+    out->duration = 0;
     if (count == 3 && parse_token(lines[2].s, lines[2].n, out->token) != 0)
         return 0;
     return 1;
@@ -148,6 +179,30 @@ int bt_marker_parse(const char *buf, size_t len, bt_marker *out) {
 size_t bt_marker_format(char *buf, size_t cap, long pid, const char *host, const char *token) {
     int n = token[0] ? snprintf(buf, cap, "%ld\n%s\n%s\n", pid, host, token)
                      : snprintf(buf, cap, "%ld\n%s\n", pid, host);
+    if (n < 0 || (size_t)n >= cap)
+        return 0;
+    return (size_t)n;
+}
+
+int bt_marker_is_sentinel(const char *buf, size_t len) {
+    return len == BT_STRICT_SENTINEL_LEN && memcmp(buf, BT_STRICT_SENTINEL, len) == 0;
+}
+
+void bt_marker_duration(char *buf, size_t cap, double v) {
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
+
+size_t bt_marker_format_lease(char *buf, size_t cap, long pid, const char *host,
+                              const char *claim, double duration, const char *start) {
+    char d[40];
+    bt_marker_duration(d, sizeof d, duration);
+    int n = snprintf(buf, cap, "filelock/2\npid=%ld\nhost=%s\nmode=lease\ntoken=%s\n"
+                     "duration=%s\n%s%s%s", pid, host, claim, d, start[0] ? "start=" : "",
+                     start, start[0] ? "\n" : "");
     if (n < 0 || (size_t)n >= cap)
         return 0;
     return (size_t)n;

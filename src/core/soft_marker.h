@@ -23,7 +23,28 @@ typedef struct bt_marker {
     char host[BT_HOST_LEN];    /* NUL-terminated (a host with a NUL byte never matches) */
     size_t host_len;           /* its full length, even when cut short */
     char token[BT_TOKEN_LEN];  /* decimal digits without leading zeros; "" when absent */
+    int mode;                  /* BT_MARKER_PLAIN (protocol 1), or protocol 2: _LEASE, _OTHER */
+    double duration;           /* a lease's length in seconds (mode BT_MODE_LEASE) */
 } bt_marker;
+
+enum { BT_MARKER_PLAIN = 0, BT_MARKER_LEASE = 1, BT_MARKER_OTHER = 2 };
+
+/* The sentinel filelock's StrictSoftFileLock keeps at the lock path ("1\nfilelock-strict-v1
+ * \0\n0\n"): the lock is its claims in PATH.filelock/claims/, never the file itself. */
+#define BT_STRICT_SENTINEL "1\nfilelock-strict-v1\0\n0\n"
+#define BT_STRICT_SENTINEL_LEN 24
+
+/* 1 when buf holds exactly the strict sentinel. */
+int bt_marker_is_sentinel(const char *buf, size_t len);
+
+/* Write a protocol 2 lease marker ("filelock/2", pid, host, mode=lease, token, duration,
+ * start) into buf: its length, or 0 when it does not fit. */
+size_t bt_marker_format_lease(char *buf, size_t cap, long pid, const char *host,
+                              const char *claim, double duration, const char *start);
+
+/* The shortest decimal text that reads back as `v` (as Python's repr of a float does,
+ * without its ".0"), into buf. */
+void bt_marker_duration(char *buf, size_t cap, double v);
 
 /* Read a marker's content. Returns 1 when it names an owner (filled into *out), 0 when it
  * is malformed. Leading and trailing white space is ignored and lines may end in "\n",

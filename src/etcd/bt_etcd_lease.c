@@ -11,6 +11,7 @@
 
 #include "../core/clock.h"
 #include "../core/errors.h"
+#include "../core/thread.h"
 
 #define RETRY_PAUSE 0.2 /* after a failed renewal, at most this long before the next try */
 
@@ -142,12 +143,7 @@ static void *keep_alive(void *arg) {
 }
 
 static int start_thread(bt_etcd_lease *l) {
-    sigset_t all, old;
-    sigfillset(&all);
-    /* signals belong to the Lua thread (its hooks); the new thread inherits this mask */
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&l->thread, NULL, keep_alive, l);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = bt_thread_start(&l->thread, keep_alive, l);
     l->running = rc == 0;
     return rc;
 }

@@ -284,7 +284,7 @@ static int pmain(lua_State *L) {
         }
     }
     if (argc >= 2 && (strcmp(argv[1], "lock") == 0 || strcmp(argv[1], "status") == 0 ||
-                      strcmp(argv[1], "elect") == 0)) {
+                      strcmp(argv[1], "elect") == 0 || strcmp(argv[1], "break") == 0)) {
         lua_pushinteger(L, run_command(L, argc, argv));
         return 1;
     }

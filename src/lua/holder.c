@@ -52,6 +52,10 @@ void bt_lua_push_marker(lua_State *L, const bt_marker *m) {
         lua_pushstring(L, m->token);
         lua_setfield(L, -2, "token");
     }
+    if (m->mode == BT_MARKER_LEASE) {
+        lua_pushnumber(L, m->duration);
+        lua_setfield(L, -2, "lease");
+    }
 }
 
 void bt_lua_push_holders(lua_State *L, const bt_lock_holder *h, size_t n) {
@@ -212,6 +216,8 @@ static int l_marker(lua_State *L) {
     lua_setfield(L, -2, "believed");
     lua_pushboolean(L, info.foreign);
     lua_setfield(L, -2, "foreign");
+    lua_pushboolean(L, info.strict);
+    lua_setfield(L, -2, "strict");
     push_user(L, info.uid, "uid", "user");
     if (!info.believed)
         push_user(L, info.owner_uid, "process_uid", "process_user");

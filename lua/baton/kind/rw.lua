@@ -85,6 +85,33 @@ end
 
 
 
+-- filelock's SoftReadWriteLock (markers beside the path, for shared file systems) where
+-- `soft = true`: its handle (core/soft_rw.h), else nil. Every peer must agree on the
+-- heartbeat: a marker not refreshed for three of them is evicted (filelock's defaults: 30 s,
+-- 90 s).
+M.soft_options = {
+  soft = function(v) if type(v) ~= "boolean" then return "must be a boolean, got " .. type(v) end end,
+  heartbeat = function(v)
+    if type(v) ~= "number" then return "must be a number of seconds, got " .. type(v) end
+    if v ~= v or v <= 0 or v == math.huge then return "must be a positive number of seconds" end
+  end,
+}
+M.DEFAULT_HEARTBEAT = 30
+function M.soft_handle(path, o, fname)
+  if not o.soft then
+    if o.heartbeat ~= nil then
+      error(string.format("%s: option 'heartbeat' needs soft = true (lock '%s')", fname, path), 4)
+    end
+    return nil
+  end
+  if o.mode ~= nil then
+    error(string.format("%s: option 'mode' does not apply to soft read/write locks, whose "
+      .. "markers are 0600 (lock '%s')", fname, path), 4)
+  end
+  local every = o.heartbeat or M.DEFAULT_HEARTBEAT
+  return core.soft_rw(path, o.mkdir ~= false, every, 3 * every)
+end
+
 function M.open(path, o)
   return M.handle(core.rwlock(path, options.mode(o, 438), o.mkdir ~= false), not o.shared)
 end

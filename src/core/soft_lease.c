@@ -1,0 +1,209 @@
+/* The heartbeat of a soft lease (soft_lease.h). The thread owns nothing the lock's release
+ * closes: the release stops and joins it before closing the marker. */
+#define _GNU_SOURCE
+#include "soft_lease.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "pid.h"
+#include "thread.h"
+
+struct bt_beat {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pid_t owner;        /* the process whose thread this is; 0: none was started */
+    int stop;           /* under mu */
+    int lost;           /* under mu */
+    const char *reason;
+    char why[512];
+    int dir, fd;
+    dev_t dev;
+    ino_t ino;
+    double lease, every;
+    int signal[2];      /* a pipe: readable once lost */
+    char *where;        /* name in dir, or the whole path */
+};
+
+/* Under mu. */
+static void mark_lost(bt_beat *b, const char *reason, const char *what, int code) {
+    b->lost = 1;
+    b->reason = reason;
+    if (code)
+        snprintf(b->why, sizeof b->why, "%s: %s (%s)", what, strerror(code), reason);
+    else
+        snprintf(b->why, sizeof b->why, "%s (%s)", what, reason);
+    char one = 1;
+    ssize_t w = write(b->signal[1], &one, 1);
+    (void)w; /* a full pipe is readable already */
+}
+
+enum { OK = 0, LOST = 1, TRANSIENT = 2 };
+
+/* One refresh: is the path still our marker? Then touch it through our descriptor. */
+static int refresh(bt_beat *b, int *code) {
+    struct stat st;
+    if (fstatat(b->dir >= 0 ? b->dir : AT_FDCWD, b->where, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        *code = errno;
+        return errno == ENOENT ? LOST : TRANSIENT;
+    }
+    if (st.st_dev != b->dev || st.st_ino != b->ino) {
+        *code = 0;
+        return LOST;
+    }
+    if (futimens(b->fd, NULL) != 0) {
+        *code = errno;
+        return TRANSIENT;
+    }
+    return OK;
+}
+
+static void wait_until(bt_beat *b, double when) {
+    struct timespec ts;
+    double whole = floor(when);
+    ts.tv_sec = (time_t)whole;
+    ts.tv_nsec = (long)((when - whole) * 1e9);
+    pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+}
+
+/* Under mu: what a refresh found; 1 when the heartbeat ends. */
+static int judge(bt_beat *b, int r, int code, double now, double *last_ok) {
+    if (r == LOST && code == ENOENT) {
+        mark_lost(b, "marker-missing", "its marker was removed", 0);
+        return 1;
+    }
+    if (r == LOST) {
+        mark_lost(b, "owner-changed", "its marker was replaced: another holder took the lease", 0);
+        return 1;
+    }
+    if (r == OK) {
+        *last_ok = now;
+        return 0;
+    }
+    /* failing so long that a contender could take it before the next success */
+    if (now - *last_ok >= b->lease - b->every) {
+        mark_lost(b, "refresh-failed", "its marker could not be refreshed", code);
+        return 1;
+    }
+    return 0;
+}
+
+static void *beat(void *arg) {
+    bt_beat *b = arg;
+    double last_ok = bt_now(), next = last_ok + b->every;
+    pthread_mutex_lock(&b->mu);
+    while (!b->stop) {
+        if (bt_now() < next) {
+            wait_until(b, next);
+            continue;
+        }
+        pthread_mutex_unlock(&b->mu);
+        int code = 0;
+        int r = refresh(b, &code);
+        double now = bt_now();
+        pthread_mutex_lock(&b->mu);
+        if (b->stop || judge(b, r, code, now, &last_ok))
+            break;
+        next = now + b->every;
+    }
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+static void free_beat(bt_beat *b, int sync) {
+    if (sync) {
+        pthread_mutex_destroy(&b->mu);
+        pthread_cond_destroy(&b->cv);
+    }
+    close(b->signal[0]);
+    close(b->signal[1]);
+    free(b->where);
+    free(b);
+}
+
+static int init_sync(bt_beat *b) {
+    pthread_condattr_t ca;
+    int rc = pthread_condattr_init(&ca);
+    if (rc != 0)
+        return rc;
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* bt_now()'s clock */
+    rc = pthread_cond_init(&b->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rc == 0 && (rc = pthread_mutex_init(&b->mu, NULL)) != 0)
+        pthread_cond_destroy(&b->cv);
+    return rc;
+}
+
+bt_beat *bt_beat_start(int dir, const char *path, const char *name, int fd, dev_t dev,
+                       ino_t ino, double lease, double every) {
+    bt_beat *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->where = strdup(dir >= 0 ? name : path);
+    if (!b->where || pipe2(b->signal, O_CLOEXEC | O_NONBLOCK) != 0) {
+        free(b->where);
+        free(b);
+        return NULL;
+    }
+    int rc = init_sync(b);
+    if (rc != 0) {
+        free_beat(b, 0);
+        errno = rc;
+        return NULL;
+    }
+    b->dir = dir;
+    b->fd = fd;
+    b->dev = dev;
+    b->ino = ino;
+    b->lease = lease;
+    b->every = every;
+    if ((rc = bt_thread_start(&b->thread, beat, b)) != 0) {
+        free_beat(b, 1);
+        errno = rc;
+        return NULL;
+    }
+    b->owner = bt_pid();
+    return b;
+}
+
+int bt_beat_lost(bt_beat *b, char *why, size_t cap, const char **reason) {
+    if (!b || b->owner != bt_pid())
+        return 0;
+    pthread_mutex_lock(&b->mu);
+    int lost = b->lost;
+    if (lost) {
+        snprintf(why, cap, "%s", b->why);
+        if (reason)
+            *reason = b->reason;
+    }
+    pthread_mutex_unlock(&b->mu);
+    return lost;
+}
+
+int bt_beat_fd(const bt_beat *b) { return b && b->owner == bt_pid() ? b->signal[0] : -1; }
+
+void bt_beat_stop(bt_beat *b) {
+    if (!b)
+        return;
+    if (b->owner != bt_pid()) {
+        /* a forked child's copy: the thread is the parent's, and so may be the mutex */
+        free_beat(b, 0);
+        return;
+    }
+    pthread_mutex_lock(&b->mu);
+    b->stop = 1;
+    pthread_cond_signal(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+    pthread_join(b->thread, NULL);
+    free_beat(b, 1);
+}

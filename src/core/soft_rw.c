@@ -1,0 +1,419 @@
+/* Soft read/write locks (soft_rw.h): filelock's SoftReadWriteLock protocol. */
+#define _GNU_SOURCE
+#include "soft_rw.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "lock_path.h"
+#include "pid.h"
+
+#define MARKER_MAX 1024
+#define OPEN_DIR (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+
+static const char *const held_names[] = {"free", "read", "write"};
+
+void bt_softrw_init(bt_softrw *l, int make_parents, double every, double stale) {
+    memset(l, 0, sizeof *l);
+    bt_soft_init(&l->state, 0644, make_parents, -1);
+    l->fd = l->dir = l->rdir = -1;
+    l->owner = bt_pid();
+    l->make_parents = make_parents;
+    l->every = every;
+    l->stale = stale;
+}
+
+static double wall_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int side(char *out, size_t cap, const char *path, const char *suffix) {
+    return snprintf(out, cap, "%s%s", path, suffix) < (int)cap ? 0 : -1;
+}
+
+/* A marker's token, if it is one ("TOKEN\nPID\nHOST\n"): 1 with token filled, else 0. */
+static int parse(const char *buf, size_t n, char token[33]) {
+    if (n < 36 || n > MARKER_MAX || buf[32] != '\n')
+        return 0;
+    for (int i = 0; i < 32; i++)
+        if (!((buf[i] >= '0' && buf[i] <= '9') || (buf[i] >= 'a' && buf[i] <= 'f')))
+            return 0;
+    const char *p = buf + 33, *end = buf + n;
+    if (*p < '1' || *p > '9')
+        return 0;
+    while (p < end && *p >= '0' && *p <= '9')
+        p++;
+    if (p == end || *p != '\n' || p - (buf + 33) > 10)
+        return 0;
+    const char *host = ++p;
+    while (p < end && *p > 0x20 && *p < 0x7f)
+        p++;
+    if (p == host || p - host > 253)
+        return 0;
+    while (p < end && *p == '\n')
+        p++;
+    if (p != end)
+        return 0;
+    memcpy(token, buf, 32);
+    token[32] = '\0';
+    return 1;
+}
+
+/* Read the marker `name` in dir: 1 (with mtime, token; *valid when it parses), 0 none. */
+static int read_marker(int dir, const char *name, double *mtime, char token[33], int *valid) {
+    int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    char buf[MARKER_MAX + 1];
+    ssize_t n = fstat(fd, &st) == 0 ? read(fd, buf, sizeof buf) : -1;
+    close(fd);
+    if (n < 0)
+        return 0;
+    *mtime = (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
+    *valid = S_ISREG(st.st_mode) && parse(buf, (size_t)n, token);
+    return 1;
+}
+
+static int describe(int dir, const char *name, bt_softrw_marker *m);
+
+/* Whether the marker's holder is provably gone: a process of this host that no longer
+ * exists (a recycled pid looks alive: then only its age tells). */
+static int owner_gone(int dir, const char *name) {
+    bt_softrw_marker m;
+    char host[256];
+    if (!describe(dir, name, &m) || gethostname(host, sizeof host) != 0)
+        return 0;
+    host[sizeof host - 1] = '\0';
+    return strcmp(host, m.host) == 0 && kill((pid_t)m.pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Evict the marker `name` in dir when it is older than the stale threshold, or its holder is
+ * gone from this host: moved aside under a random name, checked to be the same claim not
+ * refreshed meanwhile, removed. */
+static void evict_stale(bt_softrw *l, int dir, const char *name) {
+    double before, after;
+    char token[33], again[33];
+    int valid, valid_after;
+    if (!read_marker(dir, name, &before, token, &valid))
+        return;
+    if (wall_now() - before <= l->stale && !(valid && owner_gone(dir, name)))
+        return;
+    if (!valid) {
+        unlinkat(dir, name, 0);
+        return;
+    }
+    char aside[160];
+    snprintf(aside, sizeof aside, "%s.break.%ld.%016llx%016llx", name, (long)bt_pid(),
+             bt_soft_random(), bt_soft_random());
+    if (renameat(dir, name, dir, aside) != 0)
+        return;
+    if (read_marker(dir, aside, &after, again, &valid_after) &&
+        (!valid_after || (strcmp(token, again) == 0 && !(after > before))))
+        unlinkat(dir, aside, 0);
+}
+
+/* Create our marker `name` in dir (O_EXCL, 0600): 0, or -1 with errno (EEXIST). */
+static int create_marker(bt_softrw *l, int dir, const char *name) {
+    char text[400], host[256];
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "localhost");
+    host[sizeof host - 1] = '\0';
+    int n = snprintf(text, sizeof text, "%016llx%016llx\n%ld\n%s\n", bt_soft_random(),
+                     bt_soft_random(), (long)bt_pid(), host);
+    int fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (write(fd, text, (size_t)n) != n || fstat(fd, &st) != 0) {
+        int saved = errno ? errno : ENOSPC;
+        close(fd);
+        unlinkat(dir, name, 0);
+        errno = saved;
+        return -1;
+    }
+    l->fd = fd;
+    l->dev = st.st_dev;
+    l->ino = st.st_ino;
+    snprintf(l->name, sizeof l->name, "%s", name);
+    return 0;
+}
+
+/* 1 when the path `name` in dir is still our marker. */
+static int still_ours(const bt_softrw *l, int dir, const char *name) {
+    struct stat st;
+    return fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == l->dev &&
+           st.st_ino == l->ino;
+}
+
+static void drop_marker(bt_softrw *l, int dir) {
+    if (l->fd >= 0) {
+        if (l->owner == bt_pid() && dir >= 0 && still_ours(l, dir, l->name))
+            unlinkat(dir, l->name, 0);
+        close(l->fd);
+    }
+    l->fd = -1;
+}
+
+/* Whether any reader's marker is left in rdir (stale ones evicted first). */
+static int any_readers(bt_softrw *l, int rdir) {
+    int fd = dup(rdir);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return 1; /* cannot tell: wait */
+    }
+    rewinddir(d);
+    int found = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || strstr(e->d_name, ".break"))
+            continue;
+        evict_stale(l, rdir, e->d_name);
+        struct stat st;
+        if (fstatat(rdir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            found = 1;
+    }
+    closedir(d);
+    return found;
+}
+
+static int open_readers(int dir, const char *name, bt_err *err) {
+    char readers[300];
+    snprintf(readers, sizeof readers, "%s.readers", name);
+    if (mkdirat(dir, readers, 0700) != 0 && errno != EEXIST)
+        return bt_fail(err, "create the readers' folder of", errno, NULL), -1;
+    int fd = openat(dir, readers, OPEN_DIR);
+    if (fd < 0)
+        bt_fail(err, "open the readers' folder of", errno == ELOOP ? ENOTDIR : errno,
+                errno == ELOOP ? "PATH.readers is not a real folder" : NULL);
+    return fd;
+}
+
+/* The transition under PATH.state: BT_OK, BT_BUSY or BT_FAIL. */
+static int transition(bt_softrw *l, const char *path, int write, bt_err *err) {
+    const char *name = bt_fs_last_name(path);
+    char wname[300];
+    if (snprintf(wname, sizeof wname, "%s.write", name) >= (int)sizeof wname)
+        return bt_fail(err, "use", ENAMETOOLONG, NULL);
+    int rdir = open_readers(l->dir, name, err);
+    if (rdir < 0)
+        return BT_FAIL;
+    int r = BT_BUSY;
+    if (!write || !l->claimed) {
+        evict_stale(l, l->dir, wname);
+        struct stat st;
+        if (fstatat(l->dir, wname, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            r = BT_BUSY; /* a writer holds or claims it */
+        } else if (!write) {
+            char rname[64];
+            snprintf(rname, sizeof rname, "%016llx%016llx.%ld", bt_soft_random(),
+                     bt_soft_random(), (long)bt_pid());
+            r = create_marker(l, rdir, rname) == 0 ? BT_OK : bt_fail(err, "create a reader's marker for", errno, NULL);
+            if (r == BT_OK) {
+                l->rdir = rdir;
+                rdir = -1;
+            }
+        } else if (create_marker(l, l->dir, wname) == 0) {
+            l->claimed = 1;
+        } else if (errno != EEXIST) {
+            r = bt_fail(err, "create the writer's marker of", errno, NULL);
+        }
+    }
+    if (write && l->claimed) {
+        if (!still_ours(l, l->dir, wname)) { /* evicted while we waited: claim it again */
+            close(l->fd);
+            l->fd = -1;
+            l->claimed = 0;
+            r = BT_BUSY;
+        } else {
+            futimens(l->fd, NULL);
+            r = any_readers(l, rdir) ? BT_BUSY : BT_OK;
+        }
+    }
+    if (rdir >= 0)
+        close(rdir);
+    return r;
+}
+
+static void give_back(bt_softrw *l);
+
+static int softrw_try(void *state, const char *path, int how, bt_err *err, const char **named) {
+    (void)named;
+    bt_softrw *l = state;
+    if (l->owner != bt_pid()) { /* inherited through fork(): the parent's, not ours */
+        if (l->fd >= 0)
+            close(l->fd);
+        if (l->dir >= 0)
+            close(l->dir);
+        if (l->rdir >= 0)
+            close(l->rdir);
+        bt_beat_stop(l->beat);
+        l->beat = NULL;
+        l->fd = l->dir = l->rdir = -1;
+        l->held = l->claimed = 0;
+        l->owner = bt_pid();
+    }
+    if (l->held)
+        return l->held == (how ? 2 : 1) ? BT_OK : BT_BUSY;
+    if (l->dir < 0 && (l->dir = bt_fs_open_folder(path, l->make_parents, "create", err)) < 0)
+        return BT_FAIL;
+    char spath[PATH_MAX];
+    if (side(spath, sizeof spath, path, ".state") != 0)
+        return bt_fail(err, "use", ENAMETOOLONG, NULL);
+    int r = bt_soft_try(&l->state, spath, err);
+    if (r == BT_OK) {
+        r = transition(l, path, how, err);
+        bt_soft_release(&l->state, spath);
+    }
+    if (r == BT_OK) {
+        l->held = how ? 2 : 1;
+        int dir = how ? l->dir : l->rdir;
+        l->beat = bt_beat_start(dir, l->name, l->name, l->fd, l->dev, l->ino, l->stale, l->every);
+        if (!l->beat) { /* unrefreshed, the marker would soon be evicted under us */
+            int saved = errno;
+            give_back(l);
+            return bt_fail(err, "start the heartbeat of", saved, NULL);
+        }
+    } else if (!l->claimed && l->fd < 0 && l->dir >= 0) {
+        close(l->dir);
+        l->dir = -1;
+    }
+    return r;
+}
+
+static int softrw_wait(void *state, const char *path, double seconds) {
+    (void)state;
+    (void)path;
+    bt_sleep(seconds);
+    return 0;
+}
+
+static int softrw_held(const void *state) {
+    const bt_softrw *l = state;
+    return l->owner == bt_pid() ? l->held : 0;
+}
+
+static void give_back(bt_softrw *l) {
+    bt_beat_stop(l->beat);
+    l->beat = NULL;
+    drop_marker(l, l->held == 1 ? l->rdir : l->dir);
+    if (l->rdir >= 0)
+        close(l->rdir);
+    if (l->dir >= 0)
+        close(l->dir);
+    l->rdir = l->dir = -1;
+    l->held = l->claimed = 0;
+}
+
+void bt_softrw_abandon(bt_softrw *l, const char *path) {
+    (void)path;
+    if (l->claimed && !l->held)
+        give_back(l);
+}
+
+static void softrw_release(void *state, const char *path) {
+    (void)path;
+    bt_softrw *l = state;
+    if (l->owner != bt_pid()) { /* a forked child: its copies only */
+        l->owner = bt_pid();
+        if (l->fd >= 0)
+            close(l->fd);
+        l->fd = -1;
+        l->held = l->claimed = 0;
+        bt_beat_stop(l->beat);
+        l->beat = NULL;
+        if (l->dir >= 0)
+            close(l->dir);
+        if (l->rdir >= 0)
+            close(l->rdir);
+        l->dir = l->rdir = -1;
+        return;
+    }
+    give_back(l);
+}
+
+static void softrw_end(void *state, const char *path) {
+    bt_softrw *l = state;
+    softrw_release(l, path);
+    char spath[PATH_MAX];
+    if (side(spath, sizeof spath, path, ".state") == 0)
+        bt_soft_release(&l->state, spath);
+}
+
+const bt_kind bt_softrw_kind = {"baton.soft_rw", "soft read/write lock", sizeof(bt_softrw),
+                                held_names, softrw_try, softrw_wait, NULL, softrw_held,
+                                NULL, softrw_release, softrw_end};
+
+/* The pid and host of a marker (parsed by parse() before). */
+static int describe(int dir, const char *name, bt_softrw_marker *m) {
+    int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    char buf[MARKER_MAX + 1], token[33];
+    ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, buf, MARKER_MAX) : -1;
+    close(fd);
+    if (n <= 0 || !parse(buf, (size_t)n, token))
+        return 0;
+    buf[n] = '\0';
+    m->pid = strtol(buf + 33, NULL, 10);
+    char *host = strchr(buf + 33, '\n') + 1;
+    size_t len = strcspn(host, "\n");
+    if (len >= sizeof m->host)
+        len = sizeof m->host - 1;
+    memcpy(m->host, host, len);
+    m->host[len] = '\0';
+    m->mtime = (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
+    return 1;
+}
+
+int bt_softrw_markers(const char *path, bt_softrw_marker *out, int max) {
+    bt_err err;
+    int dir = bt_fs_open_folder(path, 0, "use", &err);
+    if (dir < 0) {
+        errno = err.code;
+        return -1;
+    }
+    const char *name = bt_fs_last_name(path);
+    char side_name[300];
+    int n = 0;
+    snprintf(side_name, sizeof side_name, "%s.write", name);
+    if (n < max && describe(dir, side_name, &out[n])) {
+        out[n].write = 1;
+        n++;
+    }
+    snprintf(side_name, sizeof side_name, "%s.readers", name);
+    int rdir = openat(dir, side_name, OPEN_DIR);
+    close(dir);
+    DIR *d = rdir >= 0 ? fdopendir(rdir) : NULL;
+    if (!d) {
+        if (rdir >= 0)
+            close(rdir);
+        return n;
+    }
+    struct dirent *e;
+    while (n < max && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || strstr(e->d_name, ".break"))
+            continue;
+        if (describe(dirfd(d), e->d_name, &out[n])) {
+            out[n].write = 0;
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}

@@ -1,0 +1,53 @@
+/* Soft read/write locks: Python filelock's SoftReadWriteLock on the same files, for shared
+ * file systems where SQLite's locks are unreliable. Beside the lock path PATH:
+ *   PATH.state          a soft lock (soft_lock.h) held only during a transition
+ *   PATH.write          the writer's marker: a writer claims or holds the lock
+ *   PATH.readers/NAME   one marker per reader (NAME: 32 hex digits, '.', the pid)
+ * A marker holds "TOKEN\nPID\nHOST\n" (TOKEN: 32 random hex digits), mode 0600. A heartbeat
+ * (soft_lease.h) refreshes the held marker's time; a marker older than the stale threshold
+ * is evicted by anyone, on any host. A writer claims PATH.write first (which keeps new
+ * readers out), then waits for the readers to drain: writers are preferred. */
+#ifndef BT_SOFT_RW_H
+#define BT_SOFT_RW_H
+
+#include <sys/types.h>
+
+#include "lock_kind.h"
+#include "soft_lock.h"
+
+typedef struct bt_softrw {
+    bt_soft state;      /* PATH.state, held during a transition only */
+    int held;           /* 0, 1 (read) or 2 (write) */
+    int claimed;        /* a writer's claim on PATH.write, readers not yet drained */
+    int fd;             /* our marker while claimed or held; -1 otherwise */
+    int dir;            /* PATH's folder (O_PATH) while claimed or held */
+    int rdir;           /* PATH.readers while reading */
+    char name[80];      /* our marker's name in dir (NAME.write) or rdir (a reader's) */
+    dev_t dev;
+    ino_t ino;
+    pid_t owner;
+    double every, stale;
+    bt_beat *beat;
+    int make_parents;
+} bt_softrw;
+
+extern const bt_kind bt_softrw_kind; /* state: bt_softrw; held_names: "read", "write" */
+
+void bt_softrw_init(bt_softrw *l, int make_parents, double every, double stale);
+
+/* Give up a writer's claim that has not become the lock (a wait that ends). */
+void bt_softrw_abandon(bt_softrw *l, const char *path);
+
+/* One marker of the soft read/write lock at a path, for baton.holder. */
+typedef struct bt_softrw_marker {
+    int write;          /* PATH.write, else a reader's */
+    long pid;
+    char host[256];
+    double mtime;
+} bt_softrw_marker;
+
+/* The markers of the soft read/write lock at `path` (the writer's first) into out: how
+ * many, or -1 with errno. Markers that cannot be parsed are left out. */
+int bt_softrw_markers(const char *path, bt_softrw_marker *out, int max);
+
+#endif
