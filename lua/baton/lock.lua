@@ -186,11 +186,16 @@ function Gate:wait(seconds)
   return self.a:wait(seconds)
 end
 
-function Gate:pollfd()
-  local a = self.a
-  local f = a.pollfd
-  if f == nil or other_holds(self.l) then return nil end
+-- The attempts' optional method `name`, asked only while no other coroutine holds the object.
+local function ask(g, name)
+  local a = g.a
+  local f = a[name]
+  if f == nil or other_holds(g.l) then return nil end
   return f(a)
+end
+
+function Gate:pollfd()
+  return ask(self, "pollfd")
 end
 
 function Gate:here()
@@ -201,10 +206,7 @@ function Gate:here()
 end
 
 function Gate:never()
-  local a = self.a
-  local f = a.never
-  if f == nil or other_holds(self.l) then return nil end
-  return f(a)
+  return ask(self, "never")
 end
 
 -- The kernel's queue, for wait.acquire's waits without a deadline or anything to do
@@ -230,23 +232,27 @@ function Lock:_here()
   return f and f(self.path) or nil
 end
 
--- The gate coroutines of this process wait through for object `self`, in `mode` (a
--- read/write lock's "read" or "write", attempting through self._attempt[mode]; nil: the
--- object's handle). Made once per mode.
-local function gate_of(self, mode)
-  local key = mode or 1
-  local gates = self._gates
-  if not gates then
-    gates = {}
-    self._gates = gates
+-- self[field][key], made by make(self, key) the first time it is asked for.
+local function memo(self, field, key, make)
+  local t = self[field]
+  if not t then
+    t = {}
+    self[field] = t
   end
-  local g = gates[key]
-  if not g then
-    g = gate(self, mode and self._attempt[mode] or self._h, "another coroutine of this "
-      .. "process, through this same " .. self._noun .. " object")
-    gates[key] = g
+  local v = t[key]
+  if not v then
+    v = make(self, key)
+    t[key] = v
   end
-  return g
+  return v
+end
+
+-- The gate coroutines of this process wait through for object `self`, in mode `key` (a
+-- read/write lock's "read" or "write", attempting through self._attempt[key]; 1: the
+-- object's handle), kept in self._gates.
+local function new_gate(self, key)
+  return gate(self, key == 1 and self._h or self._attempt[key], "another coroutine of this "
+    .. "process, through this same " .. self._noun .. " object")
 end
 
 -- The kernel's queue (wait.block, chosen by wait.direct), for a wait with no options and no
@@ -296,8 +302,8 @@ local function take(self, o, timeout, mode)
   end
   -- Every other wait goes through the gate, as another coroutine may take the lock through
   -- this object while this one waits (a wait that yields, or a callback that resumes one).
-  local ok, msg, code = wait.protect(abandon, self, attempt, self, gate_of(self, mode), o,
-    timeout, co, mode)
+  local ok, msg, code = wait.protect(abandon, self, attempt, self,
+    memo(self, "_gates", mode or 1, new_gate), o, timeout, co, mode)
   if not ok then
     if self._n == 0 then h:release() end -- a wait's state, never another coroutine's lock
     local f = h.abandon
@@ -387,20 +393,14 @@ function Level:__close()
   close_level(self._l, self._k)
 end
 
+local function new_level(self, k)
+  return setmetatable({ _l = self, _k = k }, Level)
+end
+
 local function level_guard(self)
   local k = self._n
   if k <= 1 then return self end
-  local gs = self._g
-  if not gs then
-    gs = {}
-    self._g = gs
-  end
-  local g = gs[k]
-  if not g then
-    g = setmetatable({ _l = self, _k = k }, Level)
-    gs[k] = g
-  end
-  return g
+  return memo(self, "_g", k, new_level)
 end
 
 -- Acquire, waiting as the options say; raises a string naming the path on failure.
