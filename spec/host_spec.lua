@@ -70,6 +70,7 @@ describe("the baton executable", function()
       assert.equal(1, code)
       -- LUA_INIT runs first
       code, out = bt({ "-e", "print(y)" }, { env = { LUA_INIT = "y = 42" } })
+      assert.equal(0, code, out)
       assert.equal("42\n", out)
     end)
 
@@ -343,6 +344,7 @@ describe("the baton executable", function()
       assert.is_falsy(out:find(path, 1, true))
       -- a background process the command leaves behind does not keep the lock
       code, out = bt({ "lock", path, "sh", "-c", "sleep 30 >/dev/null 2>&1 & echo $!" })
+      assert.equal(0, code, out)
       local left = tonumber(out)
       assert.is_true(free(path))
       H.kill(left)
