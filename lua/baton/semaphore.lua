@@ -50,7 +50,10 @@ end
 -- released guard stays released).
 local Slot = { kind = "semaphore", _noun = "semaphore" }
 Slot.__index = Slot
-Slot.is_locked = engine.Lock.is_locked
+-- A slot is held by this process, whichever coroutine asks (any may give its guard back).
+function Slot:is_locked()
+  return self._n > 0 and self._h:held()
+end
 
 -- Back to the pool, once.
 local function pool(l)
