@@ -4,18 +4,10 @@ local baton = require "baton"
 local H = require "helpers"
 
 local unpack = table.unpack or unpack
-local BIN = os.getenv("BATON_BIN") or "build/5.4/bin/baton"
+local B = require "helpers.bin"
+local BIN = B.BIN
+local bt = B.run -- exit status, stdout, stderr
 
--- Run the executable: exit status, stdout, stderr.
-local function bt(args, opts)
-  opts = opts or {}
-  local spec = { BIN, unpack(args) }
-  spec.stderr, spec.env, spec.input, spec.cwd = "pipe", opts.env, opts.input, opts.cwd
-  spec.timeout = opts.timeout or 30
-  local ok, code, out, err = baton.run(spec)
-  assert(ok ~= nil, code)
-  return code, out, err
-end
 
 local function flock(args)
   local ok, code = baton.run{ "flock", stderr = "null", unpack(args) }
