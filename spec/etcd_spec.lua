@@ -71,15 +71,12 @@ if missing then
 end
 
 describe("etcd locks", function()
-  local server, n = nil, 0
+  local server
   local url -- a fresh lock name for every test
 
   setup(function() server = E.start() end)
   teardown(E.stop_all)
-  before_each(function()
-    n = n + 1
-    url = server.url .. "/spec/lock" .. n
-  end)
+  before_each(function() url = server.url .. "/" .. E.name("spec/lock") end)
   after_each(H.cleanup)
 
   describe("exclusion", function()
@@ -391,16 +388,13 @@ local f = assert(io.open(dir .. "/done" .. tostring(arg[4]), "w")); f:close()
 end)
 
 describe("baton lock with an etcd:// lock", function()
-  local server, n = nil, 0
+  local server
   local url
   local BIN = os.getenv("BATON_BIN")
 
   setup(function() server = E.start() end)
   teardown(E.stop_all)
-  before_each(function()
-    n = n + 1
-    url = server.url .. "/spec/cli" .. n
-  end)
+  before_each(function() url = server.url .. "/" .. E.name("spec/cli") end)
   after_each(H.cleanup)
 
   local function bt(args)
