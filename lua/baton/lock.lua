@@ -18,12 +18,10 @@
 local core = require "baton.core"
 local options = require "baton.options"
 local wait = require "baton.wait"
-local coop = require "baton.coop"
 
 local find = string.find
 local scoped = require "baton.scoped"
 local EMPTY = options.EMPTY
-local owners = coop.owners -- coroutine -> the baton.jobs scheduler running it
 local direct = wait.direct -- the kernel's queue, straight away?
 
 local M = {}
@@ -480,9 +478,10 @@ function M.acquire_new(l, raise, level)
 end
 
 -- baton.lock(path) without options, the most common call, in one step: an exclusive flock
--- lock taken in the kernel's queue, outside baton.jobs. Returns nil (nothing done) for any
--- other case, which M.new and M.acquire_new handle.
+-- lock taken in the kernel's queue when wait.direct_plain says so (outside baton.jobs). Any
+-- other case goes through M.new and M.acquire_new.
 local flock_plain = core.flock_plain
+local direct_plain = wait.direct_plain
 Lock.kind = "flock" -- the default, so that the object below needs no field for it
 Lock._o = EMPTY
 
@@ -490,8 +489,8 @@ Lock._o = EMPTY
 function M.lock(path, opts)
   local co = running() or MAIN
   -- (a path with a scheme may belong to another kind: the general way asks the registry)
-  local h = opts == nil and owners[co] == nil and type(path) == "string"
-    and not find(path, "://", 1, true) and flock_plain(path)
+  local h = opts == nil and type(path) == "string" and not find(path, "://", 1, true)
+    and direct_plain(co) and flock_plain(path)
   if h then
     -- protected: nobody else could give back a lock taken just before an error (a host's
     -- interrupt) strikes

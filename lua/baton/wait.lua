@@ -105,6 +105,12 @@ function M.direct(h, o, timeout, co)
     and quiet_options(o)
 end
 
+-- M.direct for no options, no deadline and a handle that can block (baton.lock(path)'s
+-- case, asked before the handle is opened), in short.
+function M.direct_plain(co)
+  return owners[co] == nil
+end
+
 -- What this process holds the lock through, when it is the holder (a phrase), else nil:
 -- asked only once an attempt found the lock busy.
 local function held_here(h, obj)
