@@ -22,7 +22,7 @@ local wait = require "baton.wait"
 local find = string.find
 local scoped = require "baton.scoped"
 local EMPTY = options.EMPTY
-local direct = wait.direct -- the kernel's queue, straight away?
+local direct, queue = wait.direct, wait.block -- the kernel's queue: straight away?, wait there
 
 local M = {}
 
@@ -257,7 +257,7 @@ end
 -- deadline where nothing can yield. A flock handle's block() publishes the holder record
 -- itself; other kinds' records are published here.
 local function block(h, path)
-  local ok, msg, code = wait.block(h, path)
+  local ok, msg, code = queue(h, path)
   if ok and h.here == nil then record(h, nil) end
   return ok, msg, code
 end
@@ -494,7 +494,7 @@ function M.lock(path, opts)
   if h then
     -- protected: nobody else could give back a lock taken just before an error (a host's
     -- interrupt) strikes
-    local fine, ok, msg = pcall(wait.block, h, path)
+    local fine, ok, msg = pcall(queue, h, path)
     if fine and ok then
       return setmetatable({ path = path, _h = h, _n = 1, _co = co }, Lock)
     end

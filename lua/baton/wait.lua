@@ -130,14 +130,14 @@ end
 -- obj._closed ends the wait (closed from a callback), obj._here(obj) may name a holder in
 -- this process that the handle cannot see.
 function M.acquire(h, path, o, timeout, obj)
+  local ok, msg, code = h:try()
+  if ok then return true end
+  if code ~= "busy" then return nil, msg, code end
+  -- the lock is held: how to wait for it
   local sleep, poll, cancel, on_wait = o.sleep, o.poll, o.cancel, o.on_wait
   if not (sleep or poll) and coop.scheduler() then poll = job_poll end
   if not on_wait and o.warn_after then on_wait = default_on_wait end
   local forever = timeout == nil or timeout < 0 or timeout == math.huge
-  local ok, msg, code
-  ok, msg, code = h:try()
-  if ok then return true end
-  if code ~= "busy" then return nil, msg, code end
   local here = held_here(h, obj)
   if timeout == 0 then
     return nil, "baton: lock '" .. path .. "' is held by another holder" ..
