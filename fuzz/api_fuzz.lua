@@ -1326,7 +1326,7 @@ local function release_all()
     local e = pool[i]
     local o = e.obj
     if e.kind == "lock" or e.kind == "rw" then pcall(o.close, o)
-    elseif e.kind == "guard" then pcall(function() if o._live then o:release() end end)
+    elseif e.kind == "guard" then pcall(function() if o._l ~= nil then o:release() end end) -- still live
     elseif e.kind == "proc" then pcall(o.close, o)
     elseif e.kind == "fd" then pcall(o.close, o)
     elseif e.kind == "core" then

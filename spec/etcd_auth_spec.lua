@@ -8,15 +8,12 @@ local E = require "helpers.etcd"
 local S = require "helpers.etcd_secure"
 
 local missing = S.missing()
-if missing then
-  describe("etcd locks with authentication", function() pending(missing) end)
-  return
-end
+if missing then return describe("etcd locks with authentication", function() pending(missing) end) end
 
 local TOKEN_TTL = 2
 
 describe("etcd locks with authentication", function()
-  local server, url, n = nil, nil, 0
+  local server, url
   local BIN = os.getenv("BATON_BIN")
   local ALICE = { user = "alice", password = "s3cret", ttl = 2 }
 
@@ -25,10 +22,7 @@ describe("etcd locks with authentication", function()
     S.enable_auth(server, nil, "alice", "s3cret")
   end)
   teardown(S.stop_all)
-  before_each(function()
-    n = n + 1
-    url = "etcd://" .. server.endpoint .. "/spec/auth" .. n
-  end)
+  before_each(function() url = "etcd://" .. server.endpoint .. "/" .. E.name("spec/auth") end)
   after_each(H.cleanup)
 
   local function with(extra)

@@ -7,10 +7,7 @@ local H = require "helpers"
 local E = require "helpers.etcd"
 
 local missing = E.missing()
-if missing then
-  describe("etcd locks while cluster members fail", function() pending(missing) end)
-  return
-end
+if missing then return describe("etcd locks while cluster members fail", function() pending(missing) end) end
 
 -- A child that takes the lock once and works under it for `hold` seconds. It counts itself
 -- in a shared counter (under a file lock) while it works, and presents its fencing token to

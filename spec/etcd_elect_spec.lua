@@ -6,21 +6,17 @@ local H = require "helpers"
 local E = require "helpers.etcd"
 
 local missing = E.missing()
-if missing then
-  describe("etcd elections", function() pending(missing) end)
-  return
-end
+if missing then return describe("etcd elections", function() pending(missing) end) end
 
 describe("etcd elections", function()
-  local server, n = nil, 0
+  local server
   local name, url
   local BIN = os.getenv("BATON_BIN")
 
   setup(function() server = E.start() end)
   teardown(E.stop_all)
   before_each(function()
-    n = n + 1
-    name = "spec/elect" .. n
+    name = E.name("spec/elect")
     url = server.url .. "/" .. name
   end)
   after_each(H.cleanup)

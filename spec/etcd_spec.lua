@@ -71,15 +71,12 @@ if missing then
 end
 
 describe("etcd locks", function()
-  local server, n = nil, 0
+  local server
   local url -- a fresh lock name for every test
 
   setup(function() server = E.start() end)
   teardown(E.stop_all)
-  before_each(function()
-    n = n + 1
-    url = server.url .. "/spec/lock" .. n
-  end)
+  before_each(function() url = server.url .. "/" .. E.name("spec/lock") end)
   after_each(H.cleanup)
 
   describe("exclusion", function()
@@ -188,10 +185,11 @@ local f = assert(io.open(dir .. "/done" .. tostring(arg[4]), "w")); f:close()
   describe("waiting", function()
     it("try_lock makes one attempt and timeouts end the wait with a clear error", function()
       local pid = holder(url, { hold = 30 })
-      local l, msg, code = baton.try_lock(url, { ttl = 2 })
+      local l, _, code = baton.try_lock(url, { ttl = 2 })
       assert.is_nil(l)
       assert.equal("busy", code)
       local t0 = baton.now()
+      local msg
       l, msg, code = baton.try_lock(url, { ttl = 2, timeout = 0.5 })
       assert.is_nil(l)
       assert.equal("timeout", code)
@@ -282,10 +280,10 @@ local f = assert(io.open(dir .. "/done" .. tostring(arg[4]), "w")); f:close()
     it("leaves no descriptor to commands started while it holds or waits", function()
       local function inherited() -- sockets and eventfds a command started now would get
         local _, out = H.run("ls -l /proc/self/fd")
-        local n = 0
-        for _ in out:gmatch("socket:") do n = n + 1 end
-        for _ in out:gmatch("anon_inode:") do n = n + 1 end
-        return n
+        local count = 0
+        for _ in out:gmatch("socket:") do count = count + 1 end
+        for _ in out:gmatch("anon_inode:") do count = count + 1 end
+        return count
       end
       local before = inherited()
       local l = baton.lock(url, { ttl = 2 })
@@ -390,16 +388,13 @@ local f = assert(io.open(dir .. "/done" .. tostring(arg[4]), "w")); f:close()
 end)
 
 describe("baton lock with an etcd:// lock", function()
-  local server, n = nil, 0
+  local server
   local url
   local BIN = os.getenv("BATON_BIN")
 
   setup(function() server = E.start() end)
   teardown(E.stop_all)
-  before_each(function()
-    n = n + 1
-    url = server.url .. "/spec/cli" .. n
-  end)
+  before_each(function() url = server.url .. "/" .. E.name("spec/cli") end)
   after_each(H.cleanup)
 
   local function bt(args)
@@ -434,10 +429,10 @@ describe("baton lock with an etcd:// lock", function()
     H.wait_for(function() return (H.read(pids) or ""):match("%d+ %d+") end, 10, "the command")
     local child = H.read(pids):match("%d+ (%d+)")
     -- baton is the outer shell's child
-    local holder = H.read("/proc/" .. outer .. "/task/" .. outer .. "/children"):match("%d+")
-    H.kill(holder, "STOP") -- no renewals: the lease runs out
+    local guard = H.read("/proc/" .. outer .. "/task/" .. outer .. "/children"):match("%d+")
+    H.kill(guard, "STOP") -- no renewals: the lease runs out
     local l = baton.lock(url, { ttl = 2, timeout = 10 })
-    H.kill(holder, "CONT")
+    H.kill(guard, "CONT")
     H.wait_file(codefile, 10)
     H.wait_for(function() return H.read(codefile):match("%d") end, 5)
     assert.equal("75", H.read(codefile):match("%d+"))

@@ -8,16 +8,13 @@ local E = require "helpers.etcd"
 local S = require "helpers.etcd_secure"
 
 local missing = S.missing()
-if missing then
-  describe("etcd locks over TLS", function() pending(missing) end)
-  return
-end
+if missing then return describe("etcd locks over TLS", function() pending(missing) end) end
 
 -- Left out under valgrind: OpenSSL's first handshake under memcheck takes longer than the
 -- request timeout a 2 s lease allows (half the lease, at least 1 s). The same code runs under
 -- AddressSanitizer and UndefinedBehaviorSanitizer in `make sanitize`.
 describe("etcd locks over TLS #novalgrind", function()
-  local certs, opts, server, url, n = nil, nil, nil, nil, 0
+  local certs, opts, server, url
   local BIN = os.getenv("BATON_BIN")
 
   setup(function()
@@ -26,10 +23,7 @@ describe("etcd locks over TLS #novalgrind", function()
     server = S.start(opts)
   end)
   teardown(S.stop_all)
-  before_each(function()
-    n = n + 1
-    url = "etcds://" .. server.endpoint .. "/spec/tls" .. n
-  end)
+  before_each(function() url = "etcds://" .. server.endpoint .. "/" .. E.name("spec/tls") end)
   after_each(H.cleanup)
 
   local function tls(extra)

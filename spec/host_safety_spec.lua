@@ -7,19 +7,12 @@ local baton = require "baton"
 local H = require "helpers"
 
 local unpack = table.unpack or unpack
-local BIN = os.getenv("BATON_BIN") or "build/5.4/bin/baton"
+local B = require "helpers.bin"
+local BIN, bt = B.BIN, B.run
 
 -- Signals this process may have inherited as ignored are put back to their defaults.
 local DEFAULTS = "--default-signal=INT,TERM,HUP,QUIT,USR1,USR2,ALRM,PIPE"
 
-local function bt(args, opts)
-  opts = opts or {}
-  local spec = { BIN, unpack(args) }
-  spec.stderr, spec.timeout = "pipe", opts.timeout or 30
-  local ok, code, out, err = baton.run(spec)
-  assert(ok ~= nil, code)
-  return code, out, err
-end
 
 local function flock(args)
   local ok, code = baton.run{ "flock", stderr = "null", unpack(args) }

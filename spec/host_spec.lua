@@ -4,18 +4,10 @@ local baton = require "baton"
 local H = require "helpers"
 
 local unpack = table.unpack or unpack
-local BIN = os.getenv("BATON_BIN") or "build/5.4/bin/baton"
+local B = require "helpers.bin"
+local BIN = B.BIN
+local bt = B.run -- exit status, stdout, stderr
 
--- Run the executable: exit status, stdout, stderr.
-local function bt(args, opts)
-  opts = opts or {}
-  local spec = { BIN, unpack(args) }
-  spec.stderr, spec.env, spec.input, spec.cwd = "pipe", opts.env, opts.input, opts.cwd
-  spec.timeout = opts.timeout or 30
-  local ok, code, out, err = baton.run(spec)
-  assert(ok ~= nil, code)
-  return code, out, err
-end
 
 local function flock(args)
   local ok, code = baton.run{ "flock", stderr = "null", unpack(args) }
@@ -70,6 +62,7 @@ describe("the baton executable", function()
       assert.equal(1, code)
       -- LUA_INIT runs first
       code, out = bt({ "-e", "print(y)" }, { env = { LUA_INIT = "y = 42" } })
+      assert.equal(0, code, out)
       assert.equal("42\n", out)
     end)
 
@@ -341,6 +334,7 @@ describe("the baton executable", function()
       assert.is_falsy(out:find(path, 1, true))
       -- a background process the command leaves behind does not keep the lock
       code, out = bt({ "lock", path, "sh", "-c", "sleep 30 >/dev/null 2>&1 & echo $!" })
+      assert.equal(0, code, out)
       local left = tonumber(out)
       assert.is_true(free(path))
       H.kill(left)

@@ -4,16 +4,7 @@
 -- never meets one.
 local H = require "helpers"
 
-local ROOT = os.getenv("BATON_ROOT") or "."
-local MODULES = "/usr/lib/nginx/modules"
-
-local function free_port()
-  local socket = require "socket"
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return port
-end
+local N = require "helpers.nginx"
 
 -- the module every request shares: the lock object and a count of requests inside
 local SHARED = [[
@@ -25,21 +16,8 @@ return {
 }
 ]]
 
-local CONF = [[
-load_module %s/ndk_http_module.so;
-load_module %s/ngx_http_lua_module.so;
-worker_processes 1;
-user root root;
-error_log %s/error.log warn;
-pid %s/nginx.pid;
-events { worker_connections 512; }
-http {
-  access_log off;
-  client_body_temp_path %s/tmp;
-  lua_package_path "%s/?.lua;%s/lua/?.lua;%s/lua/?/init.lua;;";
-  lua_package_cpath "%s/build/luajit/?.so;;";
-  server {
-    listen 127.0.0.1:%d;
+-- the server's locations; the counter is filled in
+local LOCATIONS = [[
     location = /inc {
       content_by_lua_block {
         local s = require "shared_lock"
@@ -63,8 +41,6 @@ http {
     location = /ping {
       content_by_lua_block { ngx.say("pong") }
     }
-  }
-}
 ]]
 
 local PEER = [[
@@ -88,36 +64,21 @@ describe("a module-level lock object inside nginx #hosts", function()
   before_each(function() dir = H.tmpdir() end)
 
   after_each(function()
-    if pid then H.kill(pid, "QUIT") end
-    H.wait_for(function() return not pid or not H.alive(pid) end, 10, "nginx to stop")
+    N.stop(pid)
     pid = nil
     H.cleanup()
   end)
 
-  local function have_nginx()
-    return (H.run("command -v nginx")) == 0 and H.read(MODULES .. "/ngx_http_lua_module.so")
-      and H.read(ROOT .. "/build/luajit/baton/core.so")
-  end
-
   it("lets one request of a worker in at a time, and excludes a peer process", function()
-    if not have_nginx() then return pending("needs nginx-light, libnginx-mod-http-lua, make LUA=luajit") end
-    os.execute("mkdir -p " .. dir .. "/tmp")
-    local port = free_port()
+    if not N.available() then return pending(N.MISSING) end
+    local port = N.free_port()
     local lockp, counter = dir .. "/counter.lock", dir .. "/counter"
     H.write(counter, "0")
     H.write(dir .. "/shared_lock.lua", string.format(SHARED, lockp))
-    H.write(dir .. "/nginx.conf", string.format(CONF, MODULES, MODULES, dir, dir, dir, dir, ROOT,
-      ROOT, ROOT, port, counter))
-    local code = H.run(string.format("nginx -p %s -c %s/nginx.conf </dev/null >%s/start.log 2>&1",
-      dir, dir, dir))
-    assert.equal(0, code, H.read(dir .. "/start.log"))
-    H.wait_file(dir .. "/nginx.pid")
-    pid = tonumber(H.read(dir .. "/nginx.pid"))
-    H.wait_for(function() return (H.run("curl -sf http://127.0.0.1:" .. port .. "/ping")) == 0 end)
+    pid = N.start(dir, N.conf(dir, 1, port, string.format(LOCATIONS, counter), dir .. "/?.lua;"), port)
 
     local peer = H.spawn(H.lua_cmd(H.script(PEER), lockp, counter, 100))
-    local out
-    code, out = H.run(string.format(
+    local code, out = H.run(string.format(
       "curl -s --parallel --parallel-max 20 --max-time 60 'http://127.0.0.1:%d/inc?[1-100]'", port))
     assert.equal(0, code, out)
     local n = 0

@@ -1,33 +1,12 @@
 -- baton inside nginx with the lua module (OpenResty style, LuaJIT): two worker processes
 -- increment a counter file under a lock whose waits yield through ngx.sleep.
 local H = require "helpers"
+local N = require "helpers.nginx"
 
-local ROOT = os.getenv("BATON_ROOT") or "."
-local MODULES = "/usr/lib/nginx/modules"
+local ROOT = N.ROOT
 
-local function free_port()
-  local socket = require "socket"
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return port
-end
-
-local CONF = [[
-load_module %s/ndk_http_module.so;
-load_module %s/ngx_http_lua_module.so;
-worker_processes %d;
-user root root;
-error_log %s/error.log warn;
-pid %s/nginx.pid;
-events { worker_connections 512; }
-http {
-  access_log off;
-  client_body_temp_path %s/tmp;
-  lua_package_path "%s/lua/?.lua;%s/lua/?/init.lua;;";
-  lua_package_cpath "%s/build/luajit/?.so;;";
-  server {
-    listen 127.0.0.1:%d;
+-- the server's locations; the lock file and the counter are filled in
+local LOCATIONS = [[
     location = /inc {
       content_by_lua_block {
         local baton = require "baton"
@@ -44,8 +23,6 @@ http {
     location = /ping {
       content_by_lua_block { ngx.say("pong ", ngx.worker.pid()) }
     }
-  }
-}
 ]]
 
 describe("inside nginx with lua #hosts", function()
@@ -56,43 +33,29 @@ describe("inside nginx with lua #hosts", function()
   end)
 
   after_each(function()
-    if pid then H.kill(pid, "QUIT") end
-    H.wait_for(function() return not pid or not H.alive(pid) end, 10, "nginx to stop")
+    N.stop(pid)
     pid = nil
     H.cleanup()
   end)
 
   local function start(workers)
-    os.execute("mkdir -p " .. dir .. "/tmp")
-    port = free_port()
+    port = N.free_port()
     local lockp, counter = dir .. "/counter.lock", dir .. "/counter"
     H.write(counter, "0")
-    H.write(dir .. "/nginx.conf", string.format(CONF, MODULES, MODULES, workers, dir, dir, dir, ROOT, ROOT,
-      ROOT, port, lockp, counter))
-    -- its own output to a file: a daemon must not hold our pipe open
-    local code = H.run(string.format("nginx -p %s -c %s/nginx.conf </dev/null >%s/start.log 2>&1",
-      dir, dir, dir))
-    local out = H.read(dir .. "/start.log")
-    assert.equal(0, code, out)
-    H.wait_file(dir .. "/nginx.pid")
-    pid = tonumber(H.read(dir .. "/nginx.pid"))
-    H.wait_for(function() return (H.run("curl -sf http://127.0.0.1:" .. port .. "/ping")) == 0 end)
+    pid = N.start(dir, N.conf(dir, workers, port, string.format(LOCATIONS, lockp, counter)), port)
     return lockp, counter
   end
 
-  local function have_nginx()
-    return (H.run("command -v nginx")) == 0 and H.read(MODULES .. "/ngx_http_lua_module.so")
-      and H.read(ROOT .. "/build/luajit/baton/core.so")
-  end
+  local have_nginx = N.available
 
   it("keeps an exact count under 300 concurrent requests", function()
-    if not have_nginx() then return pending("needs nginx-light, libnginx-mod-http-lua, make LUA=luajit") end
+    if not have_nginx() then return pending(N.MISSING) end
     local _, counter = start(2)
     local code, out = H.run(string.format(
       "curl -s --parallel --parallel-max 50 --max-time 60 'http://127.0.0.1:%d/inc?[1-300]'", port))
     assert.equal(0, code, out)
-    local n, workers = 0, {}
-    for w in out:gmatch("inc (%d+)") do n = n + 1; workers[w] = true end
+    local n = 0
+    for _ in out:gmatch("inc (%d+)") do n = n + 1 end
     assert.equal(300, n, out)
     assert.equal("300", H.read(counter))
     local errors = H.read(dir .. "/error.log") or ""
@@ -100,7 +63,7 @@ describe("inside nginx with lua #hosts", function()
   end)
 
   it("keeps answering other requests while one waits for a lock held outside", function()
-    if not have_nginx() then return pending("needs nginx-light, libnginx-mod-http-lua, make LUA=luajit") end
+    if not have_nginx() then return pending(N.MISSING) end
     -- one worker, so the waiting request and every ping share it
     local lockp, counter = start(1)
     local holder = H.flock_holder(lockp, 1.5)
@@ -127,7 +90,7 @@ describe("inside nginx with lua #hosts", function()
     H.wait_for(function() return not H.alive(holder) end, 5, "the holder to exit")
   end)
   it("logs no ngx.sleep(0) warnings while requests wait", function()
-    if not have_nginx() then return pending("needs nginx-light, libnginx-mod-http-lua, make LUA=luajit") end
+    if not have_nginx() then return pending(N.MISSING) end
     local lockp, counter = start(1)
     -- held outside for a while, and released by closing: the waiters are woken, and pause
     local holder = H.flock_holder(lockp, 0.6)
@@ -142,9 +105,9 @@ describe("inside nginx with lua #hosts", function()
     assert.not_matches("[error]", log, 1, true)
   end)
   it("runs examples/openresty/nginx.conf as its header says", function()
-    if not have_nginx() then return pending("needs nginx-light, libnginx-mod-http-lua, make LUA=luajit") end
+    if not have_nginx() then return pending(N.MISSING) end
     -- the example with this tree's baton and a free port; its workers run as nobody
-    port = free_port()
+    port = N.free_port()
     local conf = assert(H.read(ROOT .. "/examples/openresty/nginx.conf"))
     local n
     conf, n = conf:gsub('lua_package_path "[^"]*"', string.format('lua_package_path "%s/lua/?.lua;%s/lua/?/init.lua;;"', ROOT, ROOT))
@@ -158,14 +121,14 @@ describe("inside nginx with lua #hosts", function()
     local header = assert(conf:match("\n#   (mkdir %-p [^\n]*)"))
     local code, out = H.run("cd " .. H.quote(dir) .. " && " .. header .. " </dev/null >start.log 2>&1")
     assert.equal(0, code, out .. (H.read(dir .. "/start.log") or ""))
-    H.wait_file(dir .. "/logs/nginx.pid")
-    pid = tonumber(H.read(dir .. "/logs/nginx.pid"))
-    H.wait_for(function() return (H.run("curl -sf http://127.0.0.1:" .. port .. "/visit")) == 0 end)
+    pid = N.wait_up(dir .. "/logs/nginx.pid", "http://127.0.0.1:" .. port .. "/visit")
     code, out = H.run("curl -s http://127.0.0.1:" .. port .. "/visit")
+    assert.equal(0, code, out)
     assert.equal("visit 2\n", out)
     -- a program outside nginx holds the same lock: the request waits for it
     local holder = H.flock_holder(dir .. "/locks/visits.lock", 0.5)
     code, out = H.run("curl -s --max-time 10 http://127.0.0.1:" .. port .. "/visit")
+    assert.equal(0, code, out)
     assert.equal("visit 3\n", out)
     assert.is_false(H.alive(holder), "the request did not wait for the lock")
     local log = H.read(dir .. "/logs/error.log") or ""

@@ -6,12 +6,14 @@
 -- flipper is a small C program run as that user.
 local baton = require "baton"
 local H = require "helpers"
+local U = require "helpers.user"
 
 local USER = "batonrace1"
-local IS_ROOT = H.read("/proc/self/status"):match("\nUid:%s+(%d+)") == "0"
+local IS_ROOT = U.IS_ROOT
+local user = U.new(USER) -- made in setup
 local RACE_SECONDS = 3
 
-local uid, gid, flipper
+local flipper
 
 local FLIPPER = [[
 #include <stdlib.h>
@@ -30,19 +32,15 @@ int main(int argc, char **argv) {
 ]]
 
 local function as_user(cmd)
-  return string.format("setpriv --reuid=%d --regid=%d --clear-groups -- %s", uid, gid, cmd)
+  return user:as(cmd)
 end
 
-local function run_ok(cmd)
-  local rc, out = H.run(cmd)
-  assert(rc == 0, cmd .. ": " .. out)
-  return out
-end
+local run_ok = H.run_ok
 
 -- What must not change in the root-only folder: its entries and its own times (any entry
 -- created or removed there, even briefly, moves its mtime), and the canary's inode.
 local function fingerprint(dir)
-  return run_ok("ls -A " .. H.quote(dir) .. " && stat -c '%i %y %z' " .. H.quote(dir) .. " " ..
+  return H.listing(dir) .. run_ok("stat -c '%i %y %z' " .. H.quote(dir) .. " " ..
     H.quote(dir .. "/canary"))
 end
 
@@ -68,10 +66,7 @@ describe("lock paths another user changes meanwhile", function()
 
   setup(function()
     if not IS_ROOT then return end
-    os.execute("userdel -r " .. USER .. " >/dev/null 2>&1")
-    assert.equal(0, (H.run("useradd -M -s /usr/sbin/nologin " .. USER)))
-    uid = tonumber(select(2, H.run("id -u " .. USER)):match("%d+"))
-    gid = tonumber(select(2, H.run("id -g " .. USER)):match("%d+"))
+    user:create()
     local dir = H.tmpdir()
     run_ok("chmod 755 " .. H.quote(dir))
     H.write(dir .. "/flip.c", FLIPPER)
@@ -82,7 +77,7 @@ describe("lock paths another user changes meanwhile", function()
   teardown(function()
     if IS_ROOT then
       H.cleanup()
-      os.execute("userdel -r " .. USER .. " >/dev/null 2>&1")
+      user:remove()
     end
   end)
 
@@ -129,7 +124,7 @@ describe("lock paths another user changes meanwhile", function()
       assert.is_nil(a.l, a.kind .. " went through the link")
       assert.equal("ELOOP", a.code, a.kind .. ": " .. tostring(a.msg))
       assert.matches("'" .. proj .. "/sub'", a.msg, 1, true)
-      assert.matches("lies in '" .. proj .. "', a folder of uid " .. uid, a.msg, 1, true)
+      assert.matches("lies in '" .. proj .. "', a folder of uid " .. user.uid, a.msg, 1, true)
       assert.matches("sticky folder '" .. shared .. "'", a.msg, 1, true)
     end
     -- deeper, with folders to make beneath the link

@@ -5,25 +5,19 @@
 -- is real (useradd), and its links are made by its own processes.
 local baton = require "baton"
 local H = require "helpers"
+local U = require "helpers.user"
 
 local USER = "batonpath1"
-local IS_ROOT = H.read("/proc/self/status"):match("\nUid:%s+(%d+)") == "0"
-
-local uid, gid
+local IS_ROOT = U.IS_ROOT
+local user = U.new(USER) -- made in setup
 
 local function as_user(cmd)
-  return string.format("setpriv --reuid=%d --regid=%d --clear-groups -- %s", uid, gid, cmd)
+  return user:as(cmd)
 end
 
-local function run_ok(cmd)
-  local rc, out = H.run(cmd)
-  assert(rc == 0, cmd .. ": " .. out)
-  return out
-end
+local run_ok = H.run_ok
 
-local function listing(dir)
-  return run_ok("ls -A " .. H.quote(dir))
-end
+local listing = H.listing
 
 -- Every kind of lock at `path`, one attempt each: a list of { kind, lock-or-nil, msg, code }.
 local function attempts(path)
@@ -57,17 +51,8 @@ end
 describe("lock paths through a world-writable sticky folder", function()
   local top, shared, target
 
-  setup(function()
-    if not IS_ROOT then return end
-    os.execute("userdel -r " .. USER .. " >/dev/null 2>&1")
-    assert.equal(0, (H.run("useradd -M -s /usr/sbin/nologin " .. USER)))
-    uid = tonumber(select(2, H.run("id -u " .. USER)):match("%d+"))
-    gid = tonumber(select(2, H.run("id -g " .. USER)):match("%d+"))
-  end)
-
-  teardown(function()
-    if IS_ROOT then os.execute("userdel -r " .. USER .. " >/dev/null 2>&1") end
-  end)
+  setup(function() user:create() end)
+  teardown(function() user:remove() end)
 
   before_each(function()
     top = H.tmpdir()
@@ -120,14 +105,14 @@ describe("lock paths through a world-writable sticky folder", function()
     assert.is_truthy(listing(target .. "/new"):match("build%.lock"))
     -- a sticky world-writable folder owned by the other user, with that user's link in it
     local theirs = top .. "/theirs"
-    run_ok("mkdir -m 1777 " .. H.quote(theirs) .. " && chown " .. uid .. " " .. H.quote(theirs))
+    run_ok("mkdir -m 1777 " .. H.quote(theirs) .. " && chown " .. user.uid .. " " .. H.quote(theirs))
     run_ok(as_user("mkdir " .. H.quote(top .. "/theirs/box")))
     run_ok(as_user("ln -s box " .. H.quote(theirs .. "/jobs")))
     followed(theirs .. "/jobs/build.lock")
     assert.is_truthy(listing(theirs .. "/box"):match("build%.lock"))
     -- and a link in a folder that is not sticky and world-writable is the folder owner's say
     run_ok("mkdir -m 755 " .. H.quote(top .. "/plain"))
-    run_ok("ln -s ../target " .. H.quote(top .. "/plain/t") .. " && chown -h " .. uid .. " " ..
+    run_ok("ln -s ../target " .. H.quote(top .. "/plain/t") .. " && chown -h " .. user.uid .. " " ..
       H.quote(top .. "/plain/t"))
     followed(top .. "/plain/t/other.lock")
   end)

@@ -85,6 +85,7 @@ describe("baton.spawn", function()
     p, msg, code = baton.spawn{ dir .. "/script" }
     assert.is_nil(p)
     assert.equal("EACCES", code)
+    assert.matches("cannot run '" .. dir .. "/script'", msg, 1, true)
     p, msg, code = baton.spawn{ "cat", stdin = dir .. "/nothing-here" }
     assert.is_nil(p)
     assert.equal("ENOENT", code)

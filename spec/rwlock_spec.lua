@@ -232,7 +232,7 @@ describe("read/write locks", function()
         r:release()
         return "done"
       end)
-      local turns, res = 0, nil
+      local turns, res = 0
       repeat
         res = co()
         turns = turns + 1

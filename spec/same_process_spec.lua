@@ -154,7 +154,7 @@ describe("two lock objects in one process", function()
     a:release()
     -- a holder in another process is not taken for this one
     H.flock_holder(path, 30)
-    local l, msg, code = baton.try_lock(path)
+    l, msg, code = baton.try_lock(path)
     assert.is_nil(l)
     assert.equal("busy", code)
     assert.is_nil(msg:find("this process", 1, true), msg)

@@ -165,7 +165,7 @@ describe("semaphores", function()
       g:release()
       return slot
     end)
-    local turns, res = 0, nil
+    local turns, res = 0
     repeat
       res = co()
       turns = turns + 1

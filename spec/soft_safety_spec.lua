@@ -5,14 +5,14 @@
 local baton = require "baton"
 local core = require "baton.core"
 local H = require "helpers"
+local U = require "helpers.user"
 
 local USER = "batonsoft1"
-local IS_ROOT = H.read("/proc/self/status"):match("\nUid:%s+(%d+)") == "0"
-
-local uid, gid
+local IS_ROOT = U.IS_ROOT
+local user = U.new(USER) -- made in setup
 
 local function as_user(cmd)
-  return string.format("setpriv --reuid=%d --regid=%d --clear-groups -- %s", uid, gid, cmd)
+  return user:as(cmd)
 end
 
 -- Run Python code as the second user; returns its output.
@@ -41,17 +41,8 @@ end
 describe("soft locks among users", function()
   local dir, shared, path
 
-  setup(function()
-    if not IS_ROOT then return end
-    os.execute("userdel -r " .. USER .. " >/dev/null 2>&1")
-    assert.equal(0, (H.run("useradd -M -s /usr/sbin/nologin " .. USER)))
-    uid = tonumber(select(2, H.run("id -u " .. USER)):match("%d+"))
-    gid = tonumber(select(2, H.run("id -g " .. USER)):match("%d+"))
-  end)
-
-  teardown(function()
-    if IS_ROOT then os.execute("userdel -r " .. USER .. " >/dev/null 2>&1") end
-  end)
+  setup(function() user:create() end)
+  teardown(function() user:remove() end)
 
   before_each(function()
     dir = H.tmpdir()
@@ -99,7 +90,7 @@ describe("soft locks among users", function()
       set_age(path, 3600)
       assert.equal("EEXIST", select(3, baton.try_lock(path, { kind = "soft" })))
       assert.equal(content, H.read(path))
-      assert.equal(uid, owner_of(path))
+      assert.equal(user.uid, owner_of(path))
     end)
   end)
 
@@ -157,8 +148,7 @@ print(n)
       assert.matches("^%d+\n" .. core.hostname():gsub("%p", "%%%0") .. "\n%d+\n$", out)
       assert.is_nil(H.read(path))
       -- every planted name is still there as it was, and nothing else was left behind
-      local rc, listing = H.run("cd " .. H.quote(shared) .. " && ls -A")
-      assert.equal(0, rc, listing)
+      local listing = H.listing(shared)
       local dirs, files, other = 0, 0, {}
       for name in listing:gmatch("[^\n]+") do
         if name:match("^%.baton%-break%.%d+%.1$") then
@@ -190,7 +180,7 @@ print(n)
       assert.is_nil(h.cmdline)
       assert.is_true(h.forged)
       assert.is_false(h.believed)
-      assert.equal(uid, h.uid)
+      assert.equal(user.uid, h.uid)
       assert.equal(USER, h.user)
       assert.equal(1, h.claimed_pid)
       assert.equal(0, h.claimed_uid)
@@ -204,16 +194,16 @@ print(n)
       assert.equal("EPERM", code)
       assert.matches(path, msg, 1, true)
       assert.matches("not believed", msg, 1, true)
-      assert.matches("uid " .. uid .. " (" .. USER .. ")", msg, 1, true)
+      assert.matches("uid " .. user.uid .. " (" .. USER .. ")", msg, 1, true)
       H.raises("not believed", baton.soft_lock, path, { timeout = 0.5 })
       assert.equal(forged, H.read(path))
-      assert.equal(uid, owner_of(path))
+      assert.equal(user.uid, owner_of(path))
     end)
 
     it("is believed when the file belongs to the named process's user #linux", function()
       if not IS_ROOT then return pending("needs root to create a second user") end
       local pid = H.spawn(as_user("sleep 60"))
-      H.wait_for(function() return owner_of("/proc/" .. pid) == uid end, 10, "the sleeper")
+      H.wait_for(function() return owner_of("/proc/" .. pid) == user.uid end, 10, "the sleeper")
       py_as_user("import sys; open(sys.argv[1], 'w').write(sys.argv[2])", path,
         pid .. "\n" .. core.hostname() .. "\n" .. core.token(pid) .. "\n")
       assert.equal("busy", select(3, baton.try_lock(path, { kind = "soft" })))

@@ -5,23 +5,17 @@
 -- paths) cannot forge a table row, colour the terminal or break the JSON.
 local baton = require "baton"
 local H = require "helpers"
+local U = require "helpers.user"
 
 local unpack = table.unpack or unpack
-local BIN = os.getenv("BATON_BIN") or "build/5.4/bin/baton"
+local B = require "helpers.bin"
+local BIN, bt = B.BIN, B.run
 local ROOT = os.getenv("BATON_ROOT") or "."
 local NEW_FILELOCK = ROOT .. "/../../shared/peers/filelock-3.32.3/src"
 if not H.read(NEW_FILELOCK .. "/filelock/__init__.py") then
   NEW_FILELOCK = "/work/shared/peers/filelock-3.32.3/src"
 end
 
-local function bt(args, opts)
-  opts = opts or {}
-  local spec = { BIN, unpack(args) }
-  spec.stderr, spec.timeout = "pipe", opts.timeout or 30
-  local ok, code, out, err = baton.run(spec)
-  assert(ok ~= nil, code)
-  return code, out, err
-end
 
 -- What `baton status --json FILE...` says, parsed by Python's json module: exit status and
 -- the list of objects (as Lua tables: JSON null is absent).
@@ -56,12 +50,7 @@ local function python(code, env)
   return prefix .. H.PYTHON .. " -c " .. H.quote(code)
 end
 
-local function is_root()
-  local f = io.popen("id -u")
-  local id = f:read("*l")
-  f:close()
-  return id == "0"
-end
+local function is_root() return U.IS_ROOT end
 
 describe("baton status tells the truth", function()
   local dir
@@ -341,9 +330,11 @@ time.sleep(30)
       local cli = require "baton.cli"
       local saved = io.stderr
       local sink = io.open("/dev/null", "w")
+      -- luacheck: push ignore 122 (cli.main writes its complaint to io.stderr: silenced here)
       io.stderr = sink
       local ok, rc = pcall(cli.main, "status", { "a\0b" })
       io.stderr = saved
+      -- luacheck: pop
       sink:close()
       assert.is_true(ok, rc)
       assert.equal(64, rc)

@@ -698,8 +698,8 @@ local function lock(args)
     spec.env = spec.env or {}
     spec.env.BATON_LOCK_FD = fd
   end
-  local ok, status, err, ecode = pcall(run_holding, spec, l, file)
-  if not ok then
+  local ran, status, err, ecode = pcall(run_holding, spec, l, file)
+  if not ran then
     -- Interrupted: the command has been stopped; processes it started may still hold the
     -- descriptor, and keep the lock until they end.
     if shared_fd and core.interrupted() then leave_locked(nil, status) end
@@ -985,13 +985,13 @@ local function elect(args)
     warn("elect", "%s", plain(why))
     return OSERR_CODES[ecode] and EX_OSERR or EX_UNAVAILABLE
   end
-  local code, err = wait_holding(p, ld._l, name, "elect")
-  if not code then
+  local exit, err = wait_holding(p, ld._l, name, "elect")
+  if not exit then
     warn("elect", "%s", plain(err))
-    code = EX_OSERR
+    exit = EX_OSERR
   end
   ld:resign()
-  return code
+  return exit
 end
 
 ---------------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ function M.campaign(url, value, opts, fname, raise)
   if o.timeout == nil then o.timeout = -1 end -- a campaign waits, as baton.lock does
   local l = lock.new(url, o, fname, 3)
   l._h._c:set_value(value)
-  local got, msg, code = lock.acquire_new(l, false)
+  local got, msg, code = lock.acquire_new(l, false, 2)
   if not got then
     if raise then error(msg, 3) end
     return nil, msg, code

@@ -26,7 +26,7 @@ M.lock = lock.lock
 
 -- Acquire without raising for contention, timeouts or system errors: lock, or nil, msg, code.
 function M.try_lock(path, opts)
-  local l, msg, code = lock.acquire_new(lock.new(path, opts, "baton.try_lock", 2), false)
+  local l, msg, code = lock.acquire_new(lock.new(path, opts, "baton.try_lock", 2), false, 2)
   return l, msg, code
 end
 
@@ -100,7 +100,7 @@ function M.soft_lock(path, opts)
         "option 'kind' must be \"soft\" here, got " .. tostring(opts.kind))
     end
   end
-  local l = lock.acquire_new(lock.new(path, o, "baton.soft_lock", 2), true)
+  local l = lock.acquire_new(lock.new(path, o, "baton.soft_lock", 2), true, 2)
   return l
 end
 

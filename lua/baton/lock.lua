@@ -9,17 +9,20 @@
 --                                            nil, message, "lost" when a held lock was lost
 -- and optionally block() (wait without a deadline), pollfd(), token() (the fencing token
 -- while held), lostfd() (readable once a held lock was lost), here() (a phrase naming a
--- holder in this process) and never() (the same, asked only for a wait without an end).
--- This file adds reentrancy, options, errors and scoping on top.
+-- holder in this process), never() (the same, asked only for a wait without an end) and
+-- abandon() (give up a place kept while waiting, after a wait that failed).
+-- This file adds reentrancy, options, errors and scoping on top, for lock objects and for
+-- the objects built on them: read/write locks (lua/baton/rwlock.lua, one object, a mode per
+-- acquisition) and semaphore slots (lua/baton/semaphore.lua, an object per acquisition),
+-- whose levels are handed out as guards (M.guard_class below).
 local core = require "baton.core"
 local options = require "baton.options"
 local wait = require "baton.wait"
-local coop = require "baton.coop"
 
 local find = string.find
 local scoped = require "baton.scoped"
 local EMPTY = options.EMPTY
-local owners = coop.owners -- coroutine -> the baton.jobs scheduler running it
+local direct, queue = wait.direct, wait.block -- the kernel's queue: straight away?, wait there
 
 local M = {}
 
@@ -34,6 +37,9 @@ end
 
 local Lock = {}
 Lock.__index = Lock
+Lock._noun = "lock" -- what messages call an object of the class
+-- A class sets _simple when its handle has no block(), record() or token() (a read/write
+-- lock's connection): take() then does not look for them.
 M.Lock = Lock
 
 -- A lock object, not yet acquired. Misuse is raised at `level` (counted from the caller).
@@ -80,7 +86,7 @@ function M.closed_waiting(self, noun)
 end
 
 local function check_open(self, fname)
-  if self._closed then M.closed(self, fname, 3) end
+  if self._closed then M.closed(self, fname, 3, self._noun) end
 end
 
 -- The fencing token of a kind that has one (etcd), else nil.
@@ -92,14 +98,18 @@ end
 
 -- Let go of the handle, the lock first and the count after: whatever comes between (a host's
 -- interrupt), is_locked() asks the handle, so it never claims a lock that is gone. Returns
--- nothing, or nil, message, "lost" when the lock had been lost (an etcd lease).
+-- nothing, or nil, message, "lost" when the lock had been lost (an etcd lease). A class
+-- whose levels are guards (a read/write lock) forgets them in its _drop.
 local function let_go(self)
   local ok, msg, code = self._h:release()
   self._n = 0
   self._co = false
   self.token = nil
+  local drop = self._drop
+  if drop then drop(self) end
   return ok, msg, code
 end
+M.let_go = let_go
 
 -- What a failed or interrupted wait by coroutine `co` gives back: the lock if `co` counted
 -- it, or the handle's waiting state (and a lock taken a moment before the error) if nobody
@@ -114,16 +124,16 @@ end
 
 -- The wait, and the count it sets, run under wait.protect: an error at any point leaves the
 -- lock either held and counted or neither, never held by an object that says it is not.
-local function attempt(self, h, o, timeout, co)
-  local ok, msg, code = wait.acquire(h, self.path, o, timeout, self)
+local function attempt(self, a, o, timeout, co, mode)
+  local ok, msg, code = wait.acquire(a, self.path, o, timeout, self)
   if ok then
-    self._n, self._co = 1, co
+    self._n, self._co, self._mode = 1, co, mode
   end
   return ok, msg, code
 end
 
 -- Ownership, for every object with levels (_n, owned by coroutine _co, on handle _h): lock
--- objects here, read/write lock objects (lua/baton/rwlock.lua).
+-- objects, read/write lock objects (lua/baton/rwlock.lua), semaphore slots.
 local function other_holds(l)
   local owner = l._co
   return l._n > 0 and owner ~= (running() or MAIN) and not ended(owner) and l._h:held()
@@ -174,11 +184,16 @@ function Gate:wait(seconds)
   return self.a:wait(seconds)
 end
 
-function Gate:pollfd()
-  local a = self.a
-  local f = a.pollfd
-  if f == nil or other_holds(self.l) then return nil end
+-- The attempts' optional method `name`, asked only while no other coroutine holds the object.
+local function ask(g, name)
+  local a = g.a
+  local f = a[name]
+  if f == nil or other_holds(g.l) then return nil end
   return f(a)
+end
+
+function Gate:pollfd()
+  return ask(self, "pollfd")
 end
 
 function Gate:here()
@@ -189,10 +204,7 @@ function Gate:here()
 end
 
 function Gate:never()
-  local a = self.a
-  local f = a.never
-  if f == nil or other_holds(self.l) then return nil end
-  return f(a)
+  return ask(self, "never")
 end
 
 -- The kernel's queue, for wait.acquire's waits without a deadline or anything to do
@@ -204,7 +216,7 @@ end
 
 -- A gate for object `l` attempting through `a`; `phrase` names the holder while another
 -- coroutine holds `l`.
-function M.gate(l, a, phrase)
+local function gate(l, a, phrase)
   return setmetatable({ l = l, a = a, phrase = phrase, block = a.block and gate_block or nil },
     Gate)
 end
@@ -218,52 +230,42 @@ function Lock:_here()
   return f and f(self.path) or nil
 end
 
-local function gate_of(self)
-  local g = self._gate
-  if not g then
-    g = M.gate(self, self._h, "another coroutine of this process, through this same lock object")
-    self._gate = g
+-- self[field][key], made by make(self, key) the first time it is asked for.
+local function memo(self, field, key, make)
+  local t = self[field]
+  if not t then
+    t = {}
+    self[field] = t
   end
-  return g
+  local v = t[key]
+  if not v then
+    v = make(self, key)
+    t[key] = v
+  end
+  return v
 end
 
--- The kernel's queue, for a wait with no options and no deadline where nothing can yield.
--- A flock handle's block() makes one attempt first and fails at once ("EDEADLK") when
--- this process already holds the lock through another object (that wait could never end),
--- and publishes the holder record itself; other kinds' records are published here.
+-- The gate coroutines of this process wait through for object `self`, in mode `key` (a
+-- read/write lock's "read" or "write", attempting through self._attempt[key]; 1: the
+-- object's handle), kept in self._gates.
+local function new_gate(self, key)
+  return gate(self, key == 1 and self._h or self._attempt[key], "another coroutine of this "
+    .. "process, through this same " .. self._noun .. " object")
+end
+
+-- The kernel's queue (wait.block, chosen by wait.direct), for a wait with no options and no
+-- deadline where nothing can yield. A flock handle's block() publishes the holder record
+-- itself; other kinds' records are published here.
 local function block(h, path)
-  local ok, msg, code
-  repeat ok, msg, code = h:block() until ok or code ~= "busy"
-  if code == "EDEADLK" then msg = wait.never_msg(path, msg) end
+  local ok, msg, code = queue(h, path)
   if ok and h.here == nil then record(h, nil) end
   return ok, msg, code
 end
 
--- The kernel's queue taken directly, without the gate, wait.acquire or its protection: the
--- one rule for every way in (Lock:acquire, take, acquire_new; M.lock's flock_plain is its
--- case of no options at all). Options that leave nothing to do while waiting and nothing
--- to record but the holder, no deadline, a handle that can block, and no baton.jobs job
--- whose wait should yield. (Asked every time: an options table may change between
--- acquisitions.) A wait that goes through the gate may still end in the kernel's queue:
--- wait.acquire chooses it after a first attempt, when nothing is to be done between attempts.
-local QUIET = { shared = true, mode = true, mkdir = true, kind = true }
-
-local function quiet_options(o)
-  if o == EMPTY then return true end
-  for k in next, o do
-    if not QUIET[k] then return false end
-  end
-  return true
-end
-
-local function direct(h, o, timeout, co)
-  return h.block ~= nil and (timeout == nil or timeout < 0) and owners[co] == nil
-    and quiet_options(o)
-end
-
--- Take the lock once more, or for the first time under options `o`, waiting up to `timeout`.
--- Returns true, or nil, message, code.
-local function take(self, o, timeout)
+-- Take the lock once more, or for the first time under options `o`, waiting up to `timeout`,
+-- in `mode` for an object with modes (a read/write lock: its caller has refused a change of
+-- mode already). Returns true, or nil, message, code.
+local function take(self, o, timeout, mode)
   local n, co = self._n, running() or MAIN
   local h = self._h
   local other = false
@@ -281,7 +283,8 @@ local function take(self, o, timeout)
       other = true -- another coroutine holds it through this object
     end
   end
-  if not other and direct(h, o, timeout, co) then
+  local simple = self._simple
+  if not other and not simple and direct(h, o, timeout, co) then
     -- The kernel's queue, as wait.acquire would choose, without its protection: the count
     -- goes up first, so an error raised at any point (a host's interrupt) leaves a count
     -- that is_locked() checks against the handle and the next acquire retakes, never a
@@ -297,20 +300,26 @@ local function take(self, o, timeout)
   end
   -- Every other wait goes through the gate, as another coroutine may take the lock through
   -- this object while this one waits (a wait that yields, or a callback that resumes one).
-  local ok, msg, code = wait.protect(abandon, self, attempt, self, gate_of(self), o, timeout, co)
+  local ok, msg, code = wait.protect(abandon, self, attempt, self,
+    memo(self, "_gates", mode or 1, new_gate), o, timeout, co, mode)
   if not ok then
     if self._n == 0 then h:release() end -- a wait's state, never another coroutine's lock
+    local f = h.abandon
+    if f then f(h) end -- a place kept while waiting (a writer's)
     return nil, msg, code
   end
   if self._closed then
     -- closed from a callback of the wait (a `sleep`, `cancel` or `on_wait` function)
     let_go(self)
-    return nil, M.closed_waiting(self)
+    return nil, M.closed_waiting(self, self._noun)
   end
-  record(h, o.note)
-  self.token = token_of(h)
+  if not simple then
+    record(h, o.note)
+    self.token = token_of(h)
+  end
   return true
 end
+M.take = take
 
 -- The options of one acquisition of lock object `self` (lock, read/write lock, semaphore):
 -- its own with `opts` on top, checked; misuse raises at `level` counted from the caller.
@@ -382,20 +391,14 @@ function Level:__close()
   close_level(self._l, self._k)
 end
 
+local function new_level(self, k)
+  return setmetatable({ _l = self, _k = k }, Level)
+end
+
 local function level_guard(self)
   local k = self._n
   if k <= 1 then return self end
-  local gs = self._g
-  if not gs then
-    gs = {}
-    self._g = gs
-  end
-  local g = gs[k]
-  if not g then
-    g = setmetatable({ _l = self, _k = k }, Level)
-    gs[k] = g
-  end
-  return g
+  return memo(self, "_g", k, new_level)
 end
 
 -- Acquire, waiting as the options say; raises a string naming the path on failure.
@@ -440,7 +443,10 @@ local function first_attempt(l, raise, co)
   return ok, msg, code
 end
 
-function M.acquire_new(l, raise)
+-- The first acquisition of a fresh object `l`: returns l, or raises (raise) at `level`
+-- counted from the caller / returns nil, message, code. A class may explain a failure
+-- better from the handle's state before the handle lets go (l:_explain(msg, code)).
+function M.acquire_new(l, raise, level)
   local o, h = l._o, l._h
   local co = running() or MAIN
   if raise and direct(h, o, o.timeout, co) then
@@ -449,7 +455,7 @@ function M.acquire_new(l, raise)
     local ok, msg = block(h, l.path)
     if not ok then
       let_go(l)
-      error(msg, 3)
+      error(msg, level + 1)
     end
     l.token = token_of(h)
     return l
@@ -462,44 +468,41 @@ function M.acquire_new(l, raise)
   end
   if ok then
     let_go(l)
-    msg, code = M.closed_waiting(l)
+    msg, code = M.closed_waiting(l, l._noun)
   end
+  local explain = l._explain
+  if explain then msg = explain(l, msg, code) end
   h:release()
-  if raise then error(msg, 3) end
+  if raise then error(msg, level + 1) end
   return nil, msg, code
 end
 
 -- baton.lock(path) without options, the most common call, in one step: an exclusive flock
--- lock taken in the kernel's queue, outside baton.jobs. Returns nil (nothing done) for any
--- other case, which M.new and M.acquire_new handle.
+-- lock taken in the kernel's queue when wait.direct_plain says so (outside baton.jobs). Any
+-- other case goes through M.new and M.acquire_new.
 local flock_plain = core.flock_plain
+local direct_plain = wait.direct_plain
 Lock.kind = "flock" -- the default, so that the object below needs no field for it
 Lock._o = EMPTY
-
-local function block_plain(h)
-  local ok, msg, code
-  repeat ok, msg, code = h:block() until ok or code ~= "busy"
-  return ok, msg, code
-end
 
 -- baton.lock(path [, opts]).
 function M.lock(path, opts)
   local co = running() or MAIN
   -- (a path with a scheme may belong to another kind: the general way asks the registry)
-  local h = opts == nil and owners[co] == nil and type(path) == "string"
-    and not find(path, "://", 1, true) and flock_plain(path)
+  local h = opts == nil and type(path) == "string" and not find(path, "://", 1, true)
+    and direct_plain(co) and flock_plain(path)
   if h then
     -- protected: nobody else could give back a lock taken just before an error (a host's
     -- interrupt) strikes
-    local fine, ok, msg, code = pcall(block_plain, h)
+    local fine, ok, msg = pcall(queue, h, path)
     if fine and ok then
       return setmetatable({ path = path, _h = h, _n = 1, _co = co }, Lock)
     end
     h:release()
     if not fine then error(ok, 0) end
-    error(code == "EDEADLK" and wait.never_msg(path, msg) or msg, 2)
+    error(msg, 2)
   end
-  local l = M.acquire_new(M.new(path, opts, "baton.lock", 2), true)
+  local l = M.acquire_new(M.new(path, opts, "baton.lock", 2), true, 2)
   return l
 end
 
@@ -555,7 +558,7 @@ end
 function Lock:is_locked()
   if self._n == 0 then return false end
   local owner = self._co
-  return (owner == (running() or MAIN) or ended(owner)) and self._h:held()
+  return (owner == (running() or MAIN) or ended(owner)) and self._h:held() and true or false
 end
 
 -- A descriptor that becomes readable when the lock may have been released, while this
@@ -608,26 +611,72 @@ function Lock:__tostring()
   return string.format("baton.lock(%s '%s', %s)", self.kind, self.path, state)
 end
 
--- The guards that rwlock:read()/write() and semaphore:acquire() return: `G` gets release()
--- (once: a second is an error naming `released(g)`), `<close>` and :with(fn, ...), all
--- giving back through `finalize(g)`, which does nothing for a guard no longer live.
-function M.guard_class(G, finalize, released, where)
+-- Guards: one level of a lock object handed out as an object of its own, which gives back
+-- exactly that level, once, whatever the order: what rwlock:read()/write() return (a level
+-- of the read/write lock object) and semaphore:acquire() returns (the one level of a slot,
+-- a lock object of its own). A guard is { _l = the object, _gen = the object's _gen when
+-- the level was taken, ... }, its _l nil once it has given the level back (a semaphore's
+-- slot object then goes back to its pool: the guard keeps it no longer). An object bumps
+-- _gen whenever every level goes at once (let_go through its _drop: close, fork), so that
+-- older guards then do nothing.
+
+-- Give back the level guard `g` stands for, if it still does.
+local function give_back(g)
+  local l = g._l
+  if l == nil then return end
+  if g._gen == l._gen then -- else every level already went
+    local n = l._n
+    if n <= 1 then
+      let_go(l)
+    else
+      l._n = n - 1
+    end
+  end
+  g._l = nil -- last: until here, is_held asks the object
+end
+
+-- Make class `G` a guard class: release() (once: a second is an error naming
+-- `released(g)`), `<close>`, :with(fn, ...), is_held() and, with `collect`, a release when
+-- the guard is garbage-collected (the object's handle, a userdata, does that for objects
+-- that are collected with their guard).
+function M.guard_class(G, released, where, collect)
   G.__index = G
   function G:release()
-    if not self._live then
+    if self._l == nil then
       error(string.format("guard:release: %s was already released", released(self)), 2)
     end
-    finalize(self)
+    give_back(self)
   end
-  G.__close = finalize
+  G.__close = give_back
   function G:with(fn, ...)
     if not scoped.callable(fn) then
-      finalize(self)
+      give_back(self)
       error(string.format("guard:with: expected a function, got %s (%s)", type(fn), where(self)), 2)
     end
-    return scoped.run(function() finalize(self) end, fn, ...)
+    return scoped.run(function() give_back(self) end, fn, ...)
+  end
+  -- True while this guard's level is held by the calling coroutine.
+  function G:is_held()
+    local l = self._l
+    return l ~= nil and self._gen == l._gen and l:is_locked()
+  end
+  if collect then
+    G.__gc = give_back
+    G._collect = newproxy ~= nil -- Lua 5.1 and LuaJIT run __gc for userdata only
   end
   return G
+end
+
+-- Guard table `g` (see above) as an object of guard class `G`.
+function M.guard(g, G)
+  setmetatable(g, G)
+  if G._collect then
+    -- a proxy carries the guard's __gc
+    local proxy = newproxy(true)
+    getmetatable(proxy).__gc = function() give_back(g) end
+    g._proxy = proxy
+  end
+  return g
 end
 
 M.EMPTY = EMPTY

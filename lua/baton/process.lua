@@ -33,26 +33,32 @@ local function new_writer(fd)
   return setmetatable({ _fd = fd }, Writer)
 end
 
--- Read what the pipe has into the buffer, waiting for data. true, false at the end, or nil,
--- message, code.
-local function fill(self)
+-- The next piece the pipe has, waiting for data: a string, false at the end (the pipe is
+-- closed then), or nil, message, code.
+local function next_piece(self)
   while true do
     local s, msg, code = self._fd:read()
-    if s then
-      if s == "" then
-        self._eof = true
-        self._fd:close()
-        return false
-      end
-      self._buf = self._buf .. s
-      return true
-    end
-    if code == "EAGAIN" then
+    if s == "" then
+      self._eof = true
+      self._fd:close()
+      return false
+    elseif s then
+      return s
+    elseif code == "EAGAIN" then
       coop.poll({ self._fd:fileno() }, nil, -1)
     elseif code ~= "EINTR" then
       return nil, msg, code
     end
   end
+end
+
+-- Read what the pipe has into the buffer, waiting for data. true, false at the end, or nil,
+-- message, code.
+local function fill(self)
+  local s, msg, code = next_piece(self)
+  if not s then return s, msg, code end
+  self._buf = self._buf .. s
+  return true
 end
 
 local function take(self, n)
@@ -71,15 +77,10 @@ function Reader:read(fmt)
     local parts = { self._buf }
     self._buf = ""
     while not self._eof do
-      local s, msg, code = self._fd:read()
-      if s == "" then
-        self._eof = true
-        self._fd:close()
-      elseif s then
+      local s, msg, code = next_piece(self)
+      if s then
         parts[#parts + 1] = s
-      elseif code == "EAGAIN" then
-        coop.poll({ self._fd:fileno() }, nil, -1)
-      elseif code ~= "EINTR" then
+      elseif s == nil then
         return nil, msg, code
       end
     end
@@ -115,14 +116,16 @@ function Reader:lines(fmt)
   return function() return self:read(fmt) end
 end
 
-function Reader:close()
-  self._closed = true
-  self._fd:close()
+-- close(), fileno() and tostring, alike for both ends of a pipe (`name`).
+local function pipe_end(class, name)
+  function class:close()
+    self._closed = true
+    self._fd:close()
+  end
+  function class:fileno() return self._fd:fileno() end
+  class.__tostring = function(self) return "baton.pipe(" .. name .. ", " .. tostring(self._fd) .. ")" end
 end
-
-function Reader:fileno() return self._fd:fileno() end
-
-Reader.__tostring = function(self) return "baton.pipe(reader, " .. tostring(self._fd) .. ")" end
+pipe_end(Reader, "reader")
 
 -- writer:write(...): write every string (or number), waiting while the pipe is full.
 -- Returns the writer, or nil, message, code (EPIPE once the reader has gone).
@@ -149,14 +152,7 @@ function Writer:write(...)
   return self
 end
 
-function Writer:close()
-  self._closed = true
-  self._fd:close()
-end
-
-function Writer:fileno() return self._fd:fileno() end
-
-Writer.__tostring = function(self) return "baton.pipe(writer, " .. tostring(self._fd) .. ")" end
+pipe_end(Writer, "writer")
 
 ---------------------------------------------------------------------------------------------
 -- Processes

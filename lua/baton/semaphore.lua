@@ -5,7 +5,6 @@
 -- (see doc/semaphore.md). Waiting wakes when any slot file is closed.
 local core = require "baton.core"
 local options = require "baton.options"
-local wait = require "baton.wait"
 
 local scoped = require "baton.scoped"
 local engine = require "baton.lock"
@@ -16,6 +15,8 @@ M.MAX_SLOTS = core.SEM_MAX -- one descriptor per slot while waiting (src/core/se
 
 -- The options beyond the wait's (lua/baton/options.lua).
 local OPTIONS = { noun = "semaphores", options = { mode = true, mkdir = true } }
+
+local WEAK = { __mode = "k" }
 
 local Sem = {}
 Sem.__index = Sem
@@ -34,78 +35,114 @@ function M.new(path, n, opts, fname, level)
   end
   local o = options.check(opts, fname, path, level + 1, false, OPTIONS)
   return setmetatable({ path = path, n = n, note = o.note, _o = o, _mode = options.mode(o, 438),
-    _mkdir = o.mkdir ~= false }, Sem)
+    _mkdir = o.mkdir ~= false,
+    _free = {},                       -- slot objects holding nothing (below)
+    _slots = setmetatable({}, WEAK),  -- every slot object of this semaphore
+  }, Sem)
 end
 
--- The wait and the guard's making, under wait.protect: an error at any point (a callback's,
--- a host's interrupt) gives the slot back if it was taken.
-local WEAK = { __mode = "k" }
+-- Each acquisition is a slot: a lock object of its own on lock.lua's engine, whose handle
+-- takes whichever slot is free, acquired as baton.lock acquires a fresh object (protected
+-- waits through lua/baton/wait.lua, errors); its one level is handed out as a guard. The
+-- handle (a userdata) owns the slot: collecting a guard that was not released, and its
+-- slot object, collects it and frees the slot. A slot object that holds nothing any more
+-- waits in the semaphore's pool for its next acquisition (its _gen bumped, so that the
+-- released guard stays released).
+local Slot = { kind = "semaphore", _noun = "semaphore" }
+Slot.__index = Slot
+-- A slot is held by this process, whichever coroutine asks (any may give its guard back).
+function Slot:is_locked()
+  return self._n > 0 and self._h:held()
+end
 
-local function attempt(self, h, o, timeout)
-  local ok, msg, code = wait.acquire(h, self.path, o, timeout, self)
-  if not ok then return nil, msg, code end
-  local slot, file = h:slot()
-  -- The handle (a userdata) owns the slot: collecting the guard collects it and frees the slot.
-  local g = setmetatable({ slot = slot, path = file, semaphore = self, _h = h, _live = true }, Guard)
-  local live = self._guards
-  if not live then
-    live = setmetatable({}, WEAK)
-    self._guards = live
+-- Back to the pool, once.
+local function pool(l)
+  if l._pooled then return end
+  l._pooled = true
+  local free = l._sem._free
+  free[#free + 1] = l
+end
+
+function Slot:_drop()
+  self._gen = self._gen + 1
+  pool(self)
+end
+
+local function slot_of(self)
+  local free = self._free
+  local k = #free
+  local l = free[k]
+  if l then
+    free[k] = nil
+    l._pooled = false
+    return l
   end
-  live[g] = true
-  return g
+  l = setmetatable({ path = self.path, _sem = self, _n = 0, _gen = 0, _pooled = false,
+    _h = core.semaphore(self.path, self.n, self._mode, self._mkdir) }, Slot)
+  self._slots[l] = true
+  return l
 end
 
--- When every slot is held by guards of this object in this process (coroutines sharing it),
--- a phrase saying so: a wait that nothing can interrupt would never end (wait.lua).
+-- When every slot is held through this object in this process (coroutines sharing it), a
+-- phrase saying so: a wait that nothing can interrupt would never end (wait.lua).
 function Sem:_here()
   local held = 0
-  for g in pairs(self._guards or {}) do
-    if g._live and g._h:held() then held = held + 1 end
+  for l in pairs(self._slots) do
+    if l._n > 0 and l._h:held() then held = held + 1 end
   end
   if held >= self.n then
     return "this process, through this same semaphore object"
   end
 end
 
-local function release_handle(h) h:release() end
+function Slot:_here()
+  return self._sem:_here()
+end
 
-local function acquire(self, opts, fname, raise, default_timeout)
+-- What a failed acquisition says, asked before the handle lets go (and forgets which slot
+-- file it passed over).
+function Slot:_explain(msg, code)
+  local sem = self._sem
+  local bad, bad_code = self._h:unusable()
+  if bad then bad = string.format("%s (%s)", (bad:gsub("^baton: ", "")), bad_code) end
+  if code == "busy" and bad then
+    return string.format("baton: no slot of semaphore '%s' is free: each is held or unusable; %s",
+      sem.path, bad)
+  elseif code == "busy" then
+    local here = sem:_here()
+    return string.format("baton: all %d slots of semaphore '%s' are held%s", sem.n, sem.path,
+      here and (" (by " .. here .. ")") or "")
+  elseif code == "timeout" and bad then
+    return msg .. "; " .. bad
+  end
+  return msg
+end
+
+-- Take a slot: a guard, or raises (raise) / returns nil, message, code. Errors point at the
+-- caller of acquire/try_acquire/with.
+local function acquire(self, opts, fname, raise)
   local o = opts == nil and self._o or engine.options_of(self, opts, fname, 3)
-  local timeout = o.timeout
-  if timeout == nil then timeout = default_timeout end
-  local h = core.semaphore(self.path, self.n, self._mode, self._mkdir)
-  local g, msg, code = wait.protect(release_handle, h, attempt, self, h, o, timeout)
-  if not g then
-    local bad, bad_code = h:unusable() -- a slot file passed over; asked before release forgets it
-    h:release()
-    if bad then bad = string.format("%s (%s)", (bad:gsub("^baton: ", "")), bad_code) end
-    if code == "busy" and bad then
-      msg = string.format("baton: no slot of semaphore '%s' is free: each is held or unusable; %s",
-        self.path, bad)
-    elseif code == "busy" then
-      local here = self:_here()
-      msg = string.format("baton: all %d slots of semaphore '%s' are held%s", self.n, self.path,
-        here and (" (by " .. here .. ")") or "")
-    elseif code == "timeout" and bad then
-      msg = msg .. "; " .. bad
-    end
-    if raise then error(msg, 3) end
+  local l = slot_of(self)
+  l._o, l.note = o, o.note
+  local ok, msg, code = engine.acquire_new(l, raise, 3)
+  if not ok then
+    pool(l)
     return nil, msg, code
   end
-  return g
+  local slot, file = l._h:slot()
+  return engine.guard({ slot = slot, path = file, semaphore = self, _l = l, _gen = l._gen }, Guard)
 end
 
 -- Take a slot, waiting as the options say; returns a guard, raises a string on failure.
 function Sem:acquire(opts)
-  local g = acquire(self, opts, "semaphore:acquire", true, nil)
+  local g = acquire(self, opts, "semaphore:acquire", true)
   return g
 end
 
 -- As acquire, but nil, message, code for contention, timeouts and system errors; one
 -- attempt unless a timeout is given.
 function Sem:try_acquire(opts)
-  local g, msg, code = acquire(self, opts, "semaphore:try_acquire", false, 0)
+  local g, msg, code = acquire(self, opts, "semaphore:try_acquire", false)
   return g, msg, code
 end
 
@@ -115,7 +152,7 @@ function Sem:with(fn, ...)
     error(string.format("semaphore:with: expected a function, got %s (semaphore '%s')",
       type(fn), self.path), 2)
   end
-  local g = acquire(self, nil, "semaphore:with", true, nil)
+  local g = acquire(self, nil, "semaphore:with", true)
   return g:with(fn, ...)
 end
 
@@ -123,25 +160,12 @@ function Sem:__tostring()
   return string.format("baton.semaphore('%s', %d slots)", self.path, self.n)
 end
 
-local function finalize(g)
-  if g._live then
-    g._h:release() -- first: until _live changes, is_held asks the handle
-    g._live = false
-    local live = g.semaphore._guards
-    if live then live[g] = nil end
-  end
-end
-
 -- Give the slot back. Releasing twice is an error; leaving a `<close>` scope after a
--- release does nothing. :with(fn, ...) gives it back on every exit of fn.
-engine.guard_class(Guard, finalize,
+-- release does nothing. :with(fn, ...) gives it back on every exit of fn. is_held() is true
+-- while this process holds the guard's slot (false in a forked child).
+engine.guard_class(Guard,
   function(g) return string.format("slot %d of semaphore '%s'", g.slot, g.semaphore.path) end,
   function(g) return string.format("semaphore '%s'", g.semaphore.path) end)
-
--- True while this process holds the guard's slot (false in a forked child).
-function Guard:is_held()
-  return self._live and self._h:held()
-end
 
 function Guard:__tostring()
   return string.format("baton.semaphore.guard('%s', slot %d, %s)", self.semaphore.path,

@@ -69,6 +69,48 @@ function M.never_msg(path, here)
     .. "wait inside baton.jobs)", path, here)
 end
 
+-- The kernel's own queue: wait in h:block(), woken exactly when the lock is ours. A signal
+-- ends such a wait early; then it just goes on waiting. A handle's block() makes one attempt
+-- first and fails at once ("EDEADLK") when this process already holds the lock through
+-- another object (that wait could never end). Returns true, or nil, message, code.
+function M.block(h, path)
+  local ok, msg, code
+  repeat ok, msg, code = h:block() until ok or code ~= "busy"
+  if ok then return true end
+  if code == "EDEADLK" then msg = M.never_msg(path, msg) end
+  return nil, msg, code
+end
+
+-- Whether a wait of coroutine `co` for handle `h` under options `o` goes straight to the
+-- kernel's queue, before any attempt: the one rule for every way in (lua/baton/lock.lua's
+-- acquisitions; M.acquire's own choice after a first attempt is the same rule with the
+-- options' callbacks looked at). Options that leave nothing to do while waiting and
+-- nothing to record but the holder, no deadline, a handle that can block, and no
+-- baton.jobs job whose wait should yield. (Asked every time: an options table may change
+-- between acquisitions.)
+local QUIET = { shared = true, mode = true, mkdir = true, kind = true }
+local EMPTY = require("baton.options").EMPTY
+local owners = coop.owners
+
+local function quiet_options(o)
+  if o == EMPTY then return true end
+  for k in next, o do
+    if not QUIET[k] then return false end
+  end
+  return true
+end
+
+function M.direct(h, o, timeout, co)
+  return h.block ~= nil and (timeout == nil or timeout < 0) and owners[co] == nil
+    and quiet_options(o)
+end
+
+-- M.direct for no options, no deadline and a handle that can block (baton.lock(path)'s
+-- case, asked before the handle is opened), in short.
+function M.direct_plain(co)
+  return owners[co] == nil
+end
+
 -- What this process holds the lock through, when it is the holder (a phrase), else nil:
 -- asked only once an attempt found the lock busy.
 local function held_here(h, obj)
@@ -88,14 +130,14 @@ end
 -- obj._closed ends the wait (closed from a callback), obj._here(obj) may name a holder in
 -- this process that the handle cannot see.
 function M.acquire(h, path, o, timeout, obj)
+  local ok, msg, code = h:try()
+  if ok then return true end
+  if code ~= "busy" then return nil, msg, code end
+  -- the lock is held: how to wait for it
   local sleep, poll, cancel, on_wait = o.sleep, o.poll, o.cancel, o.on_wait
   if not (sleep or poll) and coop.scheduler() then poll = job_poll end
   if not on_wait and o.warn_after then on_wait = default_on_wait end
   local forever = timeout == nil or timeout < 0 or timeout == math.huge
-  local ok, msg, code
-  ok, msg, code = h:try()
-  if ok then return true end
-  if code ~= "busy" then return nil, msg, code end
   local here = held_here(h, obj)
   if timeout == 0 then
     return nil, "baton: lock '" .. path .. "' is held by another holder" ..
@@ -109,14 +151,8 @@ function M.acquire(h, path, o, timeout, obj)
     if here then return nil, M.never_msg(path, here), "EDEADLK" end
   end
   if forever and not (sleep or poll or cancel or on_wait) and h.block then
-    -- Nothing to do between attempts and no deadline: wait in the kernel's own queue, woken
-    -- exactly when the lock is ours. A signal ends the wait early; then just go on waiting.
-    repeat
-      ok, msg, code = h:block()
-    until ok or code ~= "busy"
-    if ok then return true end
-    if code == "EDEADLK" then msg = M.never_msg(path, msg) end
-    return nil, msg, code
+    -- nothing to do between attempts and no deadline
+    return M.block(h, path)
   end
   local start = now()
   local deadline = forever and math.huge or start + timeout

@@ -196,7 +196,7 @@ describe("signals during waits", function()
       -- now a wait without a deadline, and the holder lets go a moment later
       holder:kill("KILL")
       holder:wait(10)
-      holder = F.hold(kind, path, 0.5)
+      F.hold(kind, path, 0.5) -- a new holder, letting go by itself after 0.5 s
       waiter = assert(baton.spawn{ H.LUA, H.script(WAITER), kind, path, "get", env = env, stdout = "pipe" })
       storm = start_storm(dir, 1000, { waiter.pid })
       out = waiter.stdout:read("a")

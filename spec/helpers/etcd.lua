@@ -42,13 +42,18 @@ local running = {}
 local folders = {}
 local launched = {} -- every etcd started, so that none outlives the specs
 
--- A folder of its own: the specs' H.cleanup() runs after each test, a server may outlive one.
-local function folder()
-  local f = assert(io.popen("mktemp -d /tmp/baton-etcd.XXXXXX"))
+-- A folder of its own, /tmp/PREFIX.XXXXXX, noted in `list` to be removed when the servers
+-- stop: the specs' H.cleanup() runs after each test, a server may outlive one.
+function E.folder(prefix, list)
+  local f = assert(io.popen("mktemp -d /tmp/" .. prefix .. ".XXXXXX"))
   local dir = f:read("*l")
   f:close()
-  folders[#folders + 1] = dir
+  list[#list + 1] = dir
   return dir
+end
+
+local function folder()
+  return E.folder("baton-etcd", folders)
 end
 
 -- Start (or restart) one member. Fast elections keep leader changes short in the specs.
@@ -106,6 +111,13 @@ local function make_members(n)
 end
 
 -- One etcd member: { endpoint = "127.0.0.1:PORT", url = "etcd://127.0.0.1:PORT", pid, dir }.
+-- A key name no test used before in this run: `base` and a number.
+local named = 0
+function E.name(base)
+  named = named + 1
+  return base .. named
+end
+
 function E.start()
   local members, endpoints = make_members(1)
   local m = members[1]

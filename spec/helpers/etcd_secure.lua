@@ -10,11 +10,7 @@ local S = {}
 local folders, pids = {}, {}
 
 local function folder()
-  local f = assert(io.popen("mktemp -d /tmp/baton-etcds.XXXXXX"))
-  local dir = f:read("*l")
-  f:close()
-  folders[#folders + 1] = dir
-  return dir
+  return E.folder("baton-etcds", folders)
 end
 
 local function sh(cmd)

@@ -69,6 +69,18 @@ function H.run(cmdline)
   return code, (out:gsub("exit:%d+%s*$", ""))
 end
 
+-- Run a shell command that must succeed; its output (stdout and stderr).
+function H.run_ok(cmdline)
+  local code, out = H.run(cmdline)
+  assert(code == 0, cmdline .. ": " .. out)
+  return out
+end
+
+-- The names in folder `dir` (`ls -A`, one a line), as a string.
+function H.listing(dir)
+  return H.run_ok("ls -A " .. sh_quote(dir))
+end
+
 -- True while the process exists and is not a zombie.
 function H.alive(pid)
   local stat = H.read("/proc/" .. pid .. "/stat")

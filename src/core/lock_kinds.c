@@ -6,19 +6,26 @@
 #include "semaphore.h"
 #include "soft_lock.h"
 
-/* ---- flock ---- */
+/* ---- flock and soft ---- */
 
-static int flock_try(void *s, const char *path, int how, bt_err *err, const char **named) {
-    (void)how;
-    *named = path;
-    return bt_flock_try(s, path, err);
-}
-static int flock_wait(void *s, const char *path, double seconds) {
-    return bt_flock_wait(s, path, seconds);
-}
-static int flock_pollfd(const void *s) { return bt_flock_pollfd(s); }
-static int flock_held(const void *s) { return bt_flock_held(s); }
-static void flock_record(void *s, const char *note, size_t len) { bt_flock_record(s, note, len); }
+/* The operations flock and soft locks have alike: one attempt on the path (whatever the
+ * mode asked), a bounded wait, the descriptor to poll, whether held, the holder's record. */
+#define PATH_LOCK_OPS(k)                                                                       \
+    static int k##_try(void *s, const char *path, int how, bt_err *err, const char **named) {  \
+        (void)how;                                                                             \
+        *named = path;                                                                         \
+        return bt_##k##_try(s, path, err);                                                     \
+    }                                                                                          \
+    static int k##_wait(void *s, const char *path, double seconds) {                           \
+        return bt_##k##_wait(s, path, seconds);                                                \
+    }                                                                                          \
+    static int k##_pollfd(const void *s) { return bt_##k##_pollfd(s); }                        \
+    static int k##_held(const void *s) { return bt_##k##_held(s); }                            \
+    static void k##_record(void *s, const char *note, size_t len) { bt_##k##_record(s, note, len); }
+
+PATH_LOCK_OPS(flock)
+PATH_LOCK_OPS(soft)
+
 static void flock_release(void *s, const char *path) {
     (void)path;
     bt_flock_release(s);
@@ -28,24 +35,24 @@ const bt_kind bt_flock_kind = {"baton.flock", "lock file", sizeof(bt_flock), NUL
                                flock_try, flock_wait, flock_pollfd, flock_held,
                                flock_record, flock_release, flock_release};
 
-/* ---- soft ---- */
-
-static int soft_try(void *s, const char *path, int how, bt_err *err, const char **named) {
-    (void)how;
-    *named = path;
-    return bt_soft_try(s, path, err);
-}
-static int soft_wait(void *s, const char *path, double seconds) {
-    return bt_soft_wait(s, path, seconds);
-}
-static int soft_pollfd(const void *s) { return bt_soft_pollfd(s); }
-static int soft_held(const void *s) { return bt_soft_held(s); }
-static void soft_record(void *s, const char *note, size_t len) { bt_soft_record(s, note, len); }
 static void soft_release(void *s, const char *path) { bt_soft_release(s, path); }
 
 const bt_kind bt_soft_kind = {"baton.soft", "soft lock", sizeof(bt_soft), NULL,
                               soft_try, soft_wait, soft_pollfd, soft_held,
                               soft_record, soft_release, soft_release};
+
+/* Release and end for a kind whose state is a pointer to its own (k##_of reads it): the
+ * release lets go, the end frees it (T##_free) and forgets it. */
+#define BOXED_RELEASE_END(k, T)                                                                \
+    static void k##_release(void *s, const char *path) {                                       \
+        (void)path;                                                                            \
+        T##_release(k##_of(s));                                                                \
+    }                                                                                          \
+    static void k##_end(void *s, const char *path) {                                           \
+        (void)path;                                                                            \
+        T##_free(k##_of(s));                                                                   \
+        *(T **)s = NULL;                                                                       \
+    }
 
 /* ---- read/write ---- */
 
@@ -59,15 +66,7 @@ static int rw_wait(void *s, const char *path, double seconds) {
     return bt_rw_wait(rw_of(s), path, seconds);
 }
 static int rw_held(const void *s) { return bt_rw_held(rw_of(s)); }
-static void rw_release(void *s, const char *path) {
-    (void)path;
-    bt_rw_release(rw_of(s));
-}
-static void rw_end(void *s, const char *path) {
-    (void)path;
-    bt_rw_free(rw_of(s));
-    *(bt_rw **)s = NULL;
-}
+BOXED_RELEASE_END(rw, bt_rw)
 
 static const char *const rw_modes[] = {"free", "read", "write"}; /* BT_RW_READ, BT_RW_WRITE */
 
@@ -89,15 +88,7 @@ static int sem_wait(void *s, const char *path, double seconds) {
     return bt_sem_wait(sem_of(s), seconds);
 }
 static int sem_held(const void *s) { return bt_sem_slot(sem_of(s)) > 0; }
-static void sem_release(void *s, const char *path) {
-    (void)path;
-    bt_sem_release(sem_of(s));
-}
-static void sem_end(void *s, const char *path) {
-    (void)path;
-    bt_sem_free(sem_of(s));
-    *(bt_sem **)s = NULL;
-}
+BOXED_RELEASE_END(sem, bt_sem)
 
 const bt_kind bt_semaphore_kind = {"baton.semaphore", "lock file", sizeof(bt_sem *), NULL,
                                    sem_try, sem_wait, NULL, sem_held,

@@ -566,6 +566,21 @@ static int short_of_descriptors(bt_soft *l, int *use_spare) {
     return 0;
 }
 
+/* An attempt in the folder `*dir` ran out of descriptors: give back the wait's own
+ * (short_of_descriptors), or else the folder's and go on by the whole path without links.
+ * 1 to try again, 0 when nothing was left to give back. */
+static int make_room(bt_soft *l, int *dir, const char **name, const char *path, int *use_spare) {
+    if (short_of_descriptors(l, use_spare))
+        return 1;
+    if (*dir < 0)
+        return 0;
+    /* the folder's descriptor was the last one */
+    close(*dir);
+    *dir = BT_FS_BY_PATH;
+    *name = path;
+    return 1;
+}
+
 static void close_dir(bt_soft *l) {
     if (l->dir >= 0)
         close(l->dir);
@@ -593,15 +608,8 @@ static int attempt(bt_soft *l, const char *path, int dir, int use_spare, const i
             return r;
         }
         int short_of = errno == EMFILE || errno == ENFILE;
-        if (short_of && short_of_descriptors(l, &use_spare))
+        if (short_of && make_room(l, &dir, &name, path, &use_spare))
             continue;
-        if (short_of && dir >= 0) {
-            /* the folder's descriptor was the last one: go on by the path without links */
-            close(dir);
-            dir = BT_FS_BY_PATH;
-            name = path;
-            continue;
-        }
         if (errno == ENOENT && l->make_parents && !remade && dir != BT_FS_BY_PATH) {
             /* the folder was removed as we came: make it again */
             close_dir_fd(dir);
@@ -616,14 +624,8 @@ static int attempt(bt_soft *l, const char *path, int dir, int use_spare, const i
         }
         int r = examine(l, dir, name, err);
         short_of = r == BT_FAIL && (err->code == EMFILE || err->code == ENFILE);
-        if (short_of && short_of_descriptors(l, &use_spare))
+        if (short_of && make_room(l, &dir, &name, path, &use_spare))
             continue;
-        if (short_of && dir >= 0) {
-            close(dir);
-            dir = BT_FS_BY_PATH;
-            name = path;
-            continue;
-        }
         if (r != RETRY) {
             close_dir_fd(dir);
             return r;

@@ -66,6 +66,10 @@ void bt_lua_set_constructor(lua_State *L, const bt_kind *kind, const char *name,
  * up h->state and then sets h->open. */
 bt_handle *bt_lua_new_handle(lua_State *L, const bt_kind *kind, const char *path, size_t len);
 
+/* In a constructor: `state`, the kind's state just allocated for the handle of `path`, or
+ * an error saying there was no memory for the `noun`'s when it is NULL. */
+void *bt_lua_check_alloc(lua_State *L, void *state, const char *noun, const char *path);
+
 /* In a method: the handle at 1 (of the method's kind), open or closed; or open only. */
 bt_handle *bt_lua_check_handle(lua_State *L);
 bt_handle *bt_lua_check_open(lua_State *L);

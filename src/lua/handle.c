@@ -35,6 +35,12 @@ bt_handle *bt_lua_new_handle(lua_State *L, const bt_kind *kind, const char *path
     return h;
 }
 
+void *bt_lua_check_alloc(lua_State *L, void *state, const char *noun, const char *path) {
+    if (!state)
+        luaL_error(L, "baton: out of memory for %s '%s'", noun, path);
+    return state;
+}
+
 /* h:try([write]) -> true | false, nil, "busy" | false, message, code */
 static int l_try(lua_State *L) {
     bt_handle *h = bt_lua_check_open(L);

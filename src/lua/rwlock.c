@@ -15,9 +15,7 @@ static int l_rwlock(lua_State *L) {
     int make_parents = lua_toboolean(L, 3);
     bt_handle *h = bt_lua_new_handle(L, &bt_rw_kind, path, strlen(path));
     bt_rw *rw = bt_rw_new(mode, make_parents);
-    if (!rw)
-        return luaL_error(L, "baton: out of memory for read/write lock '%s'", path);
-    *(bt_rw **)bt_handle_state(h) = rw;
+    *(bt_rw **)bt_handle_state(h) = bt_lua_check_alloc(L, rw, "read/write lock", path);
     h->open = 1;
     return 1;
 }

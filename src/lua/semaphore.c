@@ -18,9 +18,7 @@ static int l_semaphore(lua_State *L) {
     int make_parents = lua_toboolean(L, 4);
     bt_handle *h = bt_lua_new_handle(L, &bt_semaphore_kind, path, strlen(path));
     bt_sem *sem = bt_sem_new(path, (int)n, mode, make_parents);
-    if (!sem)
-        return luaL_error(L, "baton: out of memory for semaphore '%s'", path);
-    *(bt_sem **)bt_handle_state(h) = sem;
+    *(bt_sem **)bt_handle_state(h) = bt_lua_check_alloc(L, sem, "semaphore", path);
     h->open = 1;
     return 1;
 }

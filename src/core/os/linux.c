@@ -216,20 +216,16 @@ static long pid_of_name(const char *s) {
     return v;
 }
 
+static ssize_t read_text(int dir, const char *path, char *buf, size_t cap);
+
 /* 1 when the descriptor `name` of the process whose /proc folder is `proc_fd` is open for
  * writing only (the "flags:" line of its fdinfo, in octal). */
 static int write_only(int proc_fd, const char *name) {
     char path[64], buf[256];
     if (snprintf(path, sizeof path, "fdinfo/%s", name) >= (int)sizeof path)
         return 0;
-    int fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (read_text(proc_fd, path, buf, sizeof buf) <= 0)
         return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
     const char *flags = strstr(buf, "flags:");
     if (!flags)
         return 0;
@@ -310,28 +306,46 @@ long bt_writers(dev_t dev, ino_t ino, uid_t uid, pid_t *pids, size_t max) {
 
 /* ---- process identity: /proc/PID/stat, /proc/stat, the boot id ----------------------- */
 
-/* Read a small file whole. Returns the length, or -1 with errno set. */
-static ssize_t read_small(const char *path, char *buf, size_t cap) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+/* Read from fd into buf[*n .. cap) until it is full or the file ends, through EINTR:
+ * 1 at the end of the file, 0 when full, -1 with errno. */
+static int read_into(int fd, char *buf, size_t cap, size_t *n) {
+    while (*n < cap) {
+        ssize_t r = read(fd, buf + *n, cap - *n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            return 1;
+        *n += (size_t)r;
+    }
+    return 0;
+}
+
+/* Read a small file whole (`path` relative to the folder `dir`, or AT_FDCWD). Returns the
+ * length, or -1 with errno set. */
+static ssize_t read_at(int dir, const char *path, char *buf, size_t cap) {
+    int fd = openat(dir, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
         return -1;
     size_t n = 0;
-    while (n < cap) {
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int saved = errno;
-            close(fd);
-            errno = saved;
-            return -1;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
+    int r = read_into(fd, buf, cap, &n);
+    int saved = errno;
     close(fd);
-    return (ssize_t)n;
+    errno = saved;
+    return r < 0 ? -1 : (ssize_t)n;
+}
+
+static ssize_t read_small(const char *path, char *buf, size_t cap) {
+    return read_at(AT_FDCWD, path, buf, cap);
+}
+
+/* As read_at, as text: at most cap - 1 bytes, and a NUL after them. */
+static ssize_t read_text(int dir, const char *path, char *buf, size_t cap) {
+    ssize_t n = read_at(dir, path, buf, cap - 1);
+    if (n >= 0)
+        buf[n] = '\0';
+    return n;
 }
 
 int bt_boot_id(uint32_t out[4]) {
@@ -451,10 +465,8 @@ int bt_proc_uid(pid_t pid, uid_t *uid) {
 int bt_proc_has_uid(pid_t pid, uid_t uid) {
     char path[48], buf[4096];
     snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
-    ssize_t n = read_small(path, buf, sizeof buf - 1);
-    if (n <= 0)
+    if (read_text(AT_FDCWD, path, buf, sizeof buf) <= 0)
         return 0;
-    buf[n] = '\0';
     const char *p = strstr(buf, "\nUid:");
     if (!p)
         return 0;
@@ -500,19 +512,15 @@ static char *read_proc_locks(size_t *len) {
             buf = bigger;
             cap *= 2;
         }
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
+        int r = read_into(fd, buf, cap, &n);
         if (r < 0) {
             int saved = errno;
             free(buf);
             buf = NULL;
             errno = saved;
-            break;
         }
-        if (r == 0)
+        if (r != 0)
             break;
-        n += (size_t)r;
     }
     int saved = errno;
     close(fd);
