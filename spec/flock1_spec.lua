@@ -111,6 +111,19 @@ describe("baton lock, as flock(1)", function()
     assert.is_true(free(f))
   end)
 
+  it("stops at once for a SIGTERM that comes while the command is being started", function()
+    -- 40 runs, the signal 0.5 to 8 ms after baton starts: each must end with 143 well before
+    -- the command (sleep 3) would have
+    local code, out = H.run("f=" .. q(dir .. "/t.lock") .. "; late=0; bad=0; "
+      .. "for d in $(seq -f %.4f 0.0005 0.0002 0.0083); do s=$(date +%s%N); " .. q(BIN) .. " lock \"$f\" sleep 3 & p=$!; "
+      .. "sleep $d; kill -TERM $p; wait $p; rc=$?; e=$(date +%s%N); "
+      .. "[ $rc -eq 143 ] || bad=$((bad + 1)); "
+      .. "[ $(( (e - s) / 1000000 )) -lt 1500 ] || late=$((late + 1)); done; "
+      .. "echo late=$late bad=$bad")
+    assert.are.equal(0, code)
+    assert.matches("late=0 bad=0", out)
+  end)
+
   it("--fcntl, --start and --length take OFD locks that lslocks shows with their range #linux", function()
     local f = dir .. "/ofd.lock"
     H.write(f, "")

@@ -23,6 +23,7 @@
 #define MAX_ARGV 256
 #define FIRST_PAUSE 0.0005 /* a wait with a deadline looks again after these, doubling */
 #define LAST_PAUSE 0.01
+#define CHILD_PAUSE 0.05 /* the longest wait for the command between looks at the signal flag */
 
 typedef struct {
     int shared, nonblock, conflict;
@@ -175,10 +176,11 @@ static int take(bt_flock *l, const fast_line *f, int *sig) {
     if (rc != BT_BUSY || f->nonblock || f->timeout == 0)
         return rc;
     if (f->timeout < 0) {
-        while ((rc = bt_flock_block(l, f->file, &err)) == BT_BUSY)
-            if ((*sig = bt_signal_caught()) != 0)
-                return BT_FAIL;
-        return rc;
+        /* a signal that came before the call would not interrupt it: look first */
+        while ((*sig = bt_signal_caught()) == 0)
+            if ((rc = bt_flock_block(l, f->file, &err)) != BT_BUSY)
+                return rc;
+        return BT_FAIL;
     }
     double deadline = bt_now() + f->timeout, pause = FIRST_PAUSE;
     for (;;) {
@@ -194,23 +196,38 @@ static int take(bt_flock *l, const fast_line *f, int *sig) {
     }
 }
 
-/* Wait for the command: its status, or -1 with *sig set when a signal came first. */
+/* Wait for the command: its status, or -1 with *sig set when a signal came first. The flag
+ * is looked at before every wait, and no wait lasts longer than CHILD_PAUSE: a signal that
+ * lands between the look and the wait is seen that much later at most. Without a descriptor
+ * for the child (no pidfd) the pauses back off from FIRST_PAUSE. */
 static int wait_child(bt_child *c, int *sig) {
     int code, signo;
+    double pause = FIRST_PAUSE;
     for (;;) {
+        if ((*sig = bt_signal_caught()) != 0)
+            return -1;
         int done = bt_child_poll(c, &code, &signo);
         if (done == 1)
             return code;
         if (done < 0)
             return -1;
         struct pollfd p = {bt_child_pollfd(c), POLLIN, 0};
-        if (p.fd >= 0)
-            bt_poll(&p, 1, -1);
-        else
-            bt_sleep(0.001);
-        if ((*sig = bt_signal_caught()) != 0)
-            return -1;
+        if (p.fd >= 0) {
+            bt_poll(&p, 1, CHILD_PAUSE);
+        } else {
+            bt_sleep(pause);
+            pause = pause * 2 < CHILD_PAUSE ? pause * 2 : CHILD_PAUSE;
+        }
     }
+}
+
+/* The command could not be started: say why as cli.lua does, with its status (71 when the
+ * system is short of something, 69 otherwise). */
+static int not_started(const fast_line *f, const bt_err *err) {
+    int e = err->code;
+    fprintf(stderr, "baton lock: cannot %s '%s': %s\n", err->op, f->argv[0],
+            err->detail ? err->detail : strerror(e));
+    return e == ENOMEM || e == EAGAIN || e == EMFILE || e == ENFILE ? 71 : 69;
 }
 
 int bt_fast_lock(int argc, char **argv, int *status) {
@@ -239,10 +256,11 @@ int bt_fast_lock(int argc, char **argv, int *status) {
     bt_err err;
     bt_child *c = setenv("BATON_LOCK_FD", fd, 1) == 0 ? bt_spawn(&r, &err) : NULL;
     unsetenv("BATON_LOCK_FD");
-    if (c == NULL) { /* cli.lua says why, with the status it maps it to */
+    if (c == NULL) {
         bt_flock_release(&l);
         bt_record_release();
-        return 0;
+        *status = not_started(&f, &err);
+        return 1;
     }
     int code = wait_child(c, &sig);
     if (code < 0 && sig) {
