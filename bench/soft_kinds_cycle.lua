@@ -7,7 +7,7 @@
 --
 -- DIR holds the lock files (default /tmp); N cycles per figure (default 5000); FILELOCK_SRC
 -- is filelock 3.32's source folder (default $BATON_FILELOCK32, else
--- /work/shared/peers/filelock-3.32.3/src).
+-- ../shared/peers/filelock-3.32.3/src beside the project's tree).
 local ver = _VERSION:match("%d+%.%d+")
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = "build/" .. (jit and "luajit" or ver) .. "/?.so;" .. package.cpath
@@ -16,7 +16,8 @@ local baton = require "baton"
 
 local dir = arg[1] or "/tmp"
 local n = tonumber(arg[2]) or 5000
-local src = arg[3] or os.getenv("BATON_FILELOCK32") or "/work/shared/peers/filelock-3.32.3/src"
+local src = arg[3] or os.getenv("BATON_FILELOCK32")
+  or (os.getenv("BATON_ROOT") or ".") .. "/../shared/peers/filelock-3.32.3/src"
 local path = dir .. "/baton_kinds_cycle.lock"
 
 local function measure(fn)

@@ -3,23 +3,10 @@
 -- the Lua API, against the same peers.
 local baton = require "baton"
 local H = require "helpers"
+local F = require "helpers.filelock32"
 
 local BIN = os.getenv("BATON_BIN") or "build/5.4/bin/baton"
 local q = H.quote
--- Python filelock 3.32 (it has lock_descriptor; Debian's 3.9 has not), from the shared peers
--- beside the project (../shared/peers from the main tree, ../../shared/peers from a worktree)
-local function filelock_new()
-  local root = os.getenv("BATON_ROOT") or "."
-  for _, up in ipairs({ "/../shared", "/../../shared", "/../../../shared" }) do
-    local src = root .. up .. "/peers/filelock-3.32.3/src"
-    local f = io.open(src .. "/filelock/_descriptor.py")
-    if f then
-      f:close()
-      return "PYTHONPATH=" .. q(src)
-    end
-  end
-end
-
 -- One shell line with `flock` standing for either program: both exit statuses.
 local function both(line)
   local a = H.run("flock() { " .. q(BIN) .. " lock \"$@\"; }; " .. line)
@@ -216,9 +203,8 @@ describe("baton.lock_file", function()
 
   it("locks a descriptor number, the same lock as filelock's lock_descriptor", function()
     local path = dir .. "/d.lock"
-    local peer = filelock_new()
-    if not peer then return pending("needs ../shared/peers/filelock-3.32.3 (lock_descriptor)") end
-    local pid = H.spawn("exec env " .. peer .. " " .. H.PYTHON .. " -c " .. q(string.format([[
+    if not F.AVAILABLE then return pending("needs Python filelock 3.32 in " .. F.SRC) end
+    local pid = H.spawn("exec env PYTHONPATH=" .. q(F.SRC) .. " " .. H.PYTHON .. " -c " .. q(string.format([[
 import os, time, filelock
 fd = os.open(%q, os.O_RDWR | os.O_CREAT)
 filelock.lock_descriptor(fd)

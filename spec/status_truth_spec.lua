@@ -11,10 +11,7 @@ local unpack = table.unpack or unpack
 local B = require "helpers.bin"
 local BIN, bt = B.BIN, B.run
 local ROOT = os.getenv("BATON_ROOT") or "."
-local NEW_FILELOCK = ROOT .. "/../../shared/peers/filelock-3.32.3/src"
-if not H.read(NEW_FILELOCK .. "/filelock/__init__.py") then
-  NEW_FILELOCK = "/work/shared/peers/filelock-3.32.3/src"
-end
+local NEW_FILELOCK = require("helpers.filelock32").SRC
 
 
 -- What `baton status --json FILE...` says, parsed by Python's json module: exit status and

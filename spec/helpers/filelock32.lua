@@ -3,8 +3,25 @@ local H = require "helpers"
 
 local F = {}
 
-F.SRC = os.getenv("BATON_FILELOCK32") or "/work/shared/peers/filelock-3.32.3/src"
-F.AVAILABLE = io.open(F.SRC .. "/filelock/_strict.py", "r") ~= nil
+-- BATON_FILELOCK32, else ../shared/peers beside the project's tree (the main tree's parent,
+-- or a worktree's grandparent)
+local function source()
+  local given = os.getenv("BATON_FILELOCK32")
+  if given then return given end
+  local root = os.getenv("BATON_ROOT") or "."
+  for _, up in ipairs({ "/../shared", "/../../shared", "/../../../shared" }) do
+    local src = root .. up .. "/peers/filelock-3.32.3/src"
+    local f = io.open(src .. "/filelock/_strict.py", "r")
+    if f then
+      f:close()
+      return src, true
+    end
+  end
+  return root .. "/../shared/peers/filelock-3.32.3/src", false
+end
+local found
+F.SRC, found = source()
+F.AVAILABLE = found or io.open(F.SRC .. "/filelock/_strict.py", "r") ~= nil
 
 -- Python: _RW(rwlock, "read" | "write") is one mode of a read/write lock with acquire()
 -- and release(), for F.holder and F.attempt.
