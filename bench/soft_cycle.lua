@@ -6,25 +6,17 @@
 --
 -- DIR holds the lock files (default /tmp); N cycles per figure (default 50000); PY_CYCLE is
 -- the Python harness (default ../shared/bench/py_cycle.py, skipped when missing).
-local ver = _VERSION:match("%d+%.%d+")
-package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "build/" .. (jit and "luajit" or ver) .. "/?.so;" .. package.cpath
+package.path = arg[0]:match("^(.-)[^/]*$") .. "?.lua;" .. package.path
+local common = require "common"
+local baton = common.baton
 
-local baton = require "baton"
-
-local dir = arg[1] or "/tmp"
-local n = tonumber(arg[2]) or 50000
+local dir, n = common.args(50000)
 local py_cycle = arg[3] or "../shared/bench/py_cycle.py"
 local path = dir .. "/baton_soft_cycle.lock"
 os.remove(path)
 
--- CPU and wall nanoseconds per call of fn, over n calls.
-local function measure(fn)
-  for _ = 1, math.min(n, 1000) do fn() end -- warm up
-  local c0, t0 = os.clock(), baton.now()
-  for _ = 1, n do fn() end
-  return (os.clock() - c0) / n * 1e9, (baton.now() - t0) / n * 1e9
-end
+-- CPU and wall nanoseconds per call of fn.
+local function measure(fn) return common.measure(n, 1000, fn) end
 
 local reused = baton.new(path, { kind = "soft" })
 local results = {
@@ -48,14 +40,8 @@ if not f then
   return
 end
 f:close()
-local py = {}
-local p = assert(io.popen(string.format("/usr/bin/python3 %s %s/py_cycle.lock %d", py_cycle,
-  dir, n)))
-for line in p:lines() do
-  local name, ns = line:match("^(.-) ns/cycle (%d+)")
-  if name then py[name] = tonumber(ns) end
-end
-p:close()
+local py = common.figures(string.format("/usr/bin/python3 %s %s/py_cycle.lock %d", py_cycle,
+  dir, n), "^(.-) ns/cycle (%d+)")
 local soft, soft_new = py["SoftFileLock"], py["SoftFileLock(new object each time)"]
 if soft then
   print(string.format("%-42s cpu %7.0f ns/cycle", "Python SoftFileLock, reused object", soft))

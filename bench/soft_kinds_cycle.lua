@@ -1,35 +1,26 @@
 -- Soft lock kinds' cycles: uncontended acquire + release of a plain soft lock, a lease, a
 -- strict claim and a soft read/write lock's read and write, baton against Python filelock
--- 3.32's SoftFileLock, SoftFileLease, StrictSoftFileLock and SoftReadWriteLock, in one run. CPU time per cycle (user + system). Run from the
--- repository root after `make`:
+-- 3.32's SoftFileLock, SoftFileLease, StrictSoftFileLock and SoftReadWriteLock, in one run.
+-- CPU time per cycle (user + system). Run from the repository root after `make`:
 --
 --   lua5.4 bench/soft_kinds_cycle.lua [DIR] [N] [FILELOCK_SRC]
 --
 -- DIR holds the lock files (default /tmp); N cycles per figure (default 5000); FILELOCK_SRC
 -- is filelock 3.32's source folder (default $BATON_FILELOCK32, else
 -- ../shared/peers/filelock-3.32.3/src beside the project's tree).
-local ver = _VERSION:match("%d+%.%d+")
-package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "build/" .. (jit and "luajit" or ver) .. "/?.so;" .. package.cpath
+package.path = arg[0]:match("^(.-)[^/]*$") .. "?.lua;" .. package.path
+local common = require "common"
+local baton = common.baton
 
-local baton = require "baton"
-
-local dir = arg[1] or "/tmp"
-local n = tonumber(arg[2]) or 5000
+local dir, n = common.args(5000)
 local src = arg[3] or os.getenv("BATON_FILELOCK32")
   or (os.getenv("BATON_ROOT") or ".") .. "/../shared/peers/filelock-3.32.3/src"
 local path = dir .. "/baton_kinds_cycle.lock"
 
-local function measure(fn)
-  for _ = 1, math.min(n, 200) do fn() end -- warm up
-  local c0 = os.clock()
-  for _ = 1, n do fn() end
-  return (os.clock() - c0) / n * 1e9
-end
-
+-- CPU nanoseconds per acquire + release of a lock with `opts`.
 local function cycle(opts)
   local l = baton.new(path, opts)
-  return measure(function() l:acquire(); l:release() end)
+  return (common.measure(n, 200, function() l:acquire(); l:release() end))
 end
 
 local ours = {
@@ -70,13 +61,8 @@ if f then
   local w = assert(io.open(script, "w"))
   w:write(PY)
   w:close()
-  local p = assert(io.popen(string.format("/usr/bin/python3 %s '%s' '%s.py' %d", script, src,
-    path, n)))
-  for line in p:lines() do
-    local name, ns = line:match("^([%a-]+) (%d+)")
-    if name then py[name] = tonumber(ns) end
-  end
-  p:close()
+  py = common.figures(string.format("/usr/bin/python3 %s '%s' '%s.py' %d", script, src, path,
+    n), "^([%a-]+) (%d+)")
   os.remove(script)
   os.execute("rm -rf '" .. path .. ".py' '" .. path .. ".py.filelock' '" .. path .. ".py.rw'*")
 end

@@ -10,16 +10,11 @@ describe("mutual exclusion under contention", function()
     H.write(counter, "0")
     local script = H.script([[
       local baton = require "baton"
+      local bump = require("helpers.counter").bump
       local lockp, counter, n = arg[1], arg[2], tonumber(arg[3])
       local l = baton.new(lockp)
       for _ = 1, n do
-        l:with(function()
-          local f = assert(io.open(counter, "r+"))
-          local v = tonumber(f:read("*a"))
-          f:seek("set")
-          f:write(tostring(v + 1))
-          f:close()
-        end)
+        l:with(function() bump(counter) end)
       end
     ]])
     local start, join = {}, {}

@@ -38,6 +38,15 @@ describe("baton lock, as flock(1)", function()
     end
   end)
 
+  it("says a missing option value in flock(1)'s words, short or long", function()
+    for _, args in ipairs({ "-w", "--timeout", "-E", "--conflict-exit-code", "-n -w" }) do
+      local mine, said = H.run(q(BIN) .. " lock " .. args)
+      local theirs, flock_said = H.run("flock " .. args)
+      assert.are.equal(theirs, mine, args)
+      assert.are.equal(flock_said, (said:gsub("baton lock", "flock")), args)
+    end
+  end)
+
   it("hands the command the lock's descriptor and records the holder for baton status", function()
     local f = dir .. "/rec.lock"
     local code, out = H.run(q(BIN) .. " lock -w 5 " .. q(f) .. " sh -c "

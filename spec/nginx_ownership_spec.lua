@@ -45,14 +45,11 @@ local LOCATIONS = [[
 
 local PEER = [[
 local baton = require "baton"
+local bump = require("helpers.counter").bump
 local lockp, counter, n = arg[1], arg[2], tonumber(arg[3])
 for _ = 1, n do
   local l = baton.lock(lockp)
-  local f = assert(io.open(counter, "r+"))
-  local v = tonumber(f:read("*a"))
-  f:seek("set")
-  f:write(tostring(v + 1))
-  f:close()
+  bump(counter)
   l:release()
   baton.sleep(0.001)
 end

@@ -233,6 +233,14 @@ end
 -- Option parsing (getopt style: clustered short options, --long[=value], stops at the first
 -- argument that is not an option)
 
+-- The argument after args[i], the value of the option that ends there; `missing` (a usage
+-- message about `name`) when there is none. Returns it and its index.
+local function next_value(args, i, missing, name)
+  local value = args[i + 1]
+  if value == nil then usage(missing, name) end
+  return value, i + 1
+end
+
 local function parse(args, short, long, takes_value)
   local o, i = {}, 1
   while i <= #args do
@@ -247,9 +255,7 @@ local function parse(args, short, long, takes_value)
       if not key then usage("unrecognized option '%s'", a) end
       if takes_value[key] then
         if value == nil then
-          i = i + 1
-          value = args[i]
-          if value == nil then usage("option '--%s' requires an argument", name) end
+          value, i = next_value(args, i, "option '--%s' requires an argument", name)
         end
         o[key] = value
       else
@@ -266,9 +272,7 @@ local function parse(args, short, long, takes_value)
         if takes_value[key] then
           local value = a:sub(j + 1)
           if value == "" then
-            i = i + 1
-            value = args[i]
-            if value == nil then usage("option requires an argument -- '%s'", ch) end
+            value, i = next_value(args, i, "option requires an argument -- '%s'", ch)
           end
           o[key] = value
           break

@@ -679,5 +679,66 @@ function M.guard(g, G)
   return g
 end
 
+-- The on_lost delivery of a kind whose handles can lose a lock while holding it (etcd locks,
+-- soft leases): a handle h around a C handle h._c, whose lost() says message, reason once a
+-- held lock is lost, with h._on_lost, the callback of option on_lost. It runs once per loss,
+-- with event(h, message, reason) (the kind's fields), at the next check (any call into a
+-- handle of the kind) or at the handle's release. A callback's error propagates.
+function M.loss_watch(event)
+  -- handles that hold a lock whose loss was not reported yet (weak: a collected handle is
+  -- released by its __gc and has nobody left to tell)
+  local holding = setmetatable({}, { __mode = "k" })
+  local W = {}
+
+  -- Tell the handle's owner, once, that its lock was lost.
+  local function report(h, msg, reason)
+    holding[h] = nil
+    if h._told then return end
+    h._told = true
+    if h._on_lost then h._on_lost(event(h, msg, reason)) end
+  end
+
+  -- Run the callbacks that are due, for every handle of the kind this Lua state holds.
+  function W.check()
+    local lost
+    for h in pairs(holding) do
+      local msg, reason = h._c:lost()
+      if msg then
+        lost = lost or {}
+        lost[#lost + 1] = { h, msg, reason }
+      end
+    end
+    if lost then
+      for _, e in ipairs(lost) do report(e[1], e[2], e[3]) end
+    end
+  end
+
+  -- One attempt of h's C handle, after the check: what its try() returns.
+  function W.try(h)
+    W.check()
+    local ok, msg, code = h._c:try()
+    if ok then
+      h._told = false
+      holding[h] = true
+    end
+    return ok, msg, code
+  end
+
+  -- Whether h held a lock (or had one lost) since its last release: ask before the release.
+  function W.was_held(h) return holding[h] ~= nil or h._told end
+
+  -- After h's release: nothing, or nil, message, "lost" when the lock had been lost while
+  -- held (`msg`, `reason` from lost(), `was_held` from W.was_held); the callback runs first
+  -- if it has not yet.
+  function W.released(h, was_held, msg, reason)
+    holding[h] = nil
+    if msg and was_held then
+      report(h, msg, reason)
+      return nil, msg, "lost"
+    end
+  end
+  return W
+end
+
 M.EMPTY = EMPTY
 return M

@@ -31,6 +31,10 @@ typedef struct bt_kind {
     void (*end)(void *state, const char *path);
 } bt_kind;
 
+/* The wait of a kind whose releases nobody is told of (soft read/write locks, strict claims):
+ * the pause itself, `seconds` long; 0, no sign of a release. */
+int bt_kind_pause(void *state, const char *path, double seconds);
+
 /* The kinds of lock_kinds.c; each state is set up by the kind's own init before use. */
 extern const bt_kind bt_flock_kind;     /* state: bt_flock (flock_lock.h) */
 extern const bt_kind bt_soft_kind;      /* state: bt_soft (soft_lock.h) */

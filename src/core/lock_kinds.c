@@ -1,10 +1,18 @@
 /* The operations table (lock_kind.h) of each kind: flock, soft, read/write and semaphore. */
 #include "lock_kind.h"
 
+#include "clock.h"
 #include "flock_lock.h"
 #include "rw_lock.h"
 #include "semaphore.h"
 #include "soft_lock.h"
+
+int bt_kind_pause(void *state, const char *path, double seconds) {
+    (void)state;
+    (void)path;
+    bt_sleep(seconds);
+    return 0;
+}
 
 /* ---- flock and soft ---- */
 

@@ -5,13 +5,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -68,14 +66,6 @@ static int refresh(bt_beat *b, int *code) {
     return OK;
 }
 
-static void wait_until(bt_beat *b, double when) {
-    struct timespec ts;
-    double whole = floor(when);
-    ts.tv_sec = (time_t)whole;
-    ts.tv_nsec = (long)((when - whole) * 1e9);
-    pthread_cond_timedwait(&b->cv, &b->mu, &ts);
-}
-
 /* Under mu: what a refresh found; 1 when the heartbeat ends. */
 static int judge(bt_beat *b, int r, int code, double now, double *last_ok) {
     if (r == LOST && code == ENOENT) {
@@ -104,7 +94,7 @@ static void *beat(void *arg) {
     pthread_mutex_lock(&b->mu);
     while (!b->stop) {
         if (bt_now() < next) {
-            wait_until(b, next);
+            bt_sync_wait_until(&b->cv, &b->mu, next);
             continue;
         }
         pthread_mutex_unlock(&b->mu);
@@ -131,19 +121,6 @@ static void free_beat(bt_beat *b, int sync) {
     free(b);
 }
 
-static int init_sync(bt_beat *b) {
-    pthread_condattr_t ca;
-    int rc = pthread_condattr_init(&ca);
-    if (rc != 0)
-        return rc;
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* bt_now()'s clock */
-    rc = pthread_cond_init(&b->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    if (rc == 0 && (rc = pthread_mutex_init(&b->mu, NULL)) != 0)
-        pthread_cond_destroy(&b->cv);
-    return rc;
-}
-
 bt_beat *bt_beat_start(int dir, const char *path, const char *name, int fd, dev_t dev,
                        ino_t ino, double lease, double every) {
     bt_beat *b = calloc(1, sizeof *b);
@@ -155,7 +132,7 @@ bt_beat *bt_beat_start(int dir, const char *path, const char *name, int fd, dev_
         free(b);
         return NULL;
     }
-    int rc = init_sync(b);
+    int rc = bt_sync_init(&b->cv, &b->mu);
     if (rc != 0) {
         free_beat(b, 0);
         errno = rc;

@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
 #include "lock_path.h"
 #include "pid.h"
 
@@ -295,13 +294,6 @@ static int softrw_try(void *state, const char *path, int how, bt_err *err, const
     return r;
 }
 
-static int softrw_wait(void *state, const char *path, double seconds) {
-    (void)state;
-    (void)path;
-    bt_sleep(seconds);
-    return 0;
-}
-
 static int softrw_held(const void *state) {
     const bt_softrw *l = state;
     return l->owner == bt_pid() ? l->held : 0;
@@ -355,7 +347,7 @@ static void softrw_end(void *state, const char *path) {
 }
 
 const bt_kind bt_softrw_kind = {"baton.soft_rw", "soft read/write lock", sizeof(bt_softrw),
-                                held_names, softrw_try, softrw_wait, NULL, softrw_held,
+                                held_names, softrw_try, bt_kind_pause, NULL, softrw_held,
                                 NULL, softrw_release, softrw_end};
 
 /* The pid and host of a marker (parsed by parse() before). */

@@ -12,7 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
 #include "lock_path.h"
 #include "os/os.h"
 #include "pid.h"
@@ -311,14 +310,6 @@ static int strict_try(void *state, const char *path, int how, bt_err *err, const
     return r;
 }
 
-/* Claims change in a folder nobody is told about: the generic schedule's pauses do. */
-static int strict_wait(void *state, const char *path, double seconds) {
-    (void)state;
-    (void)path;
-    bt_sleep(seconds);
-    return 0;
-}
-
 static int strict_held(const void *state) {
     const bt_strict *l = state;
     return l->claims >= 0 && l->owner == bt_pid();
@@ -334,8 +325,9 @@ static void strict_release(void *state, const char *path) {
     forget(l);
 }
 
+/* Claims change in a folder nobody is told about: the generic schedule's pauses do. */
 const bt_kind bt_strict_kind = {"baton.soft_strict", "strict soft lock", sizeof(bt_strict),
-                                NULL, strict_try, strict_wait, NULL, strict_held,
+                                NULL, strict_try, bt_kind_pause, NULL, strict_held,
                                 NULL, strict_release, strict_release};
 
 /* ---- looking and breaking ------------------------------------------------------------- */

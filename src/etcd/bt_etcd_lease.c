@@ -1,7 +1,6 @@
 #define _GNU_SOURCE
 #include "bt_etcd_lease.h"
 
-#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,18 +17,8 @@
 int bt_etcd_lease_init(bt_etcd_lease *l, const bt_etcd_url *url, long timeout_ms, int lostfd) {
     memset(l, 0, sizeof *l);
     l->lostfd = lostfd;
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) != 0)
+    if (bt_sync_init(&l->cv, &l->mu) != 0)
         return -1;
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* bt_now()'s clock */
-    int rc = pthread_cond_init(&l->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    if (rc != 0)
-        return -1;
-    if (pthread_mutex_init(&l->mu, NULL) != 0) {
-        pthread_cond_destroy(&l->cv);
-        return -1;
-    }
     if (bt_etcd_http_init(&l->http, url, timeout_ms, &l->stop) != 0) {
         pthread_mutex_destroy(&l->mu);
         pthread_cond_destroy(&l->cv);
@@ -63,14 +52,6 @@ static void expired(bt_etcd_lease *l) {
              l->ttl, l->problem[0] ? ": " : " (the process was paused, or etcd was unreachable)",
              l->problem);
     mark_lost(l, why);
-}
-
-static void wait_until(bt_etcd_lease *l, double when) {
-    struct timespec ts;
-    double whole = floor(when);
-    ts.tv_sec = (time_t)whole;
-    ts.tv_nsec = (long)((when - whole) * 1e9);
-    pthread_cond_timedwait(&l->cv, &l->mu, &ts);
 }
 
 /* One renewal: 1 renewed (*ttl set), 0 the lease is gone, -1 no usable answer; `why` says
@@ -115,7 +96,7 @@ static void *keep_alive(void *arg) {
             break;
         }
         if (now < l->next) {
-            wait_until(l, l->next < l->expires ? l->next : l->expires);
+            bt_sync_wait_until(&l->cv, &l->mu, l->next < l->expires ? l->next : l->expires);
             continue;
         }
         double left = l->expires - now, every = (double)l->ttl / 3;

@@ -74,6 +74,10 @@ void *bt_lua_check_alloc(lua_State *L, void *state, const char *noun, const char
 bt_handle *bt_lua_check_handle(lua_State *L);
 bt_handle *bt_lua_check_open(lua_State *L);
 
+/* __gc and __close (and a kind's close method): the handle's end, once (as Lua's own file
+ * handles). */
+int bt_lua_end_handle(lua_State *L);
+
 struct bt_marker;
 struct bt_lock_holder;
 /* A soft marker's owner as { pid =, host =, token = }. */

@@ -119,8 +119,7 @@ static const luaL_Reg extra[] = {
 void bt_lua_open_fdlock(lua_State *L) {
     bt_lua_new_handle_class(L, &bt_fdlock_kind, extra);
     bt_lua_set_constructor(L, &bt_fdlock_kind, "fd_lock", l_fd_lock);
-    lua_pushcfunction(L, l_fileno);
-    lua_setfield(L, -2, "fileno");
-    lua_pushcfunction(L, l_exec_holding);
-    lua_setfield(L, -2, "exec_holding");
+    static const luaL_Reg fns[] = {
+        {"fileno", l_fileno}, {"exec_holding", l_exec_holding}, {NULL, NULL}};
+    luaL_setfuncs(L, fns, 0);
 }

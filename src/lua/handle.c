@@ -91,8 +91,7 @@ static int l_release(lua_State *L) {
     return 0;
 }
 
-/* __gc and __close: the handle's end, once (as Lua's own file handles). */
-static int l_end(lua_State *L) {
+int bt_lua_end_handle(lua_State *L) {
     bt_handle *h = bt_lua_check_handle(L);
     if (h->open) {
         h->open = 0;
@@ -126,9 +125,9 @@ void bt_lua_new_handle_class(lua_State *L, const bt_kind *kind, const luaL_Reg *
     }
     /* Every metamethod is in place before the first handle gets the metatable, so that
      * __gc is honoured. */
-    set_method(L, kind, "__gc", l_end);
+    set_method(L, kind, "__gc", bt_lua_end_handle);
 #if LUA_VERSION_NUM >= 504
-    set_method(L, kind, "__close", l_end);
+    set_method(L, kind, "__close", bt_lua_end_handle);
 #endif
     set_method(L, kind, "__tostring", l_tostring);
     lua_newtable(L);

@@ -137,16 +137,6 @@ static int l_softrw_abandon(lua_State *L) {
     return 0;
 }
 
-/* h:close(): everything goes back (the handle's end) */
-static int l_softrw_close(lua_State *L) {
-    bt_handle *h = bt_lua_check_handle(L);
-    if (h->open) {
-        h->open = 0;
-        h->kind->end(h->state, h->path);
-    }
-    return 0;
-}
-
 /* h:identity() -> nil: no file whose locks this process's other objects could hold */
 static int l_softrw_identity(lua_State *L) {
     (void)L;
@@ -178,16 +168,17 @@ void bt_lua_open_soft(lua_State *L) {
     bt_lua_set_constructor(L, &bt_soft_kind, "soft", l_soft);
     bt_lua_new_handle_class(L, &bt_strict_kind, NULL);
     bt_lua_set_constructor(L, &bt_strict_kind, "soft_strict", l_soft_strict);
-    static const luaL_Reg rw_extra[] = {{"abandon", l_softrw_abandon}, {"close", l_softrw_close},
-                                        {"identity", l_softrw_identity}, {NULL, NULL}};
+    /* h:close(): everything goes back (the handle's end) */
+    static const luaL_Reg rw_extra[] = {{"abandon", l_softrw_abandon},
+                                        {"close", bt_lua_end_handle},
+                                        {"identity", l_softrw_identity},
+                                        {NULL, NULL}};
     bt_lua_new_handle_class(L, &bt_softrw_kind, rw_extra);
     bt_lua_set_constructor(L, &bt_softrw_kind, "soft_rw", l_soft_rw);
-    lua_pushcfunction(L, l_softrw_markers);
-    lua_setfield(L, -2, "soft_rw_markers");
-    lua_pushcfunction(L, l_strict_claims);
-    lua_setfield(L, -2, "strict_claims");
-    lua_pushcfunction(L, l_soft_break);
-    lua_setfield(L, -2, "soft_break");
-    lua_pushcfunction(L, l_strict_break);
-    lua_setfield(L, -2, "strict_break");
+    static const luaL_Reg fns[] = {{"soft_rw_markers", l_softrw_markers},
+                                   {"strict_claims", l_strict_claims},
+                                   {"soft_break", l_soft_break},
+                                   {"strict_break", l_strict_break},
+                                   {NULL, NULL}};
+    luaL_setfuncs(L, fns, 0);
 }

@@ -21,45 +21,20 @@ M.DEFAULT_TTL = 10
 -- A wait without a deadline still returns to Lua this often (signals, hooks).
 M.BLOCK_STEP = 0.5
 
--- Handles that hold a lock whose loss was not reported yet (weak: a collected handle is
--- released by its __gc and has nobody left to tell).
-local holding = setmetatable({}, { __mode = "k" })
-
 local Handle = {}
 Handle.__index = Handle
 
--- Tell the handle's owner, once, that its lock was lost.
-local function report(h, msg)
-  holding[h] = nil
-  if h._told then return end
-  h._told = true
-  if h._on_lost then h._on_lost({ path = h.path, token = h._token, message = msg }) end
-end
-
--- Run the on_lost callbacks that are due, for every etcd lock this Lua state holds: any
--- call into an etcd lock is a chance to learn of a loss. A callback's error propagates.
-local function check_all()
-  local lost
-  for h in pairs(holding) do
-    local msg = h._c:lost()
-    if msg then
-      lost = lost or {}
-      lost[#lost + 1] = { h, msg }
-    end
-  end
-  if lost then
-    for _, e in ipairs(lost) do report(e[1], e[2]) end
-  end
-end
+-- on_lost: run once, at the next call into any etcd lock of this Lua state after the lease
+-- was lost (any call is a chance to learn of a loss), or at the lock's release.
+local losses = require("baton.lock").loss_watch(function(h, msg)
+  return { path = h.path, token = h._token, message = msg }
+end)
+local check_all = losses.check
 M.check = check_all
 
 function Handle:try()
-  check_all()
-  local ok, msg, code = self._c:try()
-  if ok then
-    self._token, self._told = self._c:token(), false
-    holding[self] = true
-  end
+  local ok, msg, code = losses.try(self)
+  if ok then self._token = self._c:token() end
   return ok, msg, code
 end
 
@@ -104,14 +79,10 @@ end
 -- Give back the lock or the place in its queue. Returns nothing, or nil, message, "lost"
 -- when the lock had been lost while held (on_lost runs first, if it has not yet).
 function Handle:release()
-  local was_held = holding[self] ~= nil or self._told
+  local was_held = losses.was_held(self)
   local msg = self._c:release()
-  holding[self] = nil
   self._token = nil
-  if msg and was_held then
-    report(self, msg)
-    return nil, msg, "lost"
-  end
+  return losses.released(self, was_held, msg)
 end
 
 function Handle:__tostring()

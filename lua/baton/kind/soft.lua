@@ -29,44 +29,16 @@ local M = {
 -- A soft lease (filelock's SoftFileLease) around the C handle: on_lost runs once, at the
 -- next call into any lease of this Lua state after its heartbeat found the lease lost (the
 -- C handle's lostfd() is readable at once), as for etcd locks.
-local leasing = setmetatable({}, { __mode = "k" }) -- leases held, loss not yet reported
-
 local Lease = {}
 Lease.__index = Lease
 
-local function report(h, msg, reason)
-  leasing[h] = nil
-  if h._told then return end
-  h._told = true
-  if h._on_lost then
-    h._on_lost({ path = h.path, message = msg, reason = reason, lease = h.lease })
-  end
-end
-
-local function check_leases()
-  local lost
-  for h in pairs(leasing) do
-    local msg, reason = h._c:lost()
-    if msg then
-      lost = lost or {}
-      lost[#lost + 1] = { h, msg, reason }
-    end
-  end
-  if lost then
-    for _, e in ipairs(lost) do report(e[1], e[2], e[3]) end
-  end
-end
+local losses = require("baton.lock").loss_watch(function(h, msg, reason)
+  return { path = h.path, message = msg, reason = reason, lease = h.lease }
+end)
+local check_leases = losses.check
 M.check = check_leases
 
-function Lease:try()
-  check_leases()
-  local ok, msg, code = self._c:try()
-  if ok then
-    self._told = false
-    leasing[self] = true
-  end
-  return ok, msg, code
-end
+function Lease:try() return losses.try(self) end
 
 function Lease:wait(seconds)
   check_leases()
@@ -85,13 +57,9 @@ function Lease:record(note) return self._c:record(note) end
 -- Nothing, or nil, message, "lost" when the lease was lost while held.
 function Lease:release()
   local msg, reason = self._c:lost()
-  local was_held = leasing[self] ~= nil or self._told
+  local was_held = losses.was_held(self)
   self._c:release()
-  leasing[self] = nil
-  if msg and was_held then
-    report(self, msg, reason)
-    return nil, msg, "lost"
-  end
+  return losses.released(self, was_held, msg, reason)
 end
 
 function Lease:__tostring() return tostring(self._c) end
