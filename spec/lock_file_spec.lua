@@ -79,6 +79,17 @@ describe("baton.lock_file and the file it locks", function()
     g:release()
   end)
 
+  it("raises a failed wait's message, naming the descriptor", function()
+    local path = dir .. "/t.lock"
+    local held = baton.lock(path)
+    local f = assert(io.open(path, "r"))
+    local ok, err = pcall(function() return baton.lock_file(f, { timeout = 0.05 }) end)
+    assert.is_false(ok)
+    assert.are.equal("baton: timed out after 0.05 s waiting for lock 'fd " .. core.fileno(f) .. "'", err)
+    held:release()
+    f:close()
+  end)
+
   it("checks a descriptor number's file before it unlocks it", function()
     local a, b = dir .. "/na.lock", dir .. "/nb.lock"
     local f = assert(io.open(a, "w"))

@@ -60,7 +60,9 @@ local function lock_file(file, opts, fname, raise)
   end
   local l = setmetatable({ path = name, kind = "flock", note = o.note, _h = h, _n = 0, _o = o },
     lock.Lock)
-  return lock.acquire_new(l, raise)
+  local got
+  got, msg, code = lock.acquire_new(l, raise, 3)
+  return got, msg, code
 end
 
 function M.lock_file(file, opts)
