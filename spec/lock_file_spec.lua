@@ -142,6 +142,19 @@ describe("OFD locks on a path whose file is removed under a waiter", function()
     assert.are.equal("busy", code)
   end
 
+  it("a waiter with a timeout follows the file a peer put in place of the held one", function()
+    local path = dir .. "/moved.lock"
+    H.spawn(q(BIN) .. " lock --fcntl " .. q(path) .. " sh -c " .. q("touch " .. q(dir .. "/h.in")
+      .. "; sleep 30"))
+    H.wait_file(dir .. "/h.in")
+    H.spawn("sh -c " .. q("sleep 0.3; rm -f " .. q(path) .. "; touch " .. q(path)))
+    local t0 = baton.now()
+    local l = baton.lock(path, { api = "fcntl", timeout = 5 })
+    assert.is_true(baton.now() - t0 < 2)
+    assert.are.equal(1, (H.run(q(BIN) .. " lock -n --fcntl " .. q(path) .. " true")))
+    l:release()
+  end)
+
   it("baton lock --fcntl", function()
     race(function(path, ready)
       return q(BIN) .. " lock --fcntl " .. q(path) .. " sh -c " .. q("touch " .. q(ready) .. "; sleep 30")

@@ -80,6 +80,7 @@ static int open_path(bt_fdlock *l, const char *path, bt_err *err) {
         return err->code == EISDIR ? bt_fail(err, "open", errno, NULL) : BT_FAIL;
     l->fd = fd;
     l->opener = bt_pid();
+    l->recheck = 0;
     return BT_OK;
 }
 
@@ -120,15 +121,23 @@ static int lock_once(bt_fdlock *l, const char *path, int block, bt_err *err) {
             r = ofd(l, l->shared ? F_RDLCK : F_WRLCK, block);
         else
             r = flock(l->fd, (l->shared ? LOCK_SH : LOCK_EX) | (block ? 0 : LOCK_NB));
+        struct stat mine;
         if (r != 0) {
-            if (errno == EINTR || errno == EWOULDBLOCK || errno == EAGAIN ||
-                (errno == EACCES && l->api == BT_FD_OFD))
-                return BT_BUSY;
-            return bt_fail(err, "lock", errno, NULL);
+            if (!(errno == EINTR || errno == EWOULDBLOCK || errno == EAGAIN ||
+                  (errno == EACCES && l->api == BT_FD_OFD)))
+                return bt_fail(err, "lock", errno, NULL);
+            /* Busy. Held on a file that is no longer at the path, we would wait forever. */
+            if (!l->borrowed && (l->recheck || bt_watch_fd(&l->watch) < 0)) {
+                l->recheck = 0;
+                if (fstat(l->fd, &mine) == 0 && bt_fs_replaced(path, &mine)) {
+                    drop_replaced(l);
+                    continue;
+                }
+            }
+            return BT_BUSY;
         }
         if (l->borrowed)
             return BT_OK;
-        struct stat mine;
         if (fstat(l->fd, &mine) != 0) {
             int saved = errno;
             drop_replaced(l);
@@ -179,6 +188,8 @@ static int fd_wait(void *state, const char *path, double seconds) {
     bt_fdlock *l = (bt_fdlock *)state;
     const char *watched = l->borrowed ? l->watched : path;
     int woke = bt_watch_wait(&l->watch, &watched, 0, NULL, seconds);
+    if (woke == BT_WOKE_ARMED || woke == BT_WOKE_REPLACED)
+        l->recheck = 1; /* the file may have changed before the watch was set, or since */
     return woke == BT_WOKE_EVENT || woke == BT_WOKE_REPLACED;
 }
 

@@ -30,6 +30,7 @@ typedef struct bt_fdlock {
     char watched[40]; /* /proc/self/fd/N: what a borrowed descriptor's watch follows */
     dev_t dev;       /* the file locked: a borrowed descriptor's since bt_fdlock_borrow, */
     ino_t ino;       /* a path lock's while locked */
+    int recheck;     /* a path lock's file may have been replaced: compare on the next busy try */
     int (*closed)(const void *file); /* a borrowed descriptor's owner: 1 once it closed it */
     const void *file;
 } bt_fdlock;
