@@ -48,11 +48,15 @@ describe("baton.lock_file and the file it locks", function()
     end
   end)
 
-  it("is not held once its handle is closed, and its release leaves descriptor N's new file alone", function()
+  -- Lock a.lock through what(f, n) (its handle f, or its descriptor number n), close the
+  -- handle and lock b.lock, which gets descriptor n: the first lock is no longer held, and
+  -- its release leaves b.lock alone. Returns both lock objects and b.lock's path.
+  local function closed_under(what)
     local a, b = dir .. "/a.lock", dir .. "/b.lock"
     local f = assert(io.open(a, "w"))
-    local l = baton.lock_file(f)
     local n = core.fileno(f)
+    local l = baton.lock_file(what(f, n))
+    assert.is_true(l:is_locked())
     f:close()
     assert.is_false(l:is_locked())
     local g = baton.lock(b) -- reuses descriptor n
@@ -61,6 +65,11 @@ describe("baton.lock_file and the file it locks", function()
     l:release()
     assert.is_true(g:is_locked())
     assert.is_false(free(b)) -- another process still finds b.lock held
+    return l, g, b
+  end
+
+  it("is not held once its handle is closed, and its release leaves descriptor N's new file alone", function()
+    local l, g, b = closed_under(function(f) return f end)
     H.raises("closed", l.acquire, l)
     g:release()
     assert.is_true(free(b))
@@ -91,18 +100,7 @@ describe("baton.lock_file and the file it locks", function()
   end)
 
   it("checks a descriptor number's file before it unlocks it", function()
-    local a, b = dir .. "/na.lock", dir .. "/nb.lock"
-    local f = assert(io.open(a, "w"))
-    local n = core.fileno(f)
-    local l = baton.lock_file(n)
-    assert.is_true(l:is_locked())
-    f:close()
-    assert.is_false(l:is_locked())
-    local g = baton.lock(b)
-    assert.are.equal(b, fd_target(n))
-    assert.is_false(l:is_locked())
-    l:release()
-    assert.is_false(free(b))
+    local l, g = closed_under(function(_, n) return n end)
     local again, msg = l:try_acquire()
     assert.is_nil(again)
     assert.matches("no longer the file", msg, 1, true)
