@@ -100,6 +100,21 @@ local K = {
     again = function(x) return x.rw:try_write({ timeout = 0.2 }) ~= nil end,
     probe = "softrw-read",
   },
+  file = { -- baton.lock_file on a handle opened before the fork: the child shares its open
+    -- file description, and so the parent's lock
+    take = function(o) return baton.lock_file(assert(io.open(path, "w")), o) end,
+    held = function(l) return l:is_locked() end,
+    release = function(l) l:release() end,
+    again = function(l) return l:try_acquire({ timeout = 0.2 }) ~= nil end,
+    probe = "flock",
+  },
+  ["file-fcntl"] = {
+    take = function(o) o.api = "fcntl"; return baton.lock_file(assert(io.open(path, "w")), o) end,
+    held = function(l) return l:is_locked() end,
+    release = function(l) l:release() end,
+    again = function(l) return l:try_acquire({ timeout = 0.2 }) ~= nil end,
+    probe = "fcntl",
+  },
   sem = {
     take = function(o) local s = baton.semaphore(path, 1); return { s = s, g = s:acquire(o) } end,
     held = function(x) return x.g:is_held() end,
@@ -178,7 +193,7 @@ describe("after fork() #hosts", function()
   end
 
   for _, kind in ipairs({ "flock", "flock-shared", "soft", "soft-lease", "soft-strict", "rw-read",
-      "rw-write", "softrw-read", "softrw-write", "sem" }) do
+      "rw-write", "softrw-read", "softrw-write", "sem", "file", "file-fcntl" }) do
     for _, mode in ipairs({ "release", "collect" }) do
       it(kind .. ": the child does not hold the parent's lock, and its " .. mode
         .. " leaves the parent's lock held", function()
@@ -198,7 +213,7 @@ describe("after fork() #hosts", function()
   end
 
   for _, kind in ipairs({ "flock", "soft", "soft-lease", "soft-strict", "rw-write", "softrw-write",
-      "sem" }) do
+      "sem", "file", "file-fcntl" }) do
     it(kind .. ": a fork in the middle of a wait leaves one waiter to get the lock", function()
       local dir = H.tmpdir()
       local path = dir .. "/" .. kind .. ".lock"
@@ -211,6 +226,9 @@ describe("after fork() #hosts", function()
         if seen[who .. "-got"]:match("^true") then got = got + 1 end
       end
       assert.equal(1, got, out)
+      if kind:match("^file") then -- the child's copy of the descriptor is its parent's lock
+        assert.matches("inherited through fork and shares its parent's lock", seen["child-got"], 1, true)
+      end
     end)
   end
 end)

@@ -31,9 +31,9 @@ function M.try_lock(path, opts)
 end
 
 -- A lock on a file the program already has open: an io library file handle or a descriptor
--- number, which stays the caller's (never closed here). flock(2) by default, the lock of
--- flock(1)'s descriptor form and of Python filelock's lock_descriptor; OFD byte ranges with
--- api = "fcntl", start and length.
+-- number, which stays the caller's (never closed here; a handle is kept open as long as the
+-- lock object lives). flock(2) by default, the lock of flock(1)'s descriptor form and of
+-- Python filelock's lock_descriptor; OFD byte ranges with api = "fcntl", start and length.
 local function lock_file(file, opts, fname, raise)
   local fd
   if type(file) == "number" then
@@ -52,7 +52,7 @@ local function lock_file(file, opts, fname, raise)
   local kind = require("baton.kind").named("flock", fname, "fd", 2)
   local name = "fd " .. string.format("%d", fd)
   local o = options.check(opts, fname, name, 3, false, kind, false)
-  local h, msg, code = kind.open_fd(name, fd, o)
+  local h, msg, code = kind.open_fd(name, file, o)
   if not h then
     msg = string.format("baton: cannot lock %s: %s", name, (msg:gsub("^[^:]*: ", "")))
     if raise then error(msg, 3) end
@@ -60,7 +60,9 @@ local function lock_file(file, opts, fname, raise)
   end
   local l = setmetatable({ path = name, kind = "flock", note = o.note, _h = h, _n = 0, _o = o },
     lock.Lock)
-  return lock.acquire_new(l, raise)
+  local got
+  got, msg, code = lock.acquire_new(l, raise, 3)
+  return got, msg, code
 end
 
 function M.lock_file(file, opts)

@@ -23,17 +23,30 @@ typedef struct bt_fdlock {
     int make_parents;
     int locked;
     pid_t owner;     /* the process that took the lock */
-    pid_t opener;    /* the process that opened fd (a path lock's own) */
+    pid_t opener;    /* the process that opened fd, or that borrowed it */
     int record;      /* holder record (holder_records.h), -1 when none */
     bt_watch watch;  /* the release watch while waiting */
     int wd;
     char watched[40]; /* /proc/self/fd/N: what a borrowed descriptor's watch follows */
+    dev_t dev;       /* the file locked: a borrowed descriptor's since bt_fdlock_borrow, */
+    ino_t ino;       /* a path lock's while locked */
+    int recheck;     /* a path lock's file may have been replaced: compare on the next busy try */
+    int (*closed)(const void *file); /* a borrowed descriptor's owner: 1 once it closed it */
+    const void *file;
 } bt_fdlock;
 
 /* A lock on the caller's descriptor `fd` (borrowed: fd >= 0) or, with fd < 0, on the file
  * at the path given to each call. Nothing is locked until the first attempt. */
 void bt_fdlock_init(bt_fdlock *l, int fd, int api, int shared, long long start, long long len,
                     mode_t mode, int make_parents);
+
+/* After bt_fdlock_init with a descriptor: remember the file it is open on now and this
+ * process as its opener. From then on nothing is locked or unlocked through it in another
+ * process (a child of fork() shares the open file description, and its lock), nor once it
+ * is no longer that file, or `closed(file)` (when given) says its owner closed it: then it
+ * is not held. BT_OK, or BT_FAIL (EBADF) when fd is not open. */
+int bt_fdlock_borrow(bt_fdlock *l, int (*closed)(const void *file), const void *file,
+                     bt_err *err);
 
 /* Wait in the kernel's queue (no deadline): BT_OK, BT_FAIL, or BT_BUSY when a signal ended
  * the wait. */

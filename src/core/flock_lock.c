@@ -18,9 +18,6 @@
 #include "holder_records.h"
 
 
-/* How often a lock file may be swapped under us before we give up one attempt. */
-#define MAX_REOPENS 64
-
 void bt_flock_init(bt_flock *l, int shared, mode_t mode, int make_parents) {
     l->fd = -1;
     l->locked = 0;
@@ -139,14 +136,6 @@ static void forget_inherited(bt_flock *l) {
     l->record = -1; /* the parent's record, which bt_record never lets a child touch */
 }
 
-/* 1 when our descriptor no longer refers to the file at `path` (unlinked, renamed, replaced). */
-static int replaced(const char *path, const struct stat *mine) {
-    struct stat now;
-    if (stat(path, &now) != 0)
-        return 1;
-    return now.st_ino != mine->st_ino || now.st_dev != mine->st_dev;
-}
-
 /* One attempt (block = 0) or a wait in the kernel's queue (block = 1), which a signal ends
  * with BT_BUSY so the caller's signal handling can run. */
 static int take(bt_flock *l, const char *path, int block, bt_err *err) {
@@ -154,7 +143,7 @@ static int take(bt_flock *l, const char *path, int block, bt_err *err) {
     if (l->locked)
         return BT_OK;
     const int how = (l->shared ? LOCK_SH : LOCK_EX) | (block ? 0 : LOCK_NB);
-    for (int i = 0; i < MAX_REOPENS; i++) {
+    for (int i = 0; i < BT_MAX_REOPENS; i++) {
         if (l->fd < 0 && open_file(l, path, err) != BT_OK)
             return BT_FAIL;
         int r;
@@ -173,7 +162,7 @@ static int take(bt_flock *l, const char *path, int block, bt_err *err) {
             /* Busy. Held on a file that is no longer at the path, we would wait forever. */
             if (l->recheck || bt_watch_fd(&l->watch) < 0) {
                 l->recheck = 0;
-                if (fstat(l->fd, &mine) == 0 && replaced(path, &mine)) {
+                if (fstat(l->fd, &mine) == 0 && bt_fs_replaced(path, &mine)) {
                     drop_fd(l);
                     continue;
                 }
@@ -191,7 +180,7 @@ static int take(bt_flock *l, const char *path, int block, bt_err *err) {
             drop_fd(l);
             return bt_fail(err, "use", EINVAL, "not a regular file");
         }
-        if (replaced(path, &mine)) {
+        if (bt_fs_replaced(path, &mine)) {
             drop_fd(l);
             continue;
         }

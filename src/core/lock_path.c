@@ -545,3 +545,10 @@ int bt_open_create_at(int dir, const char *name, int flags, mode_t mode) {
     }
     return -1;
 }
+
+int bt_fs_replaced(const char *path, const struct stat *mine) {
+    struct stat now;
+    if (stat(path, &now) != 0)
+        return 1;
+    return now.st_ino != mine->st_ino || now.st_dev != mine->st_dev;
+}

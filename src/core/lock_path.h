@@ -47,6 +47,15 @@ const char *bt_fs_last_name(const char *path);
  * checks it is a regular file). Returns it, or -1 with *err filled in. */
 int bt_fs_open_lock(const char *path, mode_t mode, int make_parents, bt_err *err);
 
+/* How often a lock file may be swapped under a lock before one attempt gives up. */
+#define BT_MAX_REOPENS 64
+
+struct stat;
+/* After locking a descriptor opened at `path`: 1 when `mine` (its fstat) is no longer the
+ * file at `path` (unlinked, renamed over, replaced), so the lock must be let go and the path
+ * opened again; 0 when it still is. */
+int bt_fs_replaced(const char *path, const struct stat *mine);
+
 /* Or'ed into a lock file's mode: the bits were asked for explicitly, so a file baton
  * creates gets exactly them whatever the umask (fchmod after creating it, as Python's
  * filelock does); an existing file's mode is never changed. Without it the umask applies. */

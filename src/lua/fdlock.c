@@ -15,13 +15,48 @@ static bt_fdlock *check_fdlock(lua_State *L) {
     return (bt_fdlock *)bt_handle_state(bt_lua_check_open(L));
 }
 
+/* The FILE * of an io library file handle, NULL once it is closed. A Lua 5.2+ handle is a
+ * luaL_Stream (closef NULL once closed); Lua 5.1's and LuaJIT's start with the FILE * (NULL
+ * once closed). */
+static FILE *stream_file(const void *handle) {
+#if LUA_VERSION_NUM >= 502
+    const luaL_Stream *s = (const luaL_Stream *)handle;
+    return s->closef ? s->f : NULL;
+#else
+    return *(FILE *const *)handle;
+#endif
+}
+
+static int stream_closed(const void *handle) { return stream_file(handle) == NULL; }
+
+/* Keep the value at `idx` alive as long as the userdata on top of the stack. */
+static void keep_with(lua_State *L, int idx) {
+#if LUA_VERSION_NUM >= 503
+    lua_pushvalue(L, idx);
+    lua_setuservalue(L, -2);
+#else
+    lua_createtable(L, 1, 0);
+    lua_pushvalue(L, idx);
+    lua_rawseti(L, -2, 1);
+#if LUA_VERSION_NUM == 502
+    lua_setuservalue(L, -2);
+#else
+    lua_setfenv(L, -2);
+#endif
+#endif
+}
+
 /* core.fd_lock(name, fd, fcntl, shared, start, length, mode, make_parents) -> handle, not yet
- * locked; fd: the caller's descriptor (nil: `name` is a path the handle opens itself);
- * length 0: to the end of the file. nil, message, "EBADF" when fd is not open. */
+ * locked; fd: the caller's descriptor, or an io library file handle (which the handle keeps
+ * open as long as it lives; nil: `name` is a path the handle opens itself); length 0: to the
+ * end of the file. nil, message, "EBADF" when fd is not open. */
 static int l_fd_lock(lua_State *L) {
     size_t len;
     const char *name = luaL_checklstring(L, 1, &len);
-    lua_Integer fd = luaL_optinteger(L, 2, -1);
+    const void *stream = lua_isuserdata(L, 2) ? luaL_checkudata(L, 2, LUA_FILEHANDLE) : NULL;
+    if (stream && !stream_file(stream))
+        return bt_lua_push_error(L, "baton", EBADF, "the file handle is closed");
+    lua_Integer fd = stream ? fileno(stream_file(stream)) : luaL_optinteger(L, 2, -1);
     int api = lua_toboolean(L, 3) ? BT_FD_OFD : BT_FD_FLOCK;
     int shared = lua_toboolean(L, 4);
     lua_Integer start = luaL_optinteger(L, 5, 0);
@@ -30,11 +65,15 @@ static int l_fd_lock(lua_State *L) {
     luaL_argcheck(L, fd >= -1 && fd <= 0x7fffffff, 2, "not a descriptor number");
     luaL_argcheck(L, start >= 0, 5, "the start must not be negative");
     luaL_argcheck(L, length >= 0, 6, "the length must not be negative");
-    if (fd >= 0 && fcntl((int)fd, F_GETFD) < 0)
-        return bt_lua_push_error(L, "baton", errno, NULL);
     bt_handle *h = bt_lua_new_handle(L, &bt_fdlock_kind, name, len);
-    bt_fdlock_init((bt_fdlock *)bt_handle_state(h), (int)fd, api, shared, (long long)start,
-                   (long long)length, mode, lua_toboolean(L, 8));
+    bt_fdlock *l = (bt_fdlock *)bt_handle_state(h);
+    bt_fdlock_init(l, (int)fd, api, shared, (long long)start, (long long)length, mode,
+                   lua_toboolean(L, 8));
+    bt_err err;
+    if (fd >= 0 && bt_fdlock_borrow(l, stream ? stream_closed : NULL, stream, &err) != BT_OK)
+        return bt_lua_push_error(L, "baton", err.code, NULL);
+    if (stream)
+        keep_with(L, 2);
     h->open = 1;
     return 1;
 }
@@ -57,16 +96,9 @@ static int l_unlock(lua_State *L) {
     return bt_lua_push_attempt(L, rc, bt_fdlock_kind.what, h->path, &err);
 }
 
-/* core.fileno(file) -> the descriptor of an io library file handle, or nil, "closed". A Lua
- * 5.2+ handle is a luaL_Stream (closef NULL once closed); Lua 5.1's and LuaJIT's start with
- * the FILE * (NULL once closed). */
+/* core.fileno(file) -> the descriptor of an io library file handle, or nil, "closed". */
 static int l_fileno(lua_State *L) {
-#if LUA_VERSION_NUM >= 502
-    luaL_Stream *s = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
-    FILE *f = s->closef ? s->f : NULL;
-#else
-    FILE *f = *(FILE **)luaL_checkudata(L, 1, LUA_FILEHANDLE);
-#endif
+    FILE *f = stream_file(luaL_checkudata(L, 1, LUA_FILEHANDLE));
     if (f == NULL) {
         lua_pushnil(L);
         lua_pushliteral(L, "closed");

@@ -41,7 +41,8 @@ return {
     end
     return flock(path, o.shared or false, options.mode(o, 438), o.mkdir ~= false)
   end,
-  -- A lock on a descriptor the program opened (baton.lock_file): flock(2), or OFD ranges.
+  -- A lock on a descriptor the program opened (baton.lock_file), a number or an io handle
+  -- (kept open by the lock's handle): flock(2), or OFD ranges.
   open_fd = function(name, fd, o)
     if o.api == "fcntl" or o.start ~= nil or o.length ~= nil then return fcntl_lock(name, fd, o) end
     return core.fd_lock(name, fd, false, o.shared or false)
