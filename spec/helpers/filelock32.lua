@@ -55,9 +55,10 @@ import filelock, os, time
 l = %s
 l.acquire()
 open(%q, "w").write(str(os.getpid()))
+os.rename(%q, %q)  # whole: the file appears with its content
 time.sleep(%s)
 l.release()
-]], make:format(path), ready, seconds or 30)
+]], make:format(path), ready .. ".part", ready .. ".part", ready, seconds or 30)
   H.spawn(F.cmd(code))
   H.wait_file(ready)
   return tonumber(H.read(ready))
