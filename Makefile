@@ -34,13 +34,15 @@ INST_MANDIR ?= $(INST_PREFIX)/share/man/man1
 # kernel's lock table) on Linux, posix (portable: macOS, the BSDs) elsewhere.
 # `make PLATFORM=posix` builds the portable one here too, with Linux's own facilities off,
 # into build/LUA-posix; `make test PLATFORM=posix` runs the specs on it. `make PLATFORM=macos
-# ARCH=arm64|x86_64` cross-builds for macOS with zig's C compiler (below).
+# ARCH=arm64|x86_64` cross-builds for macOS with zig's C compiler, `make PLATFORM=windows`
+# for Windows with mingw-w64 (below).
 PLATFORM ?= $(if $(filter Linux,$(shell uname -s)),linux,posix)
 OS_C_linux = src/core/os/linux.c
 OS_C_posix = src/core/os/posix.c
 OS_C_macos = src/core/os/posix.c
-ifeq ($(filter linux posix macos,$(PLATFORM)),)
-  $(error PLATFORM must be linux, posix or macos, got '$(PLATFORM)')
+OS_C_windows = src/core/os/windows.c
+ifeq ($(filter linux posix macos windows,$(PLATFORM)),)
+  $(error PLATFORM must be linux, posix, macos or windows, got '$(PLATFORM)')
 endif
 ifeq ($(PLATFORM)$(filter Linux,$(shell uname -s)),posixLinux)
   PLATFORM_SUFFIX = -posix
@@ -55,7 +57,7 @@ CORE_TEST = $(BUILD)/baton/core_test.so
 # baton.core (src/lua/etcd.c is the binding of baton.etcd_core, built with src/etcd/).
 CORE_C = $(wildcard src/core/*.c) $(OS_C_$(PLATFORM)) src/core/os/linux_text.c
 CORE_H = $(wildcard src/core/*.h src/core/os/*.h)
-BINDING_C = $(filter-out src/lua/etcd.c src/lua/core_test.c,$(wildcard src/lua/*.c))
+BINDING_C = $(filter-out src/lua/etcd.c src/lua/core_test.c src/lua/windows.c,$(wildcard src/lua/*.c))
 CORE_SRC = $(CORE_C) $(BINDING_C)
 HEADERS = $(CORE_H) $(wildcard src/lua/*.h)
 LUA_SRC = $(wildcard lua/baton/*.lua lua/baton/*/*.lua)
@@ -113,6 +115,35 @@ ifeq ($(PLATFORM),macos)
   HAVE_HOST = 1
 endif
 
+# Windows, cross-built with mingw-w64 (PLATFORM=windows): Lua 5.4 as lua.exe and lua54.dll
+# (Lua's own mingw build, from Debian's lua5.4 source package), SQLite's amalgamation built
+# in, and the module core.dll, linked against lua54.dll as Windows modules are. Only the
+# flock kind is built for Windows so far (src/core/os/windows.c, doc/platforms.md); the
+# binding's other parts raise "... is not available on Windows yet" (src/lua/windows.c).
+# tools/windows-deps.sh installs mingw-w64 and wine and fetches the source packages into
+# build/windows; only these targets run it. `make test PLATFORM=windows` runs
+# spec/windows/run.sh under wine (WINEPREFIX in build/windows/wine).
+ifeq ($(PLATFORM),windows)
+  WIN_DEPS = build/windows
+  WIN_READY = $(WIN_DEPS)/.ready
+  WIN_CROSS = x86_64-w64-mingw32-
+  CC = $(WIN_CROSS)gcc
+  CFLAGS = -O2
+  BUILD = build/windows-x86_64
+  WIN_OBJ = $(BUILD)/deps
+  WIN_LUA = $(WIN_OBJ)/lua
+  LUA_INCDIR = $(WIN_DEPS)/lua/src
+  SQLITE_CFLAGS = -I$(WIN_DEPS)/sqlite
+  LIBFLAG = -shared -static-libgcc
+  LIBS = $(WIN_LUA)/lua54.dll $(WIN_OBJ)/sqlite3.o
+  CORE = $(BUILD)/baton/core.dll
+  CORE_C = src/core/errors.c $(OS_C_windows)
+  BINDING_C = src/lua/module.c src/lua/handle.c src/lua/binding.c src/lua/windows.c
+  ALL_MODULES = $(CORE) $(WIN_LUA)/lua.exe
+  ETCD = 0
+  HAVE_HOST =
+endif
+
 # etcd locks live in a module of their own, baton.etcd_core, so that baton.core never needs
 # libcurl. It is built when pkg-config finds libcurl and jansson (ETCD=1 insists, ETCD=0 skips).
 ETCD_PKGS = libcurl jansson
@@ -127,7 +158,7 @@ ETCD_SRC = $(wildcard src/etcd/*.c) src/lua/etcd.c src/lua/binding.c src/core/cl
 ETCD_HEADERS = $(wildcard src/etcd/*.h) src/core/clock.h src/core/pid.h src/core/errors.h src/core/thread.h src/lua/compat.h src/lua/binding.h
 ifeq ($(ETCD),1)
   ALL_MODULES = $(CORE) $(ETCD_CORE)
-else
+else ifneq ($(PLATFORM),windows)
   ALL_MODULES = $(CORE)
 endif
 
@@ -172,6 +203,26 @@ $(MACOS_OBJ)/lua/.built: $(MACOS_READY)
 
 $(CORE): $(MACOS_OBJ)/sqlite3.o
 $(HOST): $(MACOS_OBJ)/sqlite3.o $(MACOS_OBJ)/lua/.built
+endif
+
+ifeq ($(PLATFORM),windows)
+$(WIN_READY): tools/windows-deps.sh tools/debian-src.sh
+	sh tools/windows-deps.sh $(WIN_DEPS)
+	touch $@
+
+$(WIN_OBJ)/sqlite3.o: $(WIN_READY)
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -DSQLITE_THREADSAFE=1 -DSQLITE_OMIT_LOAD_EXTENSION -c $(WIN_DEPS)/sqlite/sqlite3.c -o $@
+
+# Lua's own makefile, with its mingw target's settings and the cross tools, on a copy of
+# its sources.
+$(WIN_LUA)/lua.exe: $(WIN_READY)
+	rm -rf $(WIN_LUA) && mkdir -p $(WIN_OBJ) && cp -r $(WIN_DEPS)/lua/src $(WIN_LUA)
+	$(MAKE) --no-print-directory -C $(WIN_LUA) CC="$(CC) -std=gnu99" LUA_A=lua54.dll LUA_T=lua.exe \
+		AR="$(CC) -shared -o" RANLIB="$(WIN_CROSS)strip --strip-unneeded" \
+		SYSCFLAGS=-DLUA_BUILD_AS_DLL SYSLIBS= SYSLDFLAGS="-s -static-libgcc" lua.exe
+
+$(CORE): $(WIN_LUA)/lua.exe $(WIN_OBJ)/sqlite3.o
 endif
 
 # The embedded modules are luac's output where luac5.4 is installed (loading it is several
