@@ -255,6 +255,17 @@ $(ETCD_CORE): $(ETCD_SRC) $(ETCD_HEADERS)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I$(LUA_INCDIR) $(ETCD_CFLAGS) $(ETCD_SRC) -o $@ \
 		$(LIBFLAG) $(ETCD_LIBS) -pthread -lm
 
+ifeq ($(PLATFORM),windows)
+# Under wine, in a prefix of the build's own (its first start, `wineboot -i`, is slow).
+WIN_WINE ?= wine
+WIN_ENV = WINEPREFIX="$(CURDIR)/$(WIN_DEPS)/wine" WINEDEBUG=-all WINE="$(WIN_WINE)"
+$(BUILD)/locking_peer.exe: spec/windows/locking_peer.c
+	$(CC) $(CFLAGS) $(WARN) $< -o $@
+
+test: all $(BUILD)/locking_peer.exe
+	@[ -f $(WIN_DEPS)/wine/system.reg ] || $(WIN_ENV) wineboot -i
+	$(WIN_ENV) sh spec/windows/run.sh $(BUILD) $(BUILD)/locking_peer.exe
+else
 # The Neovim and nginx specs load the LuaJIT build, made here when LuaJIT's headers exist.
 test: all $(CORE_TEST)
 	@if [ "$(LUA)" != luajit ] && [ -d /usr/include/luajit-2.1 ]; then \
@@ -262,6 +273,7 @@ test: all $(CORE_TEST)
 			build/luajit$(PLATFORM_SUFFIX)/baton/core.so; fi
 	$(PLATFORM_TEST_NOTE)
 	$(TEST_ENV) $(TEST_RUNNER) $(LUA_BIN) $(BUSTED) $(PLATFORM_TEST_ARGS) $(BUSTED_ARGS)
+endif
 
 # On the portable build, specs about facts only Linux tells (the kernel's lock table,
 # /proc, inotify, O_TMPFILE, openat2, prctl) are tagged #linux and left out, listed first.

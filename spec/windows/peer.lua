@@ -1,0 +1,46 @@
+-- A peer for spec/windows/run.sh, run under wine as `lua.exe peer.lua MODE PATH ...`: each
+-- mode takes or tries baton's lock on PATH and prints what happened on one line.
+--   hold PATH READY GO [shared]  lock, create READY, hold until GO exists, release
+--   try PATH [shared]            one attempt: "ok", or the failure's code ("busy")
+--   wait PATH SECONDS            a wait with a timeout: its code or "ok", and seconds waited
+--   objects PATH                 two lock objects of this process on PATH exclude each other
+local baton = require "baton"
+
+local mode, path = arg[1], arg[2]
+
+local function exists(name)
+  local f = io.open(name, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+local function touch(name)
+  local f = assert(io.open(name, "wb"))
+  f:close()
+end
+
+if mode == "hold" then
+  local l = baton.lock(path, { shared = arg[5] == "shared" })
+  touch(arg[3])
+  while not exists(arg[4]) do baton.sleep(0.01) end
+  l:release()
+  print("released")
+elseif mode == "try" then
+  local l, _, code = baton.try_lock(path, { shared = arg[3] == "shared" })
+  print(l and "ok" or code)
+  if l then l:release() end
+elseif mode == "wait" then
+  local t0 = baton.now()
+  local l, _, code = baton.try_lock(path, { timeout = tonumber(arg[3]) })
+  print(l and "ok" or code, string.format("%.3f", baton.now() - t0))
+  if l then l:release() end
+elseif mode == "objects" then
+  local a = assert(baton.try_lock(path))
+  local b, _, code = baton.try_lock(path)
+  a:release()
+  local c = baton.try_lock(path)
+  print((b and "ok" or code) .. " " .. (c and "ok" or "busy"))
+  if c then c:release() end
+else
+  error("peer.lua: unknown mode " .. tostring(mode))
+end
