@@ -264,7 +264,8 @@ $(BUILD)/locking_peer.exe: spec/windows/locking_peer.c
 
 test: all $(BUILD)/locking_peer.exe
 	@[ -f $(WIN_DEPS)/wine/system.reg ] || $(WIN_ENV) wineboot -i
-	$(WIN_ENV) sh spec/windows/run.sh $(BUILD) $(BUILD)/locking_peer.exe
+	rm -rf $(BUILD)/prefix && $(MAKE) --no-print-directory install PLATFORM=windows PREFIX=$(BUILD)/prefix
+	$(WIN_ENV) sh spec/windows/run.sh $(BUILD) $(BUILD)/locking_peer.exe $(BUILD)/prefix
 else
 # The Neovim and nginx specs load the LuaJIT build, made here when LuaJIT's headers exist.
 test: all $(CORE_TEST)
@@ -388,6 +389,17 @@ valgrind:
 		BUSTED_ARGS="--exclude-tags=hosts,novalgrind $(BUSTED_ARGS)"
 	$(call api_fuzz,build/$(LUA)-vg,$(VALGRIND),$(VALGRIND_FUZZ_SECONDS))
 
+ifeq ($(PLATFORM),windows)
+# PREFIX laid out as lua.exe finds its modules with no LUA_PATH or LUA_CPATH set (its
+# defaults: !\..\lib\lua\5.4\?.dll, !\..\share\lua\5.4\?.lua, ! the exe's folder).
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4/baton \
+		$(DESTDIR)$(PREFIX)/share/lua/5.4/baton/kind
+	install -m 0755 $(WIN_LUA)/lua.exe $(WIN_LUA)/lua54.dll $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(CORE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/baton/core.dll
+	install -m 0644 lua/baton/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/baton/
+	install -m 0644 lua/baton/kind/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/baton/kind/
+else
 install: all
 	install -d $(DESTDIR)$(INST_LIBDIR)/baton $(DESTDIR)$(INST_LUADIR)/baton/kind
 	install -m 0755 $(CORE) $(DESTDIR)$(INST_LIBDIR)/baton/core.so
@@ -400,6 +412,7 @@ ifneq ($(HAVE_HOST),)
 	if [ "$(ETCD)" = 1 ]; then install -d $(DESTDIR)$(INST_PREFIX)/lib/baton && \
 		install -m 0755 $(HOST_ETCD_CORE) $(DESTDIR)$(INST_PREFIX)/lib/baton/etcd_core.so; fi
 	install -m 0644 doc/baton.1 $(DESTDIR)$(INST_MANDIR)/baton.1
+endif
 endif
 
 clean:

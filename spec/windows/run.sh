@@ -2,13 +2,15 @@
 # The Windows tests (make test PLATFORM=windows): baton's flock kind in wine processes, each
 # a separate `wine lua.exe` started from here, against another such process and against a
 # program that locks with msvcrt's _locking. Run from the repository's root:
-#   sh spec/windows/run.sh BUILD LOCKING_PEER
-# with BUILD holding deps/lua/lua.exe and baton/core.dll. WINE (default wine) runs them;
+#   sh spec/windows/run.sh BUILD LOCKING_PEER [PREFIX]
+# with BUILD holding deps/lua/lua.exe and baton/core.dll, and PREFIX what
+# `make install PLATFORM=windows PREFIX=...` laid out there. WINE (default wine) runs them;
 # WINEPREFIX and WINEDEBUG come from the caller. Prints one line per check; exits 1 when
 # any fails.
 set -u
 build=${1:?usage: spec/windows/run.sh BUILD LOCKING_PEER}
 locking=${2:?usage: spec/windows/run.sh BUILD LOCKING_PEER}
+prefix=${3:-}
 wine=${WINE:-wine}
 lua="$build/deps/lua/lua.exe"
 dir="$build/test"
@@ -99,6 +101,14 @@ check "two lock objects of one process exclude each other" "$(peer objects "$loc
 check "baton.spawn says it is not on Windows" \
   "$("$wine" "$lua" -e 'local ok, e = pcall(require("baton").spawn, {"cmd"}); print(e)' 2>&1 | tr -d '\r' | sed 's/^.*: baton/baton/')" \
   "baton.spawn is not available on Windows yet"
+
+if [ -n "$prefix" ]; then
+  echo "== installed"
+  check "the installed lua.exe loads baton with no LUA_PATH or LUA_CPATH" \
+    "$(env -u LUA_PATH -u LUA_CPATH "$wine" "$prefix/bin/lua.exe" -e \
+      'local b = require "baton"; local l = b.lock("'"$dir"'/three.lock"); l:release(); print(require("baton.core").platform.name)' \
+      2>&1 | tr -d '\r')" windows
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
