@@ -12,7 +12,7 @@ dir=$(cd "$dir" && pwd)
 
 if ! command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || ! command -v wine >/dev/null 2>&1; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     gcc-mingw-w64-x86-64 wine64 wine >/dev/null
 fi
 

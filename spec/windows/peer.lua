@@ -3,7 +3,8 @@
 --   hold PATH READY GO [shared]  lock, create READY, hold until GO exists, release
 --   try PATH [shared]            one attempt: "ok", or the failure's code ("busy")
 --   wait PATH SECONDS            a wait with a timeout: its code or "ok", and seconds waited
---   objects PATH                 two lock objects of this process on PATH exclude each other
+--   objects PATH                 two lock objects of this process on PATH exclude each other,
+--                                a wait without a deadline for the other fails at once
 local baton = require "baton"
 
 local mode, path = arg[1], arg[2]
@@ -37,9 +38,13 @@ elseif mode == "wait" then
 elseif mode == "objects" then
   local a = assert(baton.try_lock(path))
   local b, _, code = baton.try_lock(path)
+  -- a wait without a deadline that only this process could end fails at once
+  local t0 = baton.now()
+  local ok, err = pcall(baton.lock, path)
+  local never = not ok and err:find("could never end", 1, true) and baton.now() - t0 < 1
   a:release()
   local c = baton.try_lock(path)
-  print((b and "ok" or code) .. " " .. (c and "ok" or "busy"))
+  print((b and "ok" or code) .. " " .. (never and "never" or tostring(err)) .. " " .. (c and "ok" or "busy"))
   if c then c:release() end
 else
   error("peer.lua: unknown mode " .. tostring(mode))
