@@ -118,7 +118,8 @@ endif
 # Windows, cross-built with mingw-w64 (PLATFORM=windows): Lua 5.4 as lua.exe and lua54.dll
 # (Lua's own mingw build, from Debian's lua5.4 source package), SQLite's amalgamation built
 # in, and the module core.dll, linked against lua54.dll as Windows modules are. Only the
-# flock kind is built for Windows so far (src/core/os/windows.c, doc/platforms.md); the
+# flock kind and plain soft locks are built for Windows so far (src/core/os/windows.c,
+# windows_soft.c; doc/platforms.md); the
 # binding's other parts raise "... is not available on Windows yet" (src/lua/windows.c).
 # tools/windows-deps.sh installs mingw-w64 and wine and fetches the source packages into
 # build/windows; only these targets run it. `make test PLATFORM=windows` runs
@@ -137,7 +138,7 @@ ifeq ($(PLATFORM),windows)
   LIBFLAG = -shared -static-libgcc
   LIBS = $(WIN_LUA)/lua54.dll $(WIN_OBJ)/sqlite3.o
   CORE = $(BUILD)/baton/core.dll
-  CORE_C = src/core/errors.c $(OS_C_windows)
+  CORE_C = src/core/errors.c src/core/soft_marker.c $(OS_C_windows) src/core/os/windows_soft.c
   BINDING_C = src/lua/module.c src/lua/handle.c src/lua/binding.c src/lua/windows.c
   ALL_MODULES = $(CORE) $(WIN_LUA)/lua.exe
   ETCD = 0

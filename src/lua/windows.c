@@ -1,8 +1,13 @@
-/* baton.core's parts that are not built for Windows yet (make PLATFORM=windows): child
- * processes and signals (process.c), read/write locks, semaphores, soft locks, locks on
- * open descriptors and the holder lookup. Each of their functions is there, and raises an
- * error that names the feature, so that a program learns at once what it cannot use. */
+/* baton.core's parts on Windows (make PLATFORM=windows) beside module.c's: plain soft locks
+ * (core/os/windows_soft.c), and those not built for Windows yet: child processes and
+ * signals (process.c), read/write locks, semaphores, soft leases and strict soft locks,
+ * locks on open descriptors and the holder lookup. Each of their functions is there, and
+ * raises an error that names the feature, so that a program learns at once what it cannot
+ * use. */
+#include <string.h>
+
 #include "../core/os/os.h"
+#include "../core/soft_lock.h"
 #include "binding.h"
 #include "compat.h"
 #include "process.h"
@@ -59,9 +64,27 @@ void bt_lua_open_sem(lua_State *L) {
     lua_setfield(L, -2, "SEM_MAX");
 }
 
+/* core.soft(path, mode, make_parents, stale_after [, lease, heartbeat]) -> handle, not yet
+ * locked; as soft.c's, but a lease is refused. */
+static int l_soft(lua_State *L) {
+    const char *path = bt_lua_check_path(L, 1);
+    mode_t mode = bt_lua_check_mode(L, 2);
+    int make_parents = lua_toboolean(L, 3);
+    lua_Number stale_after = luaL_optnumber(L, 4, -1);
+    luaL_argcheck(L, stale_after == stale_after, 4, "stale_after must not be NaN");
+    if (luaL_optnumber(L, 5, 0) > 0)
+        return luaL_error(L, "baton.soft_lock's leases (option 'lease') are not available on "
+                             "Windows yet");
+    bt_handle *h = bt_lua_new_handle(L, &bt_soft_kind, path, strlen(path));
+    bt_soft_init((bt_soft *)bt_handle_state(h), mode, make_parents, (double)stale_after);
+    h->open = 1;
+    return 1;
+}
+
 void bt_lua_open_soft(lua_State *L) {
-    static const missing m[] = {{"soft", "baton.soft_lock"},
-                                {"soft_strict", "baton.soft_lock"},
+    bt_lua_new_handle_class(L, &bt_soft_kind, NULL);
+    bt_lua_set_constructor(L, &bt_soft_kind, "soft", l_soft);
+    static const missing m[] = {{"soft_strict", "strict soft locks (baton.soft_lock's strict)"},
                                 {"soft_rw", "baton.rwlock"},
                                 {"soft_rw_markers", "baton.rwlock"},
                                 {"strict_claims", "baton.soft_lock"},

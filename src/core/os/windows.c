@@ -11,8 +11,7 @@
  * system's queue); a wait with one is a series of attempts with pauses, which the caller
  * backs off (lua/baton/wait.lua). The soft, read/write and semaphore kinds, holder records
  * and child processes are not built for Windows yet (src/lua/windows.c says so). */
-#define WIN32_LEAN_AND_MEAN
-#include <windows.h>
+#include "windows.h"
 
 #include <errno.h>
 #include <io.h>
@@ -55,7 +54,7 @@ const char *bt_os_name(void) { return "windows"; }
 /* ---- errors ------------------------------------------------------------------------------ */
 
 /* The errno value that says what a Windows error code means, for messages and codes. */
-static int errno_of(DWORD e) {
+int bt_win_errno(DWORD e) {
     switch (e) {
     case ERROR_FILE_NOT_FOUND:
     case ERROR_PATH_NOT_FOUND:
@@ -92,12 +91,11 @@ static int errno_of(DWORD e) {
     }
 }
 
-static int fail_win(bt_err *err, const char *op, DWORD e) { return bt_fail(err, op, errno_of(e), NULL); }
+int bt_win_fail(bt_err *err, const char *op, DWORD e) { return bt_fail(err, op, bt_win_errno(e), NULL); }
 
 /* ---- paths ------------------------------------------------------------------------------- */
 
-/* The UTF-8 path as a wide string (free() it), or NULL with *e set. */
-static wchar_t *wide(const char *path, DWORD *e) {
+wchar_t *bt_win_wide(const char *path, DWORD *e) {
     int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, NULL, 0);
     if (n <= 0) {
         *e = GetLastError();
@@ -114,9 +112,7 @@ static wchar_t *wide(const char *path, DWORD *e) {
 
 static int is_sep(wchar_t c) { return c == L'\\' || c == L'/'; }
 
-/* Make the folders above the file at `w`, as mkdir -p; the last error of the first folder
- * that could not be made, or 0. */
-static DWORD make_parents(wchar_t *w) {
+DWORD bt_win_make_parents(wchar_t *w) {
     size_t len = wcslen(w), start = 0;
     if (len >= 2 && w[1] == L':')
         start = 2; /* a drive letter */
@@ -138,18 +134,16 @@ static DWORD make_parents(wchar_t *w) {
     return 0;
 }
 
-#define SHARE_ALL (FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
-
 /* The lock file, opened or made: a handle no child inherits (NULL security attributes). */
 static HANDLE open_lock_file(const char *path, int parents, DWORD *e) {
-    wchar_t *w = wide(path, e);
+    wchar_t *w = bt_win_wide(path, e);
     if (!w)
         return INVALID_HANDLE_VALUE;
-    HANDLE h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, SHARE_ALL, NULL, OPEN_ALWAYS,
+    HANDLE h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, BT_WIN_SHARE_ALL, NULL, OPEN_ALWAYS,
                            FILE_ATTRIBUTE_NORMAL, NULL);
     *e = h == INVALID_HANDLE_VALUE ? GetLastError() : 0;
-    if (h == INVALID_HANDLE_VALUE && *e == ERROR_PATH_NOT_FOUND && parents && !make_parents(w)) {
-        h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, SHARE_ALL, NULL, OPEN_ALWAYS,
+    if (h == INVALID_HANDLE_VALUE && *e == ERROR_PATH_NOT_FOUND && parents && !bt_win_make_parents(w)) {
+        h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, BT_WIN_SHARE_ALL, NULL, OPEN_ALWAYS,
                         FILE_ATTRIBUTE_NORMAL, NULL);
         *e = h == INVALID_HANDLE_VALUE ? GetLastError() : 0;
     }
@@ -157,12 +151,7 @@ static HANDLE open_lock_file(const char *path, int parents, DWORD *e) {
     return h;
 }
 
-/* The file's identity: its volume and its index there. 0, or -1. */
-typedef struct file_id {
-    DWORD volume, high, low;
-} file_id;
-
-static int id_of(HANDLE h, file_id *id) {
+int bt_win_id_of(HANDLE h, bt_win_id *id) {
     BY_HANDLE_FILE_INFORMATION info;
     if (!GetFileInformationByHandle(h, &info))
         return -1;
@@ -172,23 +161,23 @@ static int id_of(HANDLE h, file_id *id) {
     return 0;
 }
 
-static int same_id(const file_id *a, const file_id *b) {
+int bt_win_same_id(const bt_win_id *a, const bt_win_id *b) {
     return a->volume == b->volume && a->high == b->high && a->low == b->low;
 }
 
 /* 1 when the path no longer names the file `mine` (deleted, renamed away, replaced). The
  * look opens nothing for reading or writing, and shares everything. */
-static int replaced(const char *path, const file_id *mine) {
+static int replaced(const char *path, const bt_win_id *mine) {
     DWORD e;
-    wchar_t *w = wide(path, &e);
+    wchar_t *w = bt_win_wide(path, &e);
     if (!w)
         return 1;
-    HANDLE h = CreateFileW(w, 0, SHARE_ALL, NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
+    HANDLE h = CreateFileW(w, 0, BT_WIN_SHARE_ALL, NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
     free(w);
     if (h == INVALID_HANDLE_VALUE)
         return 1; /* gone, or pending deletion */
-    file_id now;
-    int r = id_of(h, &now) != 0 || !same_id(&now, mine);
+    bt_win_id now;
+    int r = bt_win_id_of(h, &now) != 0 || !bt_win_same_id(&now, mine);
     CloseHandle(h);
     return r;
 }
@@ -240,14 +229,14 @@ static void unlist_held(bt_flock *l) {
 }
 
 const bt_flock *bt_flock_held_here(const bt_flock *l) {
-    file_id mine, theirs;
-    if (l->fd < 0 || l->locked || id_of(handle_of(l), &mine) != 0)
+    bt_win_id mine, theirs;
+    if (l->fd < 0 || l->locked || bt_win_id_of(handle_of(l), &mine) != 0)
         return NULL;
     const bt_flock *found = NULL;
     AcquireSRWLockShared(&held_guard);
     for (const bt_flock *o = held_list; o && !found; o = o->held_next)
-        if (o != l && o->locked && !(o->shared && l->shared) && id_of(handle_of(o), &theirs) == 0 &&
-            same_id(&mine, &theirs))
+        if (o != l && o->locked && !(o->shared && l->shared) && bt_win_id_of(handle_of(o), &theirs) == 0 &&
+            bt_win_same_id(&mine, &theirs))
             found = o;
     ReleaseSRWLockShared(&held_guard);
     return found;
@@ -271,7 +260,7 @@ static int open_file(bt_flock *l, const char *path, bt_err *err) {
     DWORD e;
     HANDLE h = open_lock_file(path, l->make_parents, &e);
     if (h == INVALID_HANDLE_VALUE)
-        return fail_win(err, "open", e);
+        return bt_win_fail(err, "open", e);
     int fd = _open_osfhandle((intptr_t)h, _O_RDWR);
     if (fd < 0) {
         CloseHandle(h);
@@ -292,15 +281,15 @@ static int take(bt_flock *l, const char *path, int block, bt_err *err) {
             return BT_FAIL;
         OVERLAPPED ov;
         memset(&ov, 0, sizeof ov); /* byte 0, as filelock's WindowsFileLock */
-        file_id mine;
+        bt_win_id mine;
         if (!LockFileEx(handle_of(l), how, 0, 1, 0, &ov)) {
             DWORD e = GetLastError();
             if (e != ERROR_LOCK_VIOLATION && e != ERROR_IO_PENDING) {
                 drop_fd(l);
-                return fail_win(err, "lock", e);
+                return bt_win_fail(err, "lock", e);
             }
             /* Busy. Held on a file that is no longer at the path, we would wait forever. */
-            if (id_of(handle_of(l), &mine) == 0 && replaced(path, &mine)) {
+            if (bt_win_id_of(handle_of(l), &mine) == 0 && replaced(path, &mine)) {
                 drop_fd(l);
                 continue;
             }
@@ -308,10 +297,10 @@ static int take(bt_flock *l, const char *path, int block, bt_err *err) {
         }
         l->locked = 1;
         l->owner = bt_pid();
-        if (id_of(handle_of(l), &mine) != 0) {
+        if (bt_win_id_of(handle_of(l), &mine) != 0) {
             DWORD e = GetLastError();
             drop_fd(l);
-            return fail_win(err, "stat", e);
+            return bt_win_fail(err, "stat", e);
         }
         if (replaced(path, &mine)) {
             drop_fd(l);
