@@ -2,7 +2,8 @@
 -- mode takes or tries baton's lock on PATH and prints what happened on one line.
 --   hold PATH READY GO [shared]  lock, create READY, hold until GO exists, release
 --   try PATH [shared]            one attempt: "ok", or the failure's code ("busy")
---   wait PATH SECONDS            a wait with a timeout: its code or "ok", and seconds waited
+--   wait PATH SECONDS [STARTED]  a wait with a timeout (STARTED created as it begins): its
+--                                code or "ok", and the seconds it waited
 --   soft_hold PATH READY GO      as hold, with a soft lock
 --   soft_abandon PATH READY GO   as soft_hold, but exit without releasing it (a crash)
 --   soft_try PATH                one soft attempt: "ok" (and released: "ok gone"), or the code
@@ -36,6 +37,7 @@ elseif mode == "try" then
   print(l and "ok" or code)
   if l then l:release() end
 elseif mode == "wait" then
+  if arg[4] then touch(arg[4]) end
   local t0 = baton.now()
   local l, _, code = baton.try_lock(path, { timeout = tonumber(arg[3]) })
   print(l and "ok" or code, string.format("%.3f", baton.now() - t0))
