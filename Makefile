@@ -138,7 +138,8 @@ ifeq ($(PLATFORM),windows)
   LIBFLAG = -shared -static-libgcc
   LIBS = $(WIN_LUA)/lua54.dll $(WIN_OBJ)/sqlite3.o
   CORE = $(BUILD)/baton/core.dll
-  CORE_C = src/core/errors.c src/core/soft_marker.c $(OS_C_windows) src/core/os/windows_soft.c
+  CORE_C = src/core/errors.c src/core/lock_kinds.c src/core/soft_marker.c $(OS_C_windows) \
+	src/core/os/windows_soft.c src/core/os/windows_missing.c
   BINDING_C = src/lua/module.c src/lua/handle.c src/lua/binding.c src/lua/windows.c
   ALL_MODULES = $(CORE) $(WIN_LUA)/lua.exe
   ETCD = 0

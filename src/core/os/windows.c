@@ -21,7 +21,6 @@
 
 #include "../clock.h"
 #include "../flock_lock.h"
-#include "../lock_kind.h"
 #include "../pid.h"
 
 /* ---- the clock and the process --------------------------------------------------------- */
@@ -340,25 +339,3 @@ void bt_flock_record(bt_flock *l, const char *note, size_t note_len) {
 }
 
 void bt_flock_release(bt_flock *l) { drop_fd(l); }
-
-/* The flock kind's operations (lock_kind.h); lock_kinds.c, with the other kinds, is not
- * built for Windows. */
-static int flock_try(void *s, const char *path, int how, bt_err *err, const char **named) {
-    (void)how;
-    *named = path;
-    return bt_flock_try(s, path, err);
-}
-static int flock_wait(void *s, const char *path, double seconds) {
-    return bt_flock_wait(s, path, seconds);
-}
-static int flock_pollfd(const void *s) { return bt_flock_pollfd(s); }
-static int flock_held(const void *s) { return bt_flock_held(s); }
-static void flock_record(void *s, const char *note, size_t len) { bt_flock_record(s, note, len); }
-static void flock_release(void *s, const char *path) {
-    (void)path;
-    bt_flock_release(s);
-}
-
-const bt_kind bt_flock_kind = {"baton.flock", "lock file", sizeof(bt_flock), NULL,
-                               flock_try, flock_wait, flock_pollfd, flock_held,
-                               flock_record, flock_release, flock_release};

@@ -22,7 +22,6 @@
 #include <string.h>
 
 #include "../clock.h"
-#include "../lock_kind.h"
 #include "../pid.h"
 #include "../soft_lock.h"
 #include "../soft_marker.h"
@@ -230,21 +229,3 @@ void bt_soft_release(bt_soft *l, const char *path) {
     _close(l->fd);
     l->fd = -1;
 }
-
-/* The soft kind's operations (lock_kind.h). */
-static int soft_try(void *s, const char *path, int how, bt_err *err, const char **named) {
-    (void)how;
-    *named = path;
-    return bt_soft_try(s, path, err);
-}
-static int soft_wait(void *s, const char *path, double seconds) {
-    return bt_soft_wait(s, path, seconds);
-}
-static int soft_pollfd(const void *s) { return bt_soft_pollfd(s); }
-static int soft_held(const void *s) { return bt_soft_held(s); }
-static void soft_record(void *s, const char *note, size_t len) { bt_soft_record(s, note, len); }
-static void soft_release(void *s, const char *path) { bt_soft_release(s, path); }
-
-const bt_kind bt_soft_kind = {"baton.soft", "soft lock", sizeof(bt_soft), NULL,
-                              soft_try, soft_wait, soft_pollfd, soft_held,
-                              soft_record, soft_release, soft_release};
