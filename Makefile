@@ -34,13 +34,15 @@ INST_MANDIR ?= $(INST_PREFIX)/share/man/man1
 # kernel's lock table) on Linux, posix (portable: macOS, the BSDs) elsewhere.
 # `make PLATFORM=posix` builds the portable one here too, with Linux's own facilities off,
 # into build/LUA-posix; `make test PLATFORM=posix` runs the specs on it. `make PLATFORM=macos
-# ARCH=arm64|x86_64` cross-builds for macOS with zig's C compiler (below).
+# ARCH=arm64|x86_64` cross-builds for macOS with zig's C compiler, `make PLATFORM=windows`
+# for Windows with mingw-w64 (below).
 PLATFORM ?= $(if $(filter Linux,$(shell uname -s)),linux,posix)
 OS_C_linux = src/core/os/linux.c
 OS_C_posix = src/core/os/posix.c
 OS_C_macos = src/core/os/posix.c
-ifeq ($(filter linux posix macos,$(PLATFORM)),)
-  $(error PLATFORM must be linux, posix or macos, got '$(PLATFORM)')
+OS_C_windows = src/core/os/windows.c
+ifeq ($(filter linux posix macos windows,$(PLATFORM)),)
+  $(error PLATFORM must be linux, posix, macos or windows, got '$(PLATFORM)')
 endif
 ifeq ($(PLATFORM)$(filter Linux,$(shell uname -s)),posixLinux)
   PLATFORM_SUFFIX = -posix
@@ -55,7 +57,7 @@ CORE_TEST = $(BUILD)/baton/core_test.so
 # baton.core (src/lua/etcd.c is the binding of baton.etcd_core, built with src/etcd/).
 CORE_C = $(wildcard src/core/*.c) $(OS_C_$(PLATFORM)) src/core/os/linux_text.c
 CORE_H = $(wildcard src/core/*.h src/core/os/*.h)
-BINDING_C = $(filter-out src/lua/etcd.c src/lua/core_test.c,$(wildcard src/lua/*.c))
+BINDING_C = $(filter-out src/lua/etcd.c src/lua/core_test.c src/lua/windows.c,$(wildcard src/lua/*.c))
 CORE_SRC = $(CORE_C) $(BINDING_C)
 HEADERS = $(CORE_H) $(wildcard src/lua/*.h)
 LUA_SRC = $(wildcard lua/baton/*.lua lua/baton/*/*.lua)
@@ -113,6 +115,37 @@ ifeq ($(PLATFORM),macos)
   HAVE_HOST = 1
 endif
 
+# Windows, cross-built with mingw-w64 (PLATFORM=windows): Lua 5.4 as lua.exe and lua54.dll
+# (Lua's own mingw build, from Debian's lua5.4 source package), SQLite's amalgamation built
+# in, and the module core.dll, linked against lua54.dll as Windows modules are. Only the
+# flock kind and plain soft locks are built for Windows so far (src/core/os/windows.c,
+# windows_soft.c; doc/platforms.md); the
+# binding's other parts raise "... is not available on Windows yet" (src/lua/windows.c).
+# tools/windows-deps.sh installs mingw-w64 and wine and fetches the source packages into
+# build/windows; only these targets run it. `make test PLATFORM=windows` runs
+# spec/windows/run.sh under wine (WINEPREFIX in build/windows/wine).
+ifeq ($(PLATFORM),windows)
+  WIN_DEPS = build/windows
+  WIN_READY = $(WIN_DEPS)/.ready
+  WIN_CROSS = x86_64-w64-mingw32-
+  CC = $(WIN_CROSS)gcc
+  CFLAGS = -O2
+  BUILD = build/windows-x86_64
+  WIN_OBJ = $(BUILD)/deps
+  WIN_LUA = $(WIN_OBJ)/lua
+  LUA_INCDIR = $(WIN_DEPS)/lua/src
+  SQLITE_CFLAGS = -I$(WIN_DEPS)/sqlite
+  LIBFLAG = -shared -static-libgcc
+  LIBS = $(WIN_LUA)/lua54.dll $(WIN_OBJ)/sqlite3.o
+  CORE = $(BUILD)/baton/core.dll
+  CORE_C = src/core/errors.c src/core/lock_kinds.c src/core/soft_marker.c $(OS_C_windows) \
+	src/core/os/windows_soft.c src/core/os/windows_missing.c
+  BINDING_C = src/lua/module.c src/lua/handle.c src/lua/binding.c src/lua/windows.c
+  ALL_MODULES = $(CORE) $(WIN_LUA)/lua.exe
+  ETCD = 0
+  HAVE_HOST =
+endif
+
 # etcd locks live in a module of their own, baton.etcd_core, so that baton.core never needs
 # libcurl. It is built when pkg-config finds libcurl and jansson (ETCD=1 insists, ETCD=0 skips).
 ETCD_PKGS = libcurl jansson
@@ -127,7 +160,7 @@ ETCD_SRC = $(wildcard src/etcd/*.c) src/lua/etcd.c src/lua/binding.c src/core/cl
 ETCD_HEADERS = $(wildcard src/etcd/*.h) src/core/clock.h src/core/pid.h src/core/errors.h src/core/thread.h src/lua/compat.h src/lua/binding.h
 ifeq ($(ETCD),1)
   ALL_MODULES = $(CORE) $(ETCD_CORE)
-else
+else ifneq ($(PLATFORM),windows)
   ALL_MODULES = $(CORE)
 endif
 
@@ -174,6 +207,26 @@ $(CORE): $(MACOS_OBJ)/sqlite3.o
 $(HOST): $(MACOS_OBJ)/sqlite3.o $(MACOS_OBJ)/lua/.built
 endif
 
+ifeq ($(PLATFORM),windows)
+$(WIN_READY): tools/windows-deps.sh tools/debian-src.sh
+	sh tools/windows-deps.sh $(WIN_DEPS)
+	touch $@
+
+$(WIN_OBJ)/sqlite3.o: $(WIN_READY)
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -DSQLITE_THREADSAFE=1 -DSQLITE_OMIT_LOAD_EXTENSION -c $(WIN_DEPS)/sqlite/sqlite3.c -o $@
+
+# Lua's own makefile, with its mingw target's settings and the cross tools, on a copy of
+# its sources.
+$(WIN_LUA)/lua.exe: $(WIN_READY)
+	rm -rf $(WIN_LUA) && mkdir -p $(WIN_OBJ) && cp -r $(WIN_DEPS)/lua/src $(WIN_LUA)
+	$(MAKE) --no-print-directory -C $(WIN_LUA) CC="$(CC) -std=gnu99" LUA_A=lua54.dll LUA_T=lua.exe \
+		AR="$(CC) -shared -o" RANLIB="$(WIN_CROSS)strip --strip-unneeded" \
+		SYSCFLAGS=-DLUA_BUILD_AS_DLL SYSLIBS= SYSLDFLAGS="-s -static-libgcc" lua.exe
+
+$(CORE): $(WIN_LUA)/lua.exe $(WIN_OBJ)/sqlite3.o
+endif
+
 # The embedded modules are luac's output where luac5.4 is installed (loading it is several
 # times faster than compiling the source at every start), else the source itself.
 HOST_LUAC ?= $(shell command -v luac5.4 2>/dev/null)
@@ -204,6 +257,18 @@ $(ETCD_CORE): $(ETCD_SRC) $(ETCD_HEADERS)
 	$(CC) $(CFLAGS) $(WARN) -pthread -I$(LUA_INCDIR) $(ETCD_CFLAGS) $(ETCD_SRC) -o $@ \
 		$(LIBFLAG) $(ETCD_LIBS) -pthread -lm
 
+ifeq ($(PLATFORM),windows)
+# Under wine, in a prefix of the build's own (its first start, `wineboot -i`, is slow).
+WIN_WINE ?= wine
+WIN_ENV = WINEPREFIX="$(CURDIR)/$(WIN_DEPS)/wine" WINEDEBUG=-all WINE="$(WIN_WINE)"
+$(BUILD)/locking_peer.exe: spec/windows/locking_peer.c
+	$(CC) $(CFLAGS) $(WARN) $< -o $@
+
+test: all $(BUILD)/locking_peer.exe
+	@[ -f $(WIN_DEPS)/wine/system.reg ] || $(WIN_ENV) wineboot -i
+	rm -rf $(BUILD)/prefix && $(MAKE) --no-print-directory install PLATFORM=windows PREFIX=$(BUILD)/prefix
+	$(WIN_ENV) sh spec/windows/run.sh $(BUILD) $(BUILD)/locking_peer.exe $(BUILD)/prefix
+else
 # The Neovim and nginx specs load the LuaJIT build, made here when LuaJIT's headers exist.
 test: all $(CORE_TEST)
 	@if [ "$(LUA)" != luajit ] && [ -d /usr/include/luajit-2.1 ]; then \
@@ -211,6 +276,7 @@ test: all $(CORE_TEST)
 			build/luajit$(PLATFORM_SUFFIX)/baton/core.so; fi
 	$(PLATFORM_TEST_NOTE)
 	$(TEST_ENV) $(TEST_RUNNER) $(LUA_BIN) $(BUSTED) $(PLATFORM_TEST_ARGS) $(BUSTED_ARGS)
+endif
 
 # On the portable build, specs about facts only Linux tells (the kernel's lock table,
 # /proc, inotify, O_TMPFILE, openat2, prctl) are tagged #linux and left out, listed first.
@@ -325,6 +391,17 @@ valgrind:
 		BUSTED_ARGS="--exclude-tags=hosts,novalgrind $(BUSTED_ARGS)"
 	$(call api_fuzz,build/$(LUA)-vg,$(VALGRIND),$(VALGRIND_FUZZ_SECONDS))
 
+ifeq ($(PLATFORM),windows)
+# PREFIX laid out as lua.exe finds its modules with no LUA_PATH or LUA_CPATH set (its
+# defaults: !\..\lib\lua\5.4\?.dll, !\..\share\lua\5.4\?.lua, ! the exe's folder).
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4/baton \
+		$(DESTDIR)$(PREFIX)/share/lua/5.4/baton/kind
+	install -m 0755 $(WIN_LUA)/lua.exe $(WIN_LUA)/lua54.dll $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(CORE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/baton/core.dll
+	install -m 0644 lua/baton/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/baton/
+	install -m 0644 lua/baton/kind/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/baton/kind/
+else
 install: all
 	install -d $(DESTDIR)$(INST_LIBDIR)/baton $(DESTDIR)$(INST_LUADIR)/baton/kind
 	install -m 0755 $(CORE) $(DESTDIR)$(INST_LIBDIR)/baton/core.so
@@ -337,6 +414,7 @@ ifneq ($(HAVE_HOST),)
 	if [ "$(ETCD)" = 1 ]; then install -d $(DESTDIR)$(INST_PREFIX)/lib/baton && \
 		install -m 0755 $(HOST_ETCD_CORE) $(DESTDIR)$(INST_PREFIX)/lib/baton/etcd_core.so; fi
 	install -m 0644 doc/baton.1 $(DESTDIR)$(INST_MANDIR)/baton.1
+endif
 endif
 
 clean:

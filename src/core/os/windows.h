@@ -1,0 +1,37 @@
+/* What the Windows backend's files (windows.c, windows_soft.c) share; nothing else includes
+ * it. */
+#ifndef BT_OS_WINDOWS_H
+#define BT_OS_WINDOWS_H
+
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+
+#include "../errors.h"
+
+/* FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE: never keep a peer from opening,
+ * renaming or deleting a file baton has open. */
+#define BT_WIN_SHARE_ALL (FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
+
+/* The errno value that says what a Windows error code means. */
+int bt_win_errno(DWORD e);
+
+/* bt_fail with the errno value of Windows error e. */
+int bt_win_fail(bt_err *err, const char *op, DWORD e);
+
+/* The UTF-8 path as a wide string (free() it), or NULL with *e set. */
+wchar_t *bt_win_wide(const char *path, DWORD *e);
+
+/* Make the folders above the file at `w`, as mkdir -p: 0, or the first failure's error. */
+DWORD bt_win_make_parents(wchar_t *w);
+
+/* A file's identity: its volume and its index there. */
+typedef struct bt_win_id {
+    DWORD volume, high, low;
+} bt_win_id;
+
+/* The identity of the file open as h: 0, or -1. */
+int bt_win_id_of(HANDLE h, bt_win_id *id);
+
+int bt_win_same_id(const bt_win_id *a, const bt_win_id *b);
+
+#endif
