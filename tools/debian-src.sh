@@ -12,6 +12,16 @@ dir=${1:?usage: tools/debian-src.sh DIR}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
+# The tools these steps use, on a machine that has only what a Linux build needs.
+need=""
+for t in dpkg-source:dpkg-dev tclsh:tcl patch:patch xz:xz-utils; do
+  command -v "${t%%:*}" >/dev/null 2>&1 || need="$need ${t#*:}"
+done
+if [ -n "$need" ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
+
 src=/etc/apt/sources.list.d/baton-deb-src.sources
 need_src() { ! ls "$dir/$1"/*/ >/dev/null 2>&1; }
 if need_src lua5.4 || need_src sqlite; then

@@ -12,7 +12,7 @@ dir=$(cd "$dir" && pwd)
 
 # The tools these steps use, on a machine that has only what a Linux build needs.
 need=""
-for t in npm:npm dpkg-source:dpkg-dev tclsh:tcl patch:patch xz:xz-utils file:file; do
+for t in npm:npm file:file; do
   command -v "${t%%:*}" >/dev/null 2>&1 || need="$need ${t#*:}"
 done
 if [ -n "$need" ]; then
