@@ -67,19 +67,21 @@ describe("an error raised while waiting", function()
     end)
   end
 
-  it("passes the error value on unchanged and leaves no descriptor open #linux", function()
+  local function passes_on(kinds)
     local dir = H.tmpdir()
     local err = setmetatable({}, { __tostring = function() return "the error" end })
     local cases = {
-      { kind = "flock", path = dir .. "/f.lock", try = function(p, o) return baton.try_lock(p, o) end },
-      { kind = "soft", path = dir .. "/s.lock",
+      flock = { path = dir .. "/f.lock", try = function(p, o) return baton.try_lock(p, o) end },
+      soft = { path = dir .. "/s.lock",
         try = function(p, o) o.kind = "soft"; return baton.try_lock(p, o) end },
-      { kind = "sem", path = dir .. "/sem",
+      sem = { path = dir .. "/sem",
         try = function(p, o) return baton.semaphore(p, 1):try_acquire(o) end },
-      { kind = "rw-write", path = dir .. "/rw.lock",
+      ["rw-write"] = { path = dir .. "/rw.lock",
         try = function(p, o) return baton.rwlock(p):try_write(o) end },
     }
-    for _, c in ipairs(cases) do
+    for _, kind in ipairs(kinds) do
+      local c = cases[kind]
+      c.kind = kind
       local holder = hold(c.kind, c.path, 30)
       for name, extra in pairs(raisers(err)) do
         local o = { timeout = 10 }
@@ -93,8 +95,18 @@ describe("an error raised while waiting", function()
       end
       H.kill(holder, "KILL")
       H.wait_for(function() return not H.alive(holder) end, 10, "the holder's end")
-      assert.equal("free", probe(c.kind, c.path))
+      assert.equal("free", probe(c.kind, c.path), c.kind)
     end
+  end
+
+  it("passes the error value on unchanged and leaves no descriptor open", function()
+    passes_on({ "flock", "sem", "rw-write" })
+  end)
+
+  -- The killed holder's marker is free once /proc says its owner is a zombie: the portable
+  -- backend tells zombies only of its own children, and this holder is not one.
+  it("passes the error value on unchanged and leaves no descriptor open: soft #linux", function()
+    passes_on({ "soft" })
   end)
 
   -- The baton executable raises its interrupt error from a debug hook, between any two
