@@ -184,10 +184,13 @@ while time.time() < end:
   end)
 
   describe("soft locks", function()
-    -- The owner's end is seen while it is still an unreaped zombie (of a parent that is not
-    -- this process): /proc tells; the portable backend knows zombies of its own children only.
-    it("says what the marker says, and whether its owner is alive #linux", function()
-      local pid = baton_holder(path, "soft", "building")
+    it("says what the marker says, and whether its owner is alive", function()
+      -- our own child, reaped below: a killed orphan may stay a zombie (where init does not
+      -- reap), which only /proc tells from a live process
+      local ready = H.tmpdir() .. "/ready"
+      local holder = assert(baton.spawn{ H.LUA, H.script(HOLDER), path, ready, "soft", "building" })
+      H.wait_file(ready)
+      local pid = holder.pid
       local h = baton.holder(path)
       assert.equal("soft", h.kind)
       assert.equal(pid, h.pid)
@@ -196,8 +199,9 @@ while time.time() < end:
       assert.equal(core.token(pid), h.token)
       assert.is_true(h.alive)
       assert.is_false(h.stale)
-      assert.matches("lua", h.cmdline)
-      kill_and_reap(pid)
+      if core.platform.cmdline then assert.matches("lua", h.cmdline) end
+      holder:kill("KILL")
+      assert(holder:wait(10))
       h = baton.holder(path)
       assert.equal(pid, h.pid)
       assert.is_false(h.alive)
