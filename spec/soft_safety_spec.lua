@@ -104,6 +104,7 @@ describe("soft locks among users", function()
   end)
 
   describe("an empty marker (filelock 3.9)", function()
+    -- Linux only: who has the empty marker open: /proc/PID/fd
     it("is held while a process of another user keeps it open, and broken once it is not #linux", function()
       if not IS_ROOT then return pending("needs root to create a second user") end
       H.write(path, "")
@@ -179,6 +180,7 @@ print(n)
   end)
 
   describe("a marker naming another user's process", function()
+    -- Linux only: a process's owner and start token: /proc
     it("is not believed: not reported as that process, never broken, and the error says so #linux", function()
       if not IS_ROOT then return pending("needs root to create a second user") end
       local token = core.token(1)
@@ -212,6 +214,7 @@ print(n)
       assert.equal(uid, owner_of(path))
     end)
 
+    -- Linux only: a process's owner and start token: /proc
     it("is believed when the file belongs to the named process's user #linux", function()
       if not IS_ROOT then return pending("needs root to create a second user") end
       local pid = H.spawn(as_user("sleep 60"))

@@ -293,6 +293,7 @@ except filelock.Timeout:
       baton.soft_lock(path, { timeout = 0 }):release()
     end)
 
+    -- Linux only: who has the empty marker open: /proc/PID/fd
     it("respects Python filelock's own marker while Python holds it, and breaks it once stale #linux", function()
       -- Debian's filelock 3.9 writes nothing into its marker but keeps it open while it
       -- holds the lock, so an empty marker is held for as long as a process has it open.

@@ -259,6 +259,7 @@ time.sleep(30)
       assert.same({ pid }, doc[1].pids)
     end)
 
+    -- Linux only: who has the empty marker open: /proc/PID/fd
     it("Debian filelock 3.9's empty soft marker, held open by its holder #linux", function()
       local path, ready = dir .. "/soft.lock", dir .. "/ready"
       local pid = H.spawn(python(string.format([[
