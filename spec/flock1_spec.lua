@@ -120,6 +120,7 @@ describe("baton lock, as flock(1)", function()
     assert.matches("late=0 bad=0", out)
   end)
 
+  -- Linux only: OFD byte-range locks are Linux's (ENOTSUP elsewhere), shown by lslocks
   it("--fcntl, --start and --length take OFD locks that lslocks shows with their range #linux", function()
     local f = dir .. "/ofd.lock"
     H.write(f, "")
@@ -155,6 +156,7 @@ describe("baton lock beyond flock(1)", function()
   before_each(function() dir = H.tmpdir() end)
   after_each(function() H.cleanup() end)
 
+  -- Linux only: baton status finds the slots' holders in the kernel's lock table
   it("--slots N takes one of N slots of baton.semaphore; baton status shows them #linux", function()
     local sem = dir .. "/builds"
     -- a slot is looked at once baton made its file (flock(1) would create it otherwise)
@@ -176,6 +178,7 @@ describe("baton lock beyond flock(1)", function()
     assert.are.equal(64, (H.run(q(BIN) .. " lock --slots 2 --soft " .. q(sem) .. " true")))
   end)
 
+  -- Linux only: the sides' holders (SQLite's record locks) are told by the kernel's lock table
   it("--rw -s and --rw -x take the sides of baton.rwlock (filelock's protocol) #linux", function()
     local db = dir .. "/cache.db"
     H.spawn(q(BIN) .. " lock --rw -s " .. q(db) .. " sleep 30")
@@ -245,6 +248,7 @@ time.sleep(30)
     H.raises("unknown option", baton.lock_file, 1, { bogus = true })
   end)
 
+  -- Linux only: OFD byte-range locks are Linux's (ENOTSUP elsewhere)
   it("takes OFD byte ranges on paths and descriptors #linux", function()
     local path = dir .. "/r.lock"
     local a = baton.lock(path, { api = "fcntl", start = 0, length = 10 })

@@ -124,15 +124,23 @@ describe("baton.holder", function()
 
     -- A holder's record table is a file of its owner's, read by anyone who asks: its owner
     -- may cut it short or scribble over it at any moment, and the reader must not crash.
-    it("reads a record table its owner cuts short or scribbles over, without crashing #linux", function()
+    it("reads a record table its owner cuts short or scribbles over, without crashing", function()
       local pid = baton_holder(path, "flock", "scribbled")
       local uid = select(2, H.run("id -u")):match("%d+")
       local table_file
       for _, base in ipairs({ "/dev/shm", "/tmp" }) do
-        local f = base .. "/baton-" .. uid .. "/" .. pid .. "-" .. core.token(pid)
-        if not table_file and H.read(f) then table_file = f end
+        -- PID-TOKEN, or rPID-rHEX where the system tells no start token
+        local folder = base .. "/baton-" .. uid
+        local _, names = H.run("ls -A " .. H.quote(folder) .. " 2>/dev/null")
+        for name in names:gmatch("[^\n]+") do
+          if not table_file and (name:match("^" .. pid .. "%-%d+$") or name:match("^r" .. pid .. "%-r%x+$")) then
+            table_file = folder .. "/" .. name
+          end
+        end
       end
       assert.is_string(table_file)
+      -- with the kernel's lock table the holder is known without the record; else only by it
+      local by_table = core.platform.lock_table
       assert.equal("scribbled", baton.holder(path).note)
       local size = #H.read(table_file)
       -- cut short and grown back (to zeros) over and over while being read
@@ -144,19 +152,21 @@ while time.time() < end:
     os.truncate(%q, %d)
 ]], table_file, table_file, size)))
       for _ = 1, 3000 do
-        local h = baton.holder(path)
-        assert.equal(pid, h.pid)
-        assert.is_true(h.note == nil or h.note == "scribbled")
+        local h = baton.holder(path) -- nil where the record was unreadable and no table tells
+        if by_table or h then
+          assert.equal(pid, h.pid)
+          assert.is_true(h.note == nil or h.note == "scribbled")
+        end
       end
       kill_and_reap(racer)
       -- garbage of the right size, and a file cut short: no note, the kernel's word stands
       local junk = {}
       for i = 1, size do junk[i] = string.char((i * 131 + 7) % 256) end
       H.write(table_file, table.concat(junk))
-      assert.is_nil(baton.holder(path).note)
+      assert.is_nil((baton.holder(path) or {}).note)
       H.write(table_file, "baton-h1")
-      local h = baton.holder(path)
-      assert.equal(pid, h.pid)
+      local h = baton.holder(path) or {}
+      if by_table then assert.equal(pid, h.pid) end
       assert.is_nil(h.note)
       kill_and_reap(pid)
     end)
@@ -174,8 +184,13 @@ while time.time() < end:
   end)
 
   describe("soft locks", function()
-    it("says what the marker says, and whether its owner is alive #linux", function()
-      local pid = baton_holder(path, "soft", "building")
+    it("says what the marker says, and whether its owner is alive", function()
+      -- our own child, reaped below: a killed orphan may stay a zombie (where init does not
+      -- reap), which only /proc tells from a live process
+      local ready = H.tmpdir() .. "/ready"
+      local holder = assert(baton.spawn{ H.LUA, H.script(HOLDER), path, ready, "soft", "building" })
+      H.wait_file(ready)
+      local pid = holder.pid
       local h = baton.holder(path)
       assert.equal("soft", h.kind)
       assert.equal(pid, h.pid)
@@ -184,8 +199,9 @@ while time.time() < end:
       assert.equal(core.token(pid), h.token)
       assert.is_true(h.alive)
       assert.is_false(h.stale)
-      assert.matches("lua", h.cmdline)
-      kill_and_reap(pid)
+      if core.platform.cmdline then assert.matches("lua", h.cmdline) end
+      holder:kill("KILL")
+      assert(holder:wait(10))
       h = baton.holder(path)
       assert.equal(pid, h.pid)
       assert.is_false(h.alive)

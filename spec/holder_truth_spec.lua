@@ -142,6 +142,7 @@ describe("baton.holder tells the truth", function()
     assert.same({ { pid = 700, shared = false } }, core_test.parse_locks(text, 0xfd, 1, "123"))
   end)
 
+  -- Linux only: who has the empty marker open: /proc/PID/fd
   it("Debian filelock 3.9's empty soft marker, held open, without asking for soft locks #linux", function()
     local path, ready = dir .. "/soft.lock", dir .. "/ready"
     local pid = H.spawn(H.PYTHON .. " -c " .. H.quote(string.format([[

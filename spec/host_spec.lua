@@ -353,6 +353,7 @@ describe("the baton executable", function()
       H.wait_for(function() return free(path) end, 10, "the lock to be freed")
     end)
 
+    -- Linux only: the holder is flock(1): found in the kernel's lock table only
     it("says who holds the lock while waiting with -v #linux", function()
       local holder = H.flock_holder(path, 30, "-x")
       local code, _, err = bt({ "lock", "-v", "-w", "0.3", path, "true" })
@@ -385,6 +386,7 @@ describe("the baton executable", function()
       assert.is_nil(H.read(missing))
     end)
 
+    -- Linux only: the holder is flock(1): found in the kernel's lock table only
     it("names the holder and exits 1 when any lock is held #linux", function()
       local held, other = dir .. "/held.lock", dir .. "/other.lock"
       local pid = H.flock_holder(held, 30, "-s")
@@ -460,6 +462,7 @@ describe("the baton executable", function()
       assert.equal("contents of model.bin\n", H.read(dir .. "/model.bin"))
     end)
 
+    -- Linux only: the previous run is flock(1): named from the kernel's lock table only
     it("cron-guard.lua skips quietly while a previous run holds the lock #linux", function()
       local lockfile = dir .. "/cron.lock"
       local code, out = bt({ "examples/cron-guard.lua", lockfile, dir })

@@ -57,6 +57,8 @@ describe("out of descriptors", function()
     H.kill(soft, "KILL")
   end)
 
+  -- With no descriptor for the folder the marker is made by its path, safely only through
+  -- openat2(RESOLVE_NO_SYMLINKS); the portable walk needs a descriptor per folder.
   it("a soft-lock wait with one descriptor to spare still gets the lock #linux", function()
     local dir = H.tmpdir()
     local path = dir .. "/s.lock"
@@ -68,13 +70,16 @@ describe("out of descriptors", function()
     assert.matches("^got", out)
   end)
 
-  it("a read/write lock that cannot open its file says why #linux", function()
+  it("a read/write lock that cannot open its file says why", function()
     local dir = H.tmpdir()
     local out = child([[
       local g, msg, code = baton.rwlock(path):try_read()
       out(tostring(g), msg, code)
     ]], dir .. "/rw.lock", 1)
-    assert.matches("nil\tbaton: cannot open lock file '[^']*': SQLite: unable to open database file "
-      .. "%(Too many open files%)\tEMFILE", out)
+    -- SQLite opens the file where openat2 checks the path for links; elsewhere the walk to
+    -- the folder runs out first
+    local why = require("baton.core").platform.name == "linux"
+      and "SQLite: unable to open database file %(Too many open files%)" or "Too many open files"
+    assert.matches("^nil\tbaton: cannot open lock file '[^']*': " .. why .. "\tEMFILE", out)
   end)
 end)

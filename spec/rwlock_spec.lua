@@ -471,7 +471,8 @@ describe("read/write locks", function()
   end)
 
   describe("looked at from the process that holds it", function()
-    -- Closing any descriptor on the file would drop this process's SQLite locks there.
+    -- Closing any descriptor on the file would drop this process's SQLite locks there. The
+    -- readers are found in the kernel's lock table (Linux only).
     it("keeps its read lock through baton.holder and a waiting writer's on_wait #linux", function()
       local rw = baton.rwlock(path)
       local r = rw:read()

@@ -52,13 +52,18 @@ describe("breaking a soft lock", function()
     assert.equal("ENOENT", code, msg)
   end)
 
-  it("refuses a flock lock, and a file that is no marker, changing nothing", function()
+  -- Linux only: flock(1) is found as the holder in the kernel's lock table.
+  it("refuses a flock lock, changing nothing #linux", function()
     local dir = H.tmpdir()
     local path = dir .. "/f.lock"
     local pid = H.flock_holder(path, 30)
     local status, out = H.run(BIN .. " break " .. H.quote(path))
     assert.equal(1, status)
     assert.matches("is a flock lock held by pid " .. pid .. ": there is nothing to break", out, 1, true)
+  end)
+
+  it("refuses a file that is no marker, changing nothing", function()
+    local dir = H.tmpdir()
     local data = dir .. "/data"
     H.write(data, '{"json": true}\n')
     local info, msg, code = baton.break_lock(data)

@@ -58,9 +58,9 @@ describe("a strict soft lock", function()
 
   it("is never taken by age nor from a holder killed with SIGKILL", function()
     local path = H.tmpdir() .. "/job.lock"
-    local pid = F.holder(path, STRICT, 30)
-    H.kill(pid, "KILL")
-    H.wait_for(function() return not H.alive(pid) end, 5, "the holder's end")
+    local pid, holder = F.holder(path, STRICT, 30, true)
+    holder:kill("KILL")
+    assert(holder:wait(5), "the holder's end")
     os.execute("touch -d '2 hours ago' " .. H.quote(path) .. " " .. H.quote(path) .. ".filelock/claims/*")
     local l, _, code = baton.try_lock(path, { kind = "soft", strict = true, timeout = 1 })
     assert.is_nil(l)

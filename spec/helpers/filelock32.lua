@@ -47,8 +47,10 @@ function F.run(code)
 end
 
 -- A Python process holding `path` through `make` (Python: an expression making the lock)
--- for `seconds`; returns its pid once it holds.
-function F.holder(path, make, seconds)
+-- for `seconds`; returns its pid once it holds. With `own`, it is this process's child, and
+-- its baton.spawn process comes second (to be reaped: a killed orphan may stay a zombie
+-- where init does not reap, which only /proc tells from a live process).
+function F.holder(path, make, seconds, own)
   local ready = H.tmpdir() .. "/ready"
   local code = RW .. string.format([[
 import filelock, os, time
@@ -59,9 +61,15 @@ os.rename(%q, %q)  # whole: the file appears with its content
 time.sleep(%s)
 l.release()
 ]], make:format(path), ready .. ".part", ready .. ".part", ready, seconds or 30)
-  H.spawn(F.cmd(code))
+  local p
+  if own then
+    p = assert(require("baton").spawn{ "sh", "-c", "exec " .. F.cmd(code), stdout = "null",
+      stderr = "null" })
+  else
+    H.spawn(F.cmd(code))
+  end
   H.wait_file(ready)
-  return tonumber(H.read(ready))
+  return tonumber(H.read(ready)), p
 end
 
 -- Python's attempt at `path` through `make` with `timeout`: "got" (it held and released

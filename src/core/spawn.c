@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ struct bt_child {
     int code;
     int signo;
     int orphan;   /* its owner let go: free once reaped */
+    int tie;      /* die_with_parent without a parent-death signal: the pipe's write end */
     bt_child *next;
 };
 
@@ -106,19 +108,38 @@ static void report_and_exit(int fd, int stage) {
     _exit(127);
 }
 
+#if defined(PR_SET_PDEATHSIG) && defined(PR_SET_CHILD_SUBREAPER)
+#define HAVE_GUARD 1 /* die_with_parent by the parent-death signal, guard a subreaper */
+
 /* Ask for `sig` when the parent dies. A parent that died before the request has left the
  * child to another process already (getppid changed): 1 then, and it must not go on. */
 static int tie_to_parent(pid_t parent, int sig) {
-#ifdef PR_SET_PDEATHSIG
-    prctl(PR_SET_PDEATHSIG, sig);
-#else
-    (void)sig;
-#endif
+    bt_os_parent_death(sig);
     return getppid() != parent;
 }
+#endif
 
-#if defined(PR_SET_PDEATHSIG) && defined(PR_SET_CHILD_SUBREAPER)
-#define HAVE_GUARD 1
+/* End as the command ended: its exit status, or death by its signal (without a core). */
+static void end_like(int status) {
+    if (!WIFSIGNALED(status))
+        _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128);
+    int sig = WTERMSIG(status);
+    struct rlimit none = {0, 0};
+    setrlimit(RLIMIT_CORE, &none);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    sigprocmask(SIG_UNBLOCK, &one, NULL);
+    kill(getpid(), sig);
+    _exit(128 + sig);
+}
+
+#ifdef HAVE_GUARD
 
 /* The guard's wake-up call when its parent dies. */
 #define GUARD_WAKE SIGUSR2
@@ -167,26 +188,6 @@ static void kill_tree(pid_t cmd) {
             break;
     }
     _exit(128 + SIGKILL);
-}
-
-/* End as the command ended: its exit status, or death by its signal (without a core). */
-static void end_like(int status) {
-    if (!WIFSIGNALED(status))
-        _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128);
-    int sig = WTERMSIG(status);
-    struct rlimit none = {0, 0};
-    setrlimit(RLIMIT_CORE, &none);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    sigemptyset(&sa.sa_mask);
-    sigaction(sig, &sa, NULL);
-    sigset_t one;
-    sigemptyset(&one);
-    sigaddset(&one, sig);
-    sigprocmask(SIG_UNBLOCK, &one, NULL);
-    kill(getpid(), sig);
-    _exit(128 + sig);
 }
 
 /* die_with_parent: this child becomes a guard that starts the command as its own child and
@@ -254,28 +255,205 @@ static void guard(int report_fd, pid_t parent) {
 }
 #endif
 
+#ifndef HAVE_GUARD
+/* Without a parent-death signal: the parent keeps the write end of a pipe made for this
+ * child (`tie`), the only one left open (every other copy is closed, or closed on exec).
+ * Its read end comes to end of file when the parent dies, whatever kills it; a byte on it is
+ * the parent's word that it has reaped the child, so nothing is to be killed. */
+
+/* Close every descriptor but the n in keep. */
+static void close_all_but(const int *keep, int n) {
+    struct rlimit lim;
+    rlim_t max = getrlimit(RLIMIT_NOFILE, &lim) == 0 ? lim.rlim_cur : 1024;
+    if (max > 65536)
+        max = 65536;
+    for (rlim_t fd = 0; fd < max; fd++) {
+        int kept = 0;
+        for (int i = 0; i < n; i++)
+            kept |= keep[i] == (int)fd;
+        if (!kept)
+            close((int)fd);
+    }
+}
+
+/* 1 when the parent died, 0 when it gave its word, -1 when the read was cut short. */
+static int parent_died(int tie) {
+    char b;
+    ssize_t n = read(tie, &b, 1);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return -1;
+    return n <= 0;
+}
+
+/* die_with_parent = true: a watcher, never the command's child (a grandchild that its
+ * parent leaves to init at once), in a session of its own and deaf to every signal but
+ * SIGKILL, waits on the pipe and SIGKILLs the command (this process, soon exec'd) when the
+ * parent dies. A command that has already ended is then a zombie of the dead parent, whose
+ * pid init reaps before it can be reused. */
+static void watch_parent(int report_fd, int tie) {
+    pid_t cmd = getpid();
+    pid_t mid = fork();
+    if (mid < 0)
+        report_and_exit(report_fd, 2);
+    if (mid == 0) {
+        pid_t w = fork();
+        if (w != 0)
+            _exit(w < 0 ? 1 : 0);
+        setsid();
+        close_all_but(&tie, 1);
+        int died;
+        while ((died = parent_died(tie)) < 0)
+            ;
+        if (died) /* else the parent's word: the command has been reaped */
+            kill(cmd, SIGKILL);
+        _exit(0);
+    }
+    int status;
+    while (waitpid(mid, &status, 0) < 0 && errno == EINTR)
+        ;
+    close(tie);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        errno = EAGAIN;
+        report_and_exit(report_fd, 2);
+    }
+}
+
+/* The portable guard's signals, as bytes through a pipe to its loop. */
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig) {
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    if (write(sig_pipe[1], &b, 1) < 0) {
+        /* full: signals of that kind are pending already */
+    }
+    errno = saved;
+}
+
+/* The terminal this process's group has in the foreground, or -1. */
+static int foreground_tty(void) {
+    int tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (tty >= 0 && tcgetpgrp(tty) != getpgrp()) {
+        close(tty);
+        tty = -1;
+    }
+    return tty;
+}
+
+/* The guard ends: the terminal goes back to its group, then it ends as the command did. */
+static void guard_end(int tty, int status) {
+    if (tty >= 0) {
+        sigset_t all;
+        sigfillset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL); /* SIGTTOU blocked: a background group may */
+        tcsetpgrp(tty, getpgrp());
+    }
+    end_like(status);
+}
+
+/* The command ended (SIGCHLD): end as it did. */
+static void guard_reap(int tty, pid_t cmd) {
+    int status;
+    pid_t got;
+    while ((got = waitpid(-1, &status, WNOHANG)) > 0)
+        if (got == cmd)
+            guard_end(tty, status);
+    if (got < 0 && errno == ECHILD)
+        _exit(128); /* the command is gone without a status */
+}
+
+/* die_with_parent = "tree": this child becomes a guard that starts the command as its own
+ * child, leading a process group of its own (with the terminal, when this group had it), and
+ * stays between it and the parent: it passes on the signals sent to it to the command's
+ * group, ends as the command ends, and SIGKILLs that group when the pipe says the parent has
+ * died. It returns only in the command. */
+static void guard(int report_fd, int tie) {
+    if (bt_os_pipe(sig_pipe) != 0 || fcntl(sig_pipe[1], F_SETFL, O_NONBLOCK) != 0)
+        report_and_exit(report_fd, 2);
+    int tty = foreground_tty();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_NOCLDSTOP;
+    sigfillset(&sa.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &sa, NULL); /* signals are blocked until the loop */
+    pid_t cmd = fork();
+    if (cmd < 0)
+        report_and_exit(report_fd, 2);
+    if (cmd == 0) {
+        setpgid(0, 0);
+        if (tty >= 0) {
+            tcsetpgrp(tty, getpgrp()); /* SIGTTOU is blocked, so a background group may */
+            close(tty);
+        }
+        close(tie);
+        close(sig_pipe[0]);
+        close(sig_pipe[1]);
+        return; /* child() puts the signals back to their defaults */
+    }
+    setpgid(cmd, cmd); /* whichever of the two runs first */
+    int keep[4] = {tie, sig_pipe[0], sig_pipe[1], tty};
+    close_all_but(keep, 4);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    struct pollfd p[2] = {{tie, POLLIN, 0}, {sig_pipe[0], POLLIN, 0}};
+    for (;;) {
+        if (poll(p, 2, -1) < 0)
+            continue;
+        int died = p[0].revents ? parent_died(p[0].fd) : -1;
+        if (died > 0) {
+            kill(-cmd, SIGKILL);
+            kill(cmd, SIGKILL);
+            _exit(128 + SIGKILL);
+        }
+        if (died == 0)
+            p[0].fd = -1; /* the parent's word: it reaped us, nothing left to guard */
+        if (!p[1].revents)
+            continue;
+        unsigned char sigs[64];
+        ssize_t n = read(sig_pipe[0], sigs, sizeof sigs);
+        for (ssize_t i = 0; i < n; i++) {
+            if (sigs[i] == SIGCHLD)
+                guard_reap(tty, cmd);
+            else
+                kill(-cmd, sigs[i]);
+        }
+    }
+}
+#endif
+
 /* Returns in the child that goes on to run the command. */
-static void die_with_parent(int how, int report_fd, pid_t parent) {
+static void die_with_parent(int how, int report_fd, pid_t parent, int tie) {
 #ifdef HAVE_GUARD
+    (void)tie;
     if (how == BT_DIE_TREE) {
         guard(report_fd, parent);
         return;
     }
-#else
-    (void)how;
-    (void)report_fd;
-#endif
     if (tie_to_parent(parent, SIGKILL))
         kill(getpid(), SIGKILL);
+#else
+    (void)parent;
+    if (how == BT_DIE_TREE)
+        guard(report_fd, tie);
+    else
+        watch_parent(report_fd, tie);
+#endif
 }
 
-static void child(const bt_spawn_req *r, int report_fd, pid_t parent) {
+static void child(const bt_spawn_req *r, int report_fd, pid_t parent, const int tie[2]) {
     if (r->detach)
         setsid();
     else if (r->new_group)
         setpgid(0, 0);
-    if (r->die_with_parent)
-        die_with_parent(r->die_with_parent, report_fd, parent);
+    if (r->die_with_parent) {
+        if (tie[1] >= 0)
+            close(tie[1]);
+        die_with_parent(r->die_with_parent, report_fd, parent, tie[0]);
+    }
     default_signals();
     if (setup_stdio(r) != 0 || close_the_rest(r) != 0)
         report_and_exit(report_fd, 2);
@@ -289,6 +467,30 @@ static void child(const bt_spawn_req *r, int report_fd, pid_t parent) {
 
 /* ---- in the parent ---- */
 
+/* Give the child's watcher or guard our word that the child is reaped, and let go of the
+ * pipe. A watcher that is gone (killed) must not bring SIGPIPE upon us. */
+static void untie(int *tie) {
+    if (*tie < 0)
+        return;
+    sigset_t pipe_only, old, pending;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    sigprocmask(SIG_BLOCK, &pipe_only, &old);
+    sigpending(&pending);
+    int was_pending = sigismember(&pending, SIGPIPE);
+    ssize_t n;
+    do
+        n = write(*tie, "", 1);
+    while (n < 0 && errno == EINTR);
+    int sig;
+    if (n < 0 && errno == EPIPE && !was_pending && !sigismember(&old, SIGPIPE) &&
+        sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE))
+        sigwait(&pipe_only, &sig);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    close(*tie);
+    *tie = -1;
+}
+
 static void unlink_child(bt_child *c) {
     for (bt_child **p = &children; *p; p = &(*p)->next) {
         if (*p == c) {
@@ -298,11 +500,13 @@ static void unlink_child(bt_child *c) {
     }
     if (c->pidfd >= 0)
         close(c->pidfd);
+    untie(&c->tie);
     free(c);
 }
 
 static void record(bt_child *c, int status) {
     c->done = 1;
+    untie(&c->tie);
     if (WIFSIGNALED(status)) {
         c->signo = WTERMSIG(status);
         c->code = 128 + c->signo;
@@ -330,6 +534,7 @@ static int reap(bt_child *c, int block) {
     if (got < 0) {
         int saved = errno;
         c->done = 1; /* gone from under us (reaped elsewhere): never signal that pid again */
+        untie(&c->tie);
         c->code = -1;
         c->signo = 0;
         errno = saved;
@@ -359,11 +564,21 @@ bt_child *bt_spawn(const bt_spawn_req *r, bt_err *err) {
         err->detail = NULL;
         return NULL;
     }
+    c->tie = -1;
     int rep[2];
     if (bt_pipe(rep, err) != BT_OK) {
         free(c);
         return NULL;
     }
+    int tie[2] = {-1, -1};
+#ifndef HAVE_GUARD
+    if (r->die_with_parent && bt_pipe(tie, err) != BT_OK) {
+        close(rep[0]);
+        close(rep[1]);
+        free(c);
+        return NULL;
+    }
+#endif
     /* Signals stay blocked until the child has put default handlers in place: a host's
      * handler must never run in the child. */
     sigset_t all, old;
@@ -373,12 +588,16 @@ bt_child *bt_spawn(const bt_spawn_req *r, bt_err *err) {
     pid_t pid = fork();
     if (pid == 0) {
         free(c); /* the parent's record: a guard that lives on in the child must not carry it */
-        child(r, rep[1], parent);
+        child(r, rep[1], parent, tie);
     }
     int fork_errno = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
     close(rep[1]);
+    if (tie[0] >= 0)
+        close(tie[0]);
+    c->tie = tie[1];
     if (pid < 0) {
+        untie(&c->tie);
         close(rep[0]);
         free(c);
         err->op = "start";
@@ -396,6 +615,7 @@ bt_child *bt_spawn(const bt_spawn_req *r, bt_err *err) {
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
             ;
+        untie(&c->tie);
         free(c);
         err->op = stages[got.stage >= 0 && got.stage <= 2 ? got.stage : 1];
         err->code = got.code;

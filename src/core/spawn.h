@@ -21,11 +21,13 @@ typedef struct bt_spawn_req {
     int new_group;      /* lead a process group of its own, so a signal reaches its children */
     int detach;         /* a session of its own; never stopped by bt_children_stop */
     int die_with_parent; /* killed (SIGKILL) when this process dies, however it dies,
-                          * SIGKILL included (Linux; elsewhere nothing is done). BT_DIE_CHILD:
-                          * the child, by PR_SET_PDEATHSIG. BT_DIE_TREE: the child and all
-                          * it starts: a guard process (the pid we see) starts the command,
-                          * passes signals on, ends as it ends, and kills its whole tree when
-                          * woken by PR_SET_PDEATHSIG */
+                          * SIGKILL included. BT_DIE_CHILD: the child, by PR_SET_PDEATHSIG
+                          * (Linux), else by a watcher process at the end of file of a pipe
+                          * only we write to. BT_DIE_TREE: the child and all it starts: a
+                          * guard process (the pid we see) starts the command, passes signals
+                          * on, ends as it ends, and kills its whole tree (Linux: as a child
+                          * subreaper woken by PR_SET_PDEATHSIG; else the command's process
+                          * group, at the pipe's end of file) */
 } bt_spawn_req;
 
 enum { BT_DIE_CHILD = 1, BT_DIE_TREE = 2 };

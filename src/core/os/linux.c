@@ -14,6 +14,7 @@
 #include <linux/openat2.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -585,6 +586,8 @@ int bt_os_pidfd(pid_t pid) {
     return -1;
 #endif
 }
+
+int bt_os_parent_death(int sig) { return prctl(PR_SET_PDEATHSIG, sig); }
 
 int bt_os_open_nolinks(const char *path, int flags, mode_t mode) {
     static atomic_int missing; /* the kernel (or a tool such as valgrind) lacks openat2 */

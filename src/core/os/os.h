@@ -57,6 +57,11 @@ double bt_os_mtime(const struct stat *st);
 /* A descriptor readable once child `pid` ends, or -1 where the system has none. */
 int bt_os_pidfd(pid_t pid);
 
+/* Have the system send `sig` to this process when its parent dies, however it dies (Linux's
+ * PR_SET_PDEATHSIG). 0, or -1 with errno ENOSYS where the system cannot: spawn.c then has
+ * the child watch a pipe whose write end only the parent holds. */
+int bt_os_parent_death(int sig);
+
 /* open(2) that fails with ELOOP when any component of the path is a symbolic link; -1 with
  * errno ENOSYS where the system cannot tell. */
 int bt_os_open_nolinks(const char *path, int flags, mode_t mode);

@@ -405,6 +405,12 @@ int bt_os_pidfd(pid_t pid) {
     return -1;
 }
 
+int bt_os_parent_death(int sig) {
+    (void)sig;
+    errno = ENOSYS;
+    return -1;
+}
+
 int bt_os_open_nolinks(const char *path, int flags, mode_t mode) {
     (void)path;
     (void)flags;
