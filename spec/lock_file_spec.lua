@@ -68,7 +68,8 @@ describe("baton.lock_file and the file it locks", function()
     return l, g, b
   end
 
-  it("is not held once its handle is closed, and its release leaves descriptor N's new file alone", function()
+  -- #linux: which file a descriptor is, is read from /proc
+  it("is not held once its handle is closed, and its release leaves N's new file alone #linux", function()
     local l, g, b = closed_under(function(f) return f end)
     H.raises("closed", l.acquire, l)
     g:release()
@@ -99,7 +100,7 @@ describe("baton.lock_file and the file it locks", function()
     f:close()
   end)
 
-  it("checks a descriptor number's file before it unlocks it", function()
+  it("checks a descriptor number's file before it unlocks it #linux", function()
     local l, g = closed_under(function(_, n) return n end)
     local again, msg = l:try_acquire()
     assert.is_nil(again)
@@ -110,7 +111,8 @@ end)
 
 -- H holds, W waits, the file is removed, H lets go: W must not end up holding the removed
 -- file while Z takes the new one at the path.
-describe("OFD locks on a path whose file is removed under a waiter", function()
+-- Linux only: OFD locks are Linux's (ENOTSUP elsewhere)
+describe("OFD locks on a path whose file is removed under a waiter #linux", function()
   local dir
   before_each(function() dir = H.tmpdir() end)
   after_each(function() H.cleanup() end)
