@@ -1,27 +1,28 @@
 /* The heartbeat of a soft lease (soft_lease.h). The thread owns nothing the lock's release
- * closes: the release stops and joins it before closing the marker. */
+ * closes: the release stops and joins it before closing the marker. Between refreshes it
+ * waits in poll(2) on the signal pipe, whose timeout counts on every system's monotonic
+ * clock; the stop writes into that pipe (the thread writes into it only as it ends). */
 #define _GNU_SOURCE
 #include "soft_lease.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
+#include "os/os.h"
 #include "pid.h"
 #include "thread.h"
 
 struct bt_beat {
     pthread_t thread;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     pid_t owner;        /* the process whose thread this is; 0: none was started */
     int stop;           /* under mu */
     int lost;           /* under mu */
@@ -31,7 +32,7 @@ struct bt_beat {
     dev_t dev;
     ino_t ino;
     double lease, every;
-    int signal[2];      /* a pipe: readable once lost */
+    int signal[2];      /* a pipe: readable once lost, or once told to stop */
     char *where;        /* name in dir, or the whole path */
 };
 
@@ -68,12 +69,17 @@ static int refresh(bt_beat *b, int *code) {
     return OK;
 }
 
-static void wait_until(bt_beat *b, double when) {
-    struct timespec ts;
-    double whole = floor(when);
-    ts.tv_sec = (time_t)whole;
-    ts.tv_nsec = (long)((when - whole) * 1e9);
-    pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+/* Until bt_now() reaches `when`: 1 when told to stop meanwhile (the pipe became readable:
+ * the thread itself writes into it only as it ends). */
+static int wait_until(bt_beat *b, double when) {
+    struct pollfd p = {b->signal[0], POLLIN, 0};
+    double left = when - bt_now();
+    if (!(left > 0))
+        return 0;
+    int n = bt_os_poll(&p, 1, left);
+    if (n < 0 && errno != EINTR)
+        bt_sleep(left); /* cannot poll: wait out the time */
+    return n > 0;
 }
 
 /* Under mu: what a refresh found; 1 when the heartbeat ends. */
@@ -101,47 +107,49 @@ static int judge(bt_beat *b, int r, int code, double now, double *last_ok) {
 static void *beat(void *arg) {
     bt_beat *b = arg;
     double last_ok = bt_now(), next = last_ok + b->every;
-    pthread_mutex_lock(&b->mu);
-    while (!b->stop) {
+    for (;;) {
         if (bt_now() < next) {
-            wait_until(b, next);
+            if (wait_until(b, next))
+                break;
             continue;
         }
-        pthread_mutex_unlock(&b->mu);
         int code = 0;
         int r = refresh(b, &code);
         double now = bt_now();
         pthread_mutex_lock(&b->mu);
-        if (b->stop || judge(b, r, code, now, &last_ok))
+        int end = b->stop || judge(b, r, code, now, &last_ok);
+        pthread_mutex_unlock(&b->mu);
+        if (end)
             break;
         next = now + b->every;
     }
-    pthread_mutex_unlock(&b->mu);
     return NULL;
 }
 
 static void free_beat(bt_beat *b, int sync) {
-    if (sync) {
+    if (sync)
         pthread_mutex_destroy(&b->mu);
-        pthread_cond_destroy(&b->cv);
-    }
     close(b->signal[0]);
     close(b->signal[1]);
     free(b->where);
     free(b);
 }
 
-static int init_sync(bt_beat *b) {
-    pthread_condattr_t ca;
-    int rc = pthread_condattr_init(&ca);
-    if (rc != 0)
-        return rc;
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* bt_now()'s clock */
-    rc = pthread_cond_init(&b->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    if (rc == 0 && (rc = pthread_mutex_init(&b->mu, NULL)) != 0)
-        pthread_cond_destroy(&b->cv);
-    return rc;
+/* The signal pipe: close-on-exec, and never blocking its writers (a full pipe is readable). */
+static int open_signal(int fds[2]) {
+    if (bt_os_pipe(fds) != 0)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        int fl = fcntl(fds[i], F_GETFL);
+        if (fl < 0 || fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) != 0) {
+            int saved = errno;
+            close(fds[0]);
+            close(fds[1]);
+            errno = saved;
+            return -1;
+        }
+    }
+    return 0;
 }
 
 bt_beat *bt_beat_start(int dir, const char *path, const char *name, int fd, dev_t dev,
@@ -150,12 +158,12 @@ bt_beat *bt_beat_start(int dir, const char *path, const char *name, int fd, dev_
     if (!b)
         return NULL;
     b->where = strdup(dir >= 0 ? name : path);
-    if (!b->where || pipe2(b->signal, O_CLOEXEC | O_NONBLOCK) != 0) {
+    if (!b->where || open_signal(b->signal) != 0) {
         free(b->where);
         free(b);
         return NULL;
     }
-    int rc = init_sync(b);
+    int rc = pthread_mutex_init(&b->mu, NULL);
     if (rc != 0) {
         free_beat(b, 0);
         errno = rc;
@@ -202,8 +210,10 @@ void bt_beat_stop(bt_beat *b) {
     }
     pthread_mutex_lock(&b->mu);
     b->stop = 1;
-    pthread_cond_signal(&b->cv);
     pthread_mutex_unlock(&b->mu);
+    char one = 1;
+    ssize_t w = write(b->signal[1], &one, 1);
+    (void)w; /* a full pipe is readable already */
     pthread_join(b->thread, NULL);
     free_beat(b, 1);
 }

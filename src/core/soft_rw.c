@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "lock_path.h"
+#include "os/os.h"
 #include "pid.h"
 
 #define MARKER_MAX 1024
@@ -82,7 +83,7 @@ static int read_marker(int dir, const char *name, double *mtime, char token[33],
     close(fd);
     if (n < 0)
         return 0;
-    *mtime = (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
+    *mtime = bt_os_mtime(&st);
     *valid = S_ISREG(st.st_mode) && parse(buf, (size_t)n, token);
     return 1;
 }
@@ -377,7 +378,7 @@ static int describe(int dir, const char *name, bt_softrw_marker *m) {
         len = sizeof m->host - 1;
     memcpy(m->host, host, len);
     m->host[len] = '\0';
-    m->mtime = (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
+    m->mtime = bt_os_mtime(&st);
     return 1;
 }
 
