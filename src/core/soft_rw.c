@@ -303,9 +303,18 @@ static int softrw_wait(void *state, const char *path, double seconds) {
     return 0;
 }
 
+int bt_softrw_lost(const bt_softrw *l, char *why, size_t cap, const char **reason) {
+    return l->held && l->owner == bt_pid() && bt_beat_lost(l->beat, why, cap, reason);
+}
+
+int bt_softrw_lostfd(const bt_softrw *l) { return l->held ? bt_beat_fd(l->beat) : -1; }
+
 static int softrw_held(const void *state) {
     const bt_softrw *l = state;
-    return l->owner == bt_pid() ? l->held : 0;
+    char why[512];
+    if (l->owner != bt_pid() || bt_beat_lost(l->beat, why, sizeof why, NULL))
+        return 0;
+    return l->held;
 }
 
 static void give_back(bt_softrw *l) {
