@@ -179,3 +179,34 @@ describe("a soft read/write lock that is lost", function()
     assert.is_false(H.alive(pid))
   end)
 end)
+
+-- A baton writer (heartbeat 1 s) that releases once `go` exists, then writes `done`.
+local RELEASING_WRITER = [[
+local baton = require "baton"
+local path, ready, go, done = arg[1], arg[2], arg[3], arg[4]
+local l = baton.new(path, { kind = "soft_rw", heartbeat = 1 }):acquire()
+local f = assert(io.open(ready, "w")); f:write("held"); f:close()
+while not io.open(go) do baton.sleep(0.01) end
+l:release()
+f = assert(io.open(done, "w")); f:write("done"); f:close()
+]]
+
+describe("a soft read/write writer's release", function()
+  after_each(H.cleanup)
+
+  it("removes its marker under PATH.state, never while a peer is in a transition", function()
+    local dir = H.tmpdir()
+    local path = dir .. "/data.lock"
+    H.spawn(H.lua_cmd(H.script(RELEASING_WRITER), path, dir .. "/ready", dir .. "/go", dir .. "/done"))
+    H.wait_file(dir .. "/ready")
+    -- a peer in a transition (evicting or claiming PATH.write) holds PATH.state
+    local state = baton.soft_lock(path .. ".state")
+    H.write(dir .. "/go", "")
+    baton.sleep(0.5)
+    assert.is_truthy(H.read(path .. ".write"))
+    assert.is_nil(H.read(dir .. "/done"))
+    state:release()
+    H.wait_file(dir .. "/done", 5)
+    assert.is_nil(H.read(path .. ".write"))
+  end)
+end)

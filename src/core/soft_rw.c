@@ -159,10 +159,45 @@ static int still_ours(const bt_softrw *l, int dir, const char *name) {
            st.st_ino == l->ino;
 }
 
-static void drop_marker(bt_softrw *l, int dir) {
+/* How long a release waits for PATH.state, which a transition holds for microseconds. */
+#define RELEASE_PATIENCE 5.0
+
+/* Take PATH.state (at spath) for a release: 0, or -1 when it cannot be had (its holder
+ * lives on past RELEASE_PATIENCE, or it fails). */
+static int take_state(bt_softrw *l, const char *spath) {
+    double until = bt_now() + RELEASE_PATIENCE, pause = 0.0005;
+    for (;;) {
+        bt_err err;
+        int r = bt_soft_try(&l->state, spath, &err);
+        if (r == BT_OK)
+            return 0;
+        if (r != BT_BUSY || bt_now() >= until) {
+            bt_soft_release(&l->state, spath);
+            return -1;
+        }
+        bt_sleep(pause);
+        if (pause < 0.01)
+            pause *= 2;
+    }
+}
+
+/* Remove our marker while the path still names it. The writer's is checked and removed
+ * under PATH.state, as every eviction and claim of PATH.write runs: else a peer could evict
+ * it and claim PATH.write between the check and the removal, whose marker we would remove.
+ * When PATH.state cannot be had, the marker stays for peers to evict once stale. A reader's
+ * name is its own (random), so nobody else makes a marker under it. */
+static void drop_marker(bt_softrw *l, int dir, const char *path) {
+    char spath[PATH_MAX];
     if (l->fd >= 0) {
-        if (l->owner == bt_pid() && dir >= 0 && still_ours(l, dir, l->name))
-            unlinkat(dir, l->name, 0);
+        if (l->owner == bt_pid() && dir >= 0 && still_ours(l, dir, l->name)) {
+            if (dir == l->rdir) {
+                unlinkat(dir, l->name, 0);
+            } else if (side(spath, sizeof spath, path, ".state") == 0 && take_state(l, spath) == 0) {
+                if (still_ours(l, dir, l->name))
+                    unlinkat(dir, l->name, 0);
+                bt_soft_release(&l->state, spath);
+            }
+        }
         close(l->fd);
     }
     l->fd = -1;
@@ -250,7 +285,7 @@ static int transition(bt_softrw *l, const char *path, int write, bt_err *err) {
     return r;
 }
 
-static void give_back(bt_softrw *l);
+static void give_back(bt_softrw *l, const char *path);
 
 static int softrw_try(void *state, const char *path, int how, bt_err *err, const char **named) {
     (void)named;
@@ -286,7 +321,7 @@ static int softrw_try(void *state, const char *path, int how, bt_err *err, const
         l->beat = bt_beat_start(dir, l->name, l->name, l->fd, l->dev, l->ino, l->stale, l->every);
         if (!l->beat) { /* unrefreshed, the marker would soon be evicted under us */
             int saved = errno;
-            give_back(l);
+            give_back(l, path);
             return bt_fail(err, "start the heartbeat of", saved, NULL);
         }
     } else if (!l->claimed && l->fd < 0 && l->dir >= 0) {
@@ -317,10 +352,10 @@ static int softrw_held(const void *state) {
     return l->held;
 }
 
-static void give_back(bt_softrw *l) {
+static void give_back(bt_softrw *l, const char *path) {
     bt_beat_stop(l->beat);
     l->beat = NULL;
-    drop_marker(l, l->held == 1 ? l->rdir : l->dir);
+    drop_marker(l, l->held == 1 ? l->rdir : l->dir, path);
     if (l->rdir >= 0)
         close(l->rdir);
     if (l->dir >= 0)
@@ -330,13 +365,11 @@ static void give_back(bt_softrw *l) {
 }
 
 void bt_softrw_abandon(bt_softrw *l, const char *path) {
-    (void)path;
     if (l->claimed && !l->held)
-        give_back(l);
+        give_back(l, path);
 }
 
 static void softrw_release(void *state, const char *path) {
-    (void)path;
     bt_softrw *l = state;
     if (l->owner != bt_pid()) { /* a forked child: its copies only */
         l->owner = bt_pid();
@@ -353,7 +386,7 @@ static void softrw_release(void *state, const char *path) {
         l->dir = l->rdir = -1;
         return;
     }
-    give_back(l);
+    give_back(l, path);
 }
 
 static void softrw_end(void *state, const char *path) {
