@@ -210,3 +210,33 @@ describe("a soft read/write writer's release", function()
     assert.is_nil(H.read(path .. ".write"))
   end)
 end)
+
+describe("a soft read/write lock beside other data", function()
+  after_each(H.cleanup)
+
+  it("leaves a PATH.write that is no marker alone, however old, and says so", function()
+    local dir = H.tmpdir()
+    local path = dir .. "/data.lock"
+    local data = '{"build": 42}\n'
+    H.write(path .. ".write", data)
+    H.run_ok("touch -d '2020-01-01 00:00:00' " .. H.quote(path .. ".write"))
+    for _, how in ipairs({ "read", "write" }) do
+      local rw = baton.rwlock(path, { soft = true, heartbeat = 0.2 })
+      local g, msg, code = rw["try_" .. how](rw, { timeout = 1 })
+      assert.is_nil(g)
+      assert.equal("EEXIST", code)
+      assert.matches("'" .. path .. ".write' beside it holds other data, not a marker, and is left alone",
+        msg, 1, true)
+      assert.equal(data, H.read(path .. ".write"))
+      rw:close()
+    end
+    -- an entry of the readers' folder that is no marker goes once stale, as in filelock
+    os.remove(path .. ".write")
+    H.write(path .. ".readers/junk", "junk")
+    H.run_ok("touch -d '2020-01-01 00:00:00' " .. H.quote(path .. ".readers/junk"))
+    local rw = baton.rwlock(path, { soft = true, heartbeat = 0.2 })
+    local w = rw:write({ timeout = 2 })
+    assert.is_nil(H.read(path .. ".readers/junk"))
+    w:release()
+  end)
+end)

@@ -24,6 +24,8 @@
 
 static const char *const held_names[] = {"free", "read", "write"};
 
+static _Thread_local char foreign_why[PATH_MAX + 128]; /* a failure's detail */
+
 void bt_softrw_init(bt_softrw *l, int make_parents, double every, double stale) {
     memset(l, 0, sizeof *l);
     bt_soft_init(&l->state, 0644, make_parents, -1);
@@ -72,8 +74,10 @@ static int parse(const char *buf, size_t n, char token[33]) {
     return 1;
 }
 
-/* Read the marker `name` in dir: 1 (with mtime, token; *valid when it parses), 0 none. */
-static int read_marker(int dir, const char *name, double *mtime, char token[33], int *valid) {
+/* Read the marker `name` in dir: 1 (with mtime, token; *valid when it parses, *empty when
+ * it holds nothing), 0 none. */
+static int read_marker(int dir, const char *name, double *mtime, char token[33], int *valid,
+                       int *empty) {
     int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
         return 0;
@@ -85,6 +89,7 @@ static int read_marker(int dir, const char *name, double *mtime, char token[33],
         return 0;
     *mtime = bt_os_mtime(&st);
     *valid = S_ISREG(st.st_mode) && parse(buf, (size_t)n, token);
+    *empty = S_ISREG(st.st_mode) && n == 0;
     return 1;
 }
 
@@ -103,27 +108,32 @@ static int owner_gone(int dir, const char *name) {
 
 /* Evict the marker `name` in dir when it is older than the stale threshold, or its holder is
  * gone from this host: moved aside under a random name, checked to be the same claim not
- * refreshed meanwhile, removed. */
-static void evict_stale(bt_softrw *l, int dir, const char *name) {
+ * refreshed meanwhile, removed. A stale entry that is no marker is removed from the readers'
+ * folder (`readers`: a folder of markers only) and when empty (a writer killed before it
+ * wrote its marker), else left alone: -1 then, else 0. */
+static int evict_stale(bt_softrw *l, int dir, const char *name, int readers) {
     double before, after;
     char token[33], again[33];
-    int valid, valid_after;
-    if (!read_marker(dir, name, &before, token, &valid))
-        return;
+    int valid, valid_after, empty;
+    if (!read_marker(dir, name, &before, token, &valid, &empty))
+        return 0;
     if (wall_now() - before <= l->stale && !(valid && owner_gone(dir, name)))
-        return;
+        return 0;
     if (!valid) {
+        if (!readers && !empty)
+            return -1; /* somebody's data, not a marker */
         unlinkat(dir, name, 0);
-        return;
+        return 0;
     }
     char aside[160];
     snprintf(aside, sizeof aside, "%s.break.%ld.%016llx%016llx", name, (long)bt_pid(),
              bt_soft_random(), bt_soft_random());
     if (renameat(dir, name, dir, aside) != 0)
-        return;
-    if (read_marker(dir, aside, &after, again, &valid_after) &&
+        return 0;
+    if (read_marker(dir, aside, &after, again, &valid_after, &empty) &&
         (!valid_after || (strcmp(token, again) == 0 && !(after > before))))
         unlinkat(dir, aside, 0);
+    return 0;
 }
 
 /* Create our marker `name` in dir (O_EXCL, 0600): 0, or -1 with errno (EEXIST). */
@@ -218,7 +228,7 @@ static int any_readers(bt_softrw *l, int rdir) {
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.' || strstr(e->d_name, ".break"))
             continue;
-        evict_stale(l, rdir, e->d_name);
+        evict_stale(l, rdir, e->d_name, 1);
         struct stat st;
         if (fstatat(rdir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
             found = 1;
@@ -250,9 +260,12 @@ static int transition(bt_softrw *l, const char *path, int write, bt_err *err) {
         return BT_FAIL;
     int r = BT_BUSY;
     if (!write || !l->claimed) {
-        evict_stale(l, l->dir, wname);
         struct stat st;
-        if (fstatat(l->dir, wname, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (evict_stale(l, l->dir, wname, 0) != 0) {
+            snprintf(foreign_why, sizeof foreign_why, "the writer's marker '%s.write' beside it "
+                     "holds other data, not a marker, and is left alone", path);
+            r = bt_fail(err, "use", EEXIST, foreign_why);
+        } else if (fstatat(l->dir, wname, &st, AT_SYMLINK_NOFOLLOW) == 0) {
             r = BT_BUSY; /* a writer holds or claims it */
         } else if (!write) {
             char rname[64];
