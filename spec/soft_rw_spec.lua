@@ -133,9 +133,10 @@ local f = assert(io.open(ready, "w")); f:write("held"); f:close()
 while held() do baton.sleep(0.02) end
 local readable = fd ~= nil and core.poll({ fd }, {}, 0) ~= nil
 local ok, msg, code = release()
-f = assert(io.open(out, "w"))
+f = assert(io.open(out .. ".tmp", "w")) -- whole when it appears
 f:write(tostring(readable), "\n", tostring(ok), "\n", tostring(code), "\n", tostring(msg))
 f:close()
+assert(os.rename(out .. ".tmp", out))
 ]]
 
 describe("a soft read/write lock that is lost", function()
@@ -153,8 +154,9 @@ describe("a soft read/write lock that is lost", function()
       local w = rw:write({ timeout = 5 }) -- the stopped writer's marker is stale: evicted
       H.kill(pid, "CONT")
       H.wait_file(out, 10)
-      assert.equal("true\nnil\nlost\n", H.read(out):match("^[^\n]*\n[^\n]*\n[^\n]*\n"))
-      assert.matches("soft read/write lock '" .. path .. "' was lost", H.read(out), 1, true)
+      local said = H.read(out)
+      assert.equal("true\nnil\nlost\n", said:match("^[^\n]*\n[^\n]*\n[^\n]*\n"), said)
+      assert.matches("soft read/write lock '" .. path .. "' was lost", said, 1, true)
       assert.is_true(w:is_held())
       local h = baton.holder(path)
       assert.equal("write", h.mode)
