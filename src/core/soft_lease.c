@@ -135,21 +135,22 @@ static void free_beat(bt_beat *b, int sync) {
     free(b);
 }
 
+static int set_nonblock(int fd) {
+    int fl = fcntl(fd, F_GETFL);
+    return fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0;
+}
+
 /* The signal pipe: close-on-exec, and never blocking its writers (a full pipe is readable). */
 static int open_signal(int fds[2]) {
     if (bt_os_pipe(fds) != 0)
         return -1;
-    for (int i = 0; i < 2; i++) {
-        int fl = fcntl(fds[i], F_GETFL);
-        if (fl < 0 || fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) != 0) {
-            int saved = errno;
-            close(fds[0]);
-            close(fds[1]);
-            errno = saved;
-            return -1;
-        }
-    }
-    return 0;
+    if (set_nonblock(fds[0]) && set_nonblock(fds[1]))
+        return 0;
+    int saved = errno;
+    close(fds[0]);
+    close(fds[1]);
+    errno = saved;
+    return -1;
 }
 
 bt_beat *bt_beat_start(int dir, const char *path, const char *name, int fd, dev_t dev,
