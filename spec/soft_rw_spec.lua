@@ -110,3 +110,135 @@ describe("a soft read/write lock", function()
     H.raises("option 'soft' must be a boolean", baton.rwlock, path, { soft = "yes" })
   end)
 end)
+
+-- A baton writer holding PATH with heartbeat 0.2 s until it no longer holds it (through a
+-- lock object of kind soft_rw, or a guard of baton.rwlock when arg[4] is "rw"); it writes
+-- into `out` whether lostfd() had become readable, then what release() said.
+local LOSING_WRITER = [[
+local baton = require "baton"
+local core = require "baton.core"
+local path, ready, out, how = arg[1], arg[2], arg[3], arg[4]
+local held, fd, release
+if how == "rw" then
+  local rw = baton.rwlock(path, { soft = true, heartbeat = 0.2 })
+  local g = rw:write()
+  fd = rw._h:lostfd()
+  held, release = function() return g:is_held() end, function() return g:release() end
+else
+  local l = baton.new(path, { kind = "soft_rw", heartbeat = 0.2 }):acquire()
+  fd = l:lostfd()
+  held, release = function() return l:is_locked() end, function() return l:release() end
+end
+local f = assert(io.open(ready, "w")); f:write("held"); f:close()
+while held() do baton.sleep(0.02) end
+local readable = fd ~= nil and core.poll({ fd }, {}, 0) ~= nil
+local ok, msg, code = release()
+f = assert(io.open(out .. ".tmp", "w")) -- whole when it appears
+f:write(tostring(readable), "\n", tostring(ok), "\n", tostring(code), "\n", tostring(msg))
+f:close()
+assert(os.rename(out .. ".tmp", out))
+]]
+
+describe("a soft read/write lock that is lost", function()
+  after_each(H.cleanup)
+
+  for _, how in ipairs({ "kind", "rw" }) do
+    it("tells a writer stopped past its stale threshold (" .. how .. "), which removes nothing", function()
+      local dir = H.tmpdir()
+      local path, out = dir .. "/data.lock", dir .. "/out"
+      local pid = H.spawn(H.lua_cmd(H.script(LOSING_WRITER), path, dir .. "/ready", out, how))
+      H.wait_file(dir .. "/ready")
+      H.kill(pid, "STOP")
+      baton.sleep(1.2)
+      local rw = baton.rwlock(path, { soft = true, heartbeat = 0.2 })
+      local w = rw:write({ timeout = 5 }) -- the stopped writer's marker is stale: evicted
+      H.kill(pid, "CONT")
+      H.wait_file(out, 10)
+      local said = H.read(out)
+      assert.equal("true\nnil\nlost\n", said:match("^[^\n]*\n[^\n]*\n[^\n]*\n"), said)
+      assert.matches("soft read/write lock '" .. path .. "' was lost", said, 1, true)
+      assert.is_true(w:is_held())
+      local h = baton.holder(path)
+      assert.equal("write", h.mode)
+      assert.are_not.equal(pid, h.holders[1].pid) -- ours stays
+      assert.is_truthy(H.read(path .. ".write"))
+      w:release()
+    end)
+  end
+
+  it("stops the command of `baton lock --rw --soft` with status 75", function()
+    local dir = H.tmpdir()
+    local path = dir .. "/data.lock"
+    local ready = dir .. "/ready"
+    local bin = os.getenv("BATON_BIN") or "build/5.4/bin/baton"
+    local pid = H.spawn(string.format("sh -c %s", H.quote(bin .. " lock --rw --soft --heartbeat 0.2 -x "
+      .. H.quote(path) .. " sh -c " .. H.quote("echo x > " .. H.quote(ready) .. "; sleep 20")
+      .. "; echo $? > " .. H.quote(dir .. "/status"))))
+    H.wait_file(ready)
+    os.remove(path .. ".write") -- the marker goes: the lock is lost
+    H.wait_file(dir .. "/status", 10)
+    assert.equal("75\n", H.read(dir .. "/status"))
+    assert.is_false(H.alive(pid))
+  end)
+end)
+
+-- A baton writer (heartbeat 1 s) that releases once `go` exists, then writes `done`.
+local RELEASING_WRITER = [[
+local baton = require "baton"
+local path, ready, go, done = arg[1], arg[2], arg[3], arg[4]
+local l = baton.new(path, { kind = "soft_rw", heartbeat = 1 }):acquire()
+local f = assert(io.open(ready, "w")); f:write("held"); f:close()
+while not io.open(go) do baton.sleep(0.01) end
+l:release()
+f = assert(io.open(done, "w")); f:write("done"); f:close()
+]]
+
+describe("a soft read/write writer's release", function()
+  after_each(H.cleanup)
+
+  it("removes its marker under PATH.state, never while a peer is in a transition", function()
+    local dir = H.tmpdir()
+    local path = dir .. "/data.lock"
+    H.spawn(H.lua_cmd(H.script(RELEASING_WRITER), path, dir .. "/ready", dir .. "/go", dir .. "/done"))
+    H.wait_file(dir .. "/ready")
+    -- a peer in a transition (evicting or claiming PATH.write) holds PATH.state
+    local state = baton.soft_lock(path .. ".state")
+    H.write(dir .. "/go", "")
+    baton.sleep(0.5)
+    assert.is_truthy(H.read(path .. ".write"))
+    assert.is_nil(H.read(dir .. "/done"))
+    state:release()
+    H.wait_file(dir .. "/done", 5)
+    assert.is_nil(H.read(path .. ".write"))
+  end)
+end)
+
+describe("a soft read/write lock beside other data", function()
+  after_each(H.cleanup)
+
+  it("leaves a PATH.write that is no marker alone, however old, and says so", function()
+    local dir = H.tmpdir()
+    local path = dir .. "/data.lock"
+    local data = '{"build": 42}\n'
+    H.write(path .. ".write", data)
+    H.run_ok("touch -d '2020-01-01 00:00:00' " .. H.quote(path .. ".write"))
+    for _, how in ipairs({ "read", "write" }) do
+      local rw = baton.rwlock(path, { soft = true, heartbeat = 0.2 })
+      local g, msg, code = rw["try_" .. how](rw, { timeout = 1 })
+      assert.is_nil(g)
+      assert.equal("EEXIST", code)
+      assert.matches("'" .. path .. ".write' beside it holds other data, not a marker, and is left alone",
+        msg, 1, true)
+      assert.equal(data, H.read(path .. ".write"))
+      rw:close()
+    end
+    -- an entry of the readers' folder that is no marker goes once stale, as in filelock
+    os.remove(path .. ".write")
+    H.write(path .. ".readers/junk", "junk")
+    H.run_ok("touch -d '2020-01-01 00:00:00' " .. H.quote(path .. ".readers/junk"))
+    local rw = baton.rwlock(path, { soft = true, heartbeat = 0.2 })
+    local w = rw:write({ timeout = 2 })
+    assert.is_nil(H.read(path .. ".readers/junk"))
+    w:release()
+  end)
+end)

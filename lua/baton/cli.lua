@@ -325,6 +325,8 @@ Options:
       --rw                the read (-s) or write (-x) side of a read/write lock on the
                           SQLite file FILE (Python filelock's ReadWriteLock, baton.rwlock)
                           or, with --soft, filelock's SoftReadWriteLock
+      --heartbeat SECONDS (with --rw --soft) refresh the marker every SECONDS (default 30;
+                          every peer must agree); COMMAND is stopped if the lock is lost
       --soft              a soft lock: a marker file holding pid, host and start time
       --lease SECONDS     (with --soft) a lease, as Python filelock's SoftFileLease: kept
                           fresh while held, taken by others once SECONDS stale; COMMAND is
@@ -342,9 +344,9 @@ Options:
 Exit status: COMMAND's (128 + n when killed by signal n); 1 or -E's CODE when -n or -w gave
 up; 64 bad command line; 65 the lock failed, or NUMBER is not an open descriptor; 66 FILE
 cannot be opened; 69 COMMAND cannot be run; 71 out of resources; 73 FILE cannot be created
-(read-only or full file system); 75 an etcd lock's lease was lost while COMMAND ran (COMMAND
-was stopped); 128 + n when baton itself was stopped by signal n (130 SIGINT, 143 SIGTERM,
-129 SIGHUP, 131 SIGQUIT, ...): COMMAND is stopped first.
+(read-only or full file system); 75 an etcd lock's lease, a soft lease or a soft read/write
+lock was lost while COMMAND ran (COMMAND was stopped); 128 + n when baton itself was stopped
+by signal n (130 SIGINT, 143 SIGTERM, 129 SIGHUP, 131 SIGQUIT, ...): COMMAND is stopped first.
 
 COMMAND never runs without the lock. It gets a flock lock's descriptor (its number in
 BATON_LOCK_FD), so the lock lasts while COMMAND and what it started run, even if baton is
@@ -367,9 +369,10 @@ local LOCK_LONG = {
   note = "note", inherit = "inherit", unlock = "unlock", ["no-fork"] = "nofork",
   fcntl = "fcntl", ttl = "ttl", fd = "fd", start = "start", length = "length",
   slots = "slots", rw = "rw", command = "command", lease = "lease", strict = "strict",
+  heartbeat = "heartbeat",
 }
 local LOCK_VALUES = { timeout = true, conflict = true, note = true, ttl = true, fd = true,
-  start = true, length = true, slots = true, lease = true }
+  start = true, length = true, slots = true, lease = true, heartbeat = true }
 
 -- A descriptor number as flock(1) takes one: decimal digits only.
 local function descriptor(s, what)
@@ -411,6 +414,12 @@ local function lock_command_line(args)
     local t = tonumber(o.timeout)
     if not t or t ~= t or t < 0 or t == math.huge then usage("invalid timeout value '%s'", o.timeout) end
     o.timeout = t
+  end
+  if o.heartbeat then
+    if not (o.rw and o.soft) then usage("--heartbeat needs --rw --soft") end
+    local t = tonumber(o.heartbeat)
+    if not t or t ~= t or t <= 0 or t == math.huge then usage("invalid heartbeat value '%s'", o.heartbeat) end
+    o.heartbeat = t
   end
   if o.ttl then
     local t = tonumber(o.ttl)
@@ -527,15 +536,19 @@ end
 local function take_shared_kind(o, file, opts)
   local per = { timeout = opts.timeout, note = opts.note, warn_after = opts.warn_after,
     on_wait = opts.on_wait }
-  local g, msg, code
+  local g, msg, code, h
   if o.slots then
     g, msg, code = baton.semaphore(file, o.slots, { mkdir = false }):try_acquire(per)
   else
-    local rw = baton.rwlock(file, { mkdir = false, soft = o.soft or nil })
+    local rw = baton.rwlock(file, { mkdir = false, soft = o.soft or nil, heartbeat = o.heartbeat })
     if o.shared then g, msg, code = rw:try_read(per) else g, msg, code = rw:try_write(per) end
+    h = rw._h
   end
   if not g then return nil, msg, code end
-  return { _h = {}, kind = o.slots and "semaphore" or "rw", lostfd = function() end,
+  -- a soft read/write lock can be lost (its marker evicted): then the command is stopped
+  local lostfd = h and h.lostfd
+  return { _h = {}, kind = o.slots and "semaphore" or "rw",
+    lostfd = function() return lostfd and lostfd(h) end,
     is_locked = function() return g:is_held() end,
     release = function() if g:is_held() then g:release() end end }
 end

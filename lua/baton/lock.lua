@@ -621,18 +621,21 @@ end
 -- older guards then do nothing.
 
 -- Give back the level guard `g` stands for, if it still does.
+-- Returns what let_go says when this was the last level (nil, message, "lost": lost).
 local function give_back(g)
   local l = g._l
   if l == nil then return end
+  local ok, msg, code
   if g._gen == l._gen then -- else every level already went
     local n = l._n
     if n <= 1 then
-      let_go(l)
+      ok, msg, code = let_go(l)
     else
       l._n = n - 1
     end
   end
   g._l = nil -- last: until here, is_held asks the object
+  return ok, msg, code
 end
 
 -- Make class `G` a guard class: release() (once: a second is an error naming
@@ -645,7 +648,8 @@ function M.guard_class(G, released, where, collect)
     if self._l == nil then
       error(string.format("guard:release: %s was already released", released(self)), 2)
     end
-    give_back(self)
+    local _, msg, code = give_back(self)
+    if msg then return nil, msg, code end
   end
   G.__close = give_back
   function G:with(fn, ...)

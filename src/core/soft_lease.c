@@ -1,10 +1,13 @@
 /* The heartbeat of a soft lease (soft_lease.h). The thread owns nothing the lock's release
- * closes: the release stops and joins it before closing the marker. */
+ * closes: the release stops and joins it before closing the marker. Between refreshes it
+ * waits in poll(2) on the signal pipe, whose timeout counts on every system's monotonic
+ * clock; the stop writes into that pipe (the thread writes into it only as it ends). */
 #define _GNU_SOURCE
 #include "soft_lease.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,13 +16,13 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "os/os.h"
 #include "pid.h"
 #include "thread.h"
 
 struct bt_beat {
     pthread_t thread;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     pid_t owner;        /* the process whose thread this is; 0: none was started */
     int stop;           /* under mu */
     int lost;           /* under mu */
@@ -29,7 +32,7 @@ struct bt_beat {
     dev_t dev;
     ino_t ino;
     double lease, every;
-    int signal[2];      /* a pipe: readable once lost */
+    int signal[2];      /* a pipe: readable once lost, or once told to stop */
     char *where;        /* name in dir, or the whole path */
 };
 
@@ -66,6 +69,19 @@ static int refresh(bt_beat *b, int *code) {
     return OK;
 }
 
+/* Until bt_now() reaches `when`: 1 when told to stop meanwhile (the pipe became readable:
+ * the thread itself writes into it only as it ends). */
+static int wait_until(bt_beat *b, double when) {
+    struct pollfd p = {b->signal[0], POLLIN, 0};
+    double left = when - bt_now();
+    if (!(left > 0))
+        return 0;
+    int n = bt_os_poll(&p, 1, left);
+    if (n < 0 && errno != EINTR)
+        bt_sleep(left); /* cannot poll: wait out the time */
+    return n > 0;
+}
+
 /* Under mu: what a refresh found; 1 when the heartbeat ends. */
 static int judge(bt_beat *b, int r, int code, double now, double *last_ok) {
     if (r == LOST && code == ENOENT) {
@@ -91,34 +107,50 @@ static int judge(bt_beat *b, int r, int code, double now, double *last_ok) {
 static void *beat(void *arg) {
     bt_beat *b = arg;
     double last_ok = bt_now(), next = last_ok + b->every;
-    pthread_mutex_lock(&b->mu);
-    while (!b->stop) {
+    for (;;) {
         if (bt_now() < next) {
-            bt_sync_wait_until(&b->cv, &b->mu, next);
+            if (wait_until(b, next))
+                break;
             continue;
         }
-        pthread_mutex_unlock(&b->mu);
         int code = 0;
         int r = refresh(b, &code);
         double now = bt_now();
         pthread_mutex_lock(&b->mu);
-        if (b->stop || judge(b, r, code, now, &last_ok))
+        int end = b->stop || judge(b, r, code, now, &last_ok);
+        pthread_mutex_unlock(&b->mu);
+        if (end)
             break;
         next = now + b->every;
     }
-    pthread_mutex_unlock(&b->mu);
     return NULL;
 }
 
 static void free_beat(bt_beat *b, int sync) {
-    if (sync) {
+    if (sync)
         pthread_mutex_destroy(&b->mu);
-        pthread_cond_destroy(&b->cv);
-    }
     close(b->signal[0]);
     close(b->signal[1]);
     free(b->where);
     free(b);
+}
+
+static int set_nonblock(int fd) {
+    int fl = fcntl(fd, F_GETFL);
+    return fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0;
+}
+
+/* The signal pipe: close-on-exec, and never blocking its writers (a full pipe is readable). */
+static int open_signal(int fds[2]) {
+    if (bt_os_pipe(fds) != 0)
+        return -1;
+    if (set_nonblock(fds[0]) && set_nonblock(fds[1]))
+        return 0;
+    int saved = errno;
+    close(fds[0]);
+    close(fds[1]);
+    errno = saved;
+    return -1;
 }
 
 bt_beat *bt_beat_start(int dir, const char *path, const char *name, int fd, dev_t dev,
@@ -127,12 +159,12 @@ bt_beat *bt_beat_start(int dir, const char *path, const char *name, int fd, dev_
     if (!b)
         return NULL;
     b->where = strdup(dir >= 0 ? name : path);
-    if (!b->where || pipe2(b->signal, O_CLOEXEC | O_NONBLOCK) != 0) {
+    if (!b->where || open_signal(b->signal) != 0) {
         free(b->where);
         free(b);
         return NULL;
     }
-    int rc = bt_sync_init(&b->cv, &b->mu);
+    int rc = pthread_mutex_init(&b->mu, NULL);
     if (rc != 0) {
         free_beat(b, 0);
         errno = rc;
@@ -179,8 +211,10 @@ void bt_beat_stop(bt_beat *b) {
     }
     pthread_mutex_lock(&b->mu);
     b->stop = 1;
-    pthread_cond_signal(&b->cv);
     pthread_mutex_unlock(&b->mu);
+    char one = 1;
+    ssize_t w = write(b->signal[1], &one, 1);
+    (void)w; /* a full pipe is readable already */
     pthread_join(b->thread, NULL);
     free_beat(b, 1);
 }

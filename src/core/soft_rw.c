@@ -14,13 +14,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "lock_path.h"
+#include "os/os.h"
 #include "pid.h"
 
 #define MARKER_MAX 1024
 #define OPEN_DIR (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
 
 static const char *const held_names[] = {"free", "read", "write"};
+
+static _Thread_local char foreign_why[PATH_MAX + 128]; /* a failure's detail */
 
 void bt_softrw_init(bt_softrw *l, int make_parents, double every, double stale) {
     memset(l, 0, sizeof *l);
@@ -70,8 +74,10 @@ static int parse(const char *buf, size_t n, char token[33]) {
     return 1;
 }
 
-/* Read the marker `name` in dir: 1 (with mtime, token; *valid when it parses), 0 none. */
-static int read_marker(int dir, const char *name, double *mtime, char token[33], int *valid) {
+/* Read the marker `name` in dir: 1 (with mtime, token; *valid when it parses, *empty when
+ * it holds nothing), 0 none. */
+static int read_marker(int dir, const char *name, double *mtime, char token[33], int *valid,
+                       int *empty) {
     int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
         return 0;
@@ -81,8 +87,9 @@ static int read_marker(int dir, const char *name, double *mtime, char token[33],
     close(fd);
     if (n < 0)
         return 0;
-    *mtime = (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
+    *mtime = bt_os_mtime(&st);
     *valid = S_ISREG(st.st_mode) && parse(buf, (size_t)n, token);
+    *empty = S_ISREG(st.st_mode) && n == 0;
     return 1;
 }
 
@@ -101,27 +108,32 @@ static int owner_gone(int dir, const char *name) {
 
 /* Evict the marker `name` in dir when it is older than the stale threshold, or its holder is
  * gone from this host: moved aside under a random name, checked to be the same claim not
- * refreshed meanwhile, removed. */
-static void evict_stale(bt_softrw *l, int dir, const char *name) {
+ * refreshed meanwhile, removed. A stale entry that is no marker is removed from the readers'
+ * folder (`readers`: a folder of markers only) and when empty (a writer killed before it
+ * wrote its marker), else left alone: -1 then, else 0. */
+static int evict_stale(bt_softrw *l, int dir, const char *name, int readers) {
     double before, after;
     char token[33], again[33];
-    int valid, valid_after;
-    if (!read_marker(dir, name, &before, token, &valid))
-        return;
+    int valid, valid_after, empty;
+    if (!read_marker(dir, name, &before, token, &valid, &empty))
+        return 0;
     if (wall_now() - before <= l->stale && !(valid && owner_gone(dir, name)))
-        return;
+        return 0;
     if (!valid) {
+        if (!readers && !empty)
+            return -1; /* somebody's data, not a marker */
         unlinkat(dir, name, 0);
-        return;
+        return 0;
     }
     char aside[160];
     snprintf(aside, sizeof aside, "%s.break.%ld.%016llx%016llx", name, (long)bt_pid(),
              bt_soft_random(), bt_soft_random());
     if (renameat(dir, name, dir, aside) != 0)
-        return;
-    if (read_marker(dir, aside, &after, again, &valid_after) &&
+        return 0;
+    if (read_marker(dir, aside, &after, again, &valid_after, &empty) &&
         (!valid_after || (strcmp(token, again) == 0 && !(after > before))))
         unlinkat(dir, aside, 0);
+    return 0;
 }
 
 /* Create our marker `name` in dir (O_EXCL, 0600): 0, or -1 with errno (EEXIST). */
@@ -157,10 +169,45 @@ static int still_ours(const bt_softrw *l, int dir, const char *name) {
            st.st_ino == l->ino;
 }
 
-static void drop_marker(bt_softrw *l, int dir) {
+/* How long a release waits for PATH.state, which a transition holds for microseconds. */
+#define RELEASE_PATIENCE 5.0
+
+/* Take PATH.state (at spath) for a release: 0, or -1 when it cannot be had (its holder
+ * lives on past RELEASE_PATIENCE, or it fails). */
+static int take_state(bt_softrw *l, const char *spath) {
+    double until = bt_now() + RELEASE_PATIENCE, pause = 0.0005;
+    for (;;) {
+        bt_err err;
+        int r = bt_soft_try(&l->state, spath, &err);
+        if (r == BT_OK)
+            return 0;
+        if (r != BT_BUSY || bt_now() >= until) {
+            bt_soft_release(&l->state, spath);
+            return -1;
+        }
+        bt_sleep(pause);
+        if (pause < 0.01)
+            pause *= 2;
+    }
+}
+
+/* Remove our marker while the path still names it. The writer's is checked and removed
+ * under PATH.state, as every eviction and claim of PATH.write runs: else a peer could evict
+ * it and claim PATH.write between the check and the removal, whose marker we would remove.
+ * When PATH.state cannot be had, the marker stays for peers to evict once stale. A reader's
+ * name is its own (random), so nobody else makes a marker under it. */
+static void drop_marker(bt_softrw *l, int dir, const char *path) {
+    char spath[PATH_MAX];
     if (l->fd >= 0) {
-        if (l->owner == bt_pid() && dir >= 0 && still_ours(l, dir, l->name))
-            unlinkat(dir, l->name, 0);
+        if (l->owner == bt_pid() && dir >= 0 && still_ours(l, dir, l->name)) {
+            if (dir == l->rdir) {
+                unlinkat(dir, l->name, 0);
+            } else if (side(spath, sizeof spath, path, ".state") == 0 && take_state(l, spath) == 0) {
+                if (still_ours(l, dir, l->name))
+                    unlinkat(dir, l->name, 0);
+                bt_soft_release(&l->state, spath);
+            }
+        }
         close(l->fd);
     }
     l->fd = -1;
@@ -181,7 +228,7 @@ static int any_readers(bt_softrw *l, int rdir) {
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.' || strstr(e->d_name, ".break"))
             continue;
-        evict_stale(l, rdir, e->d_name);
+        evict_stale(l, rdir, e->d_name, 1);
         struct stat st;
         if (fstatat(rdir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
             found = 1;
@@ -213,9 +260,12 @@ static int transition(bt_softrw *l, const char *path, int write, bt_err *err) {
         return BT_FAIL;
     int r = BT_BUSY;
     if (!write || !l->claimed) {
-        evict_stale(l, l->dir, wname);
         struct stat st;
-        if (fstatat(l->dir, wname, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (evict_stale(l, l->dir, wname, 0) != 0) {
+            snprintf(foreign_why, sizeof foreign_why, "the writer's marker '%s.write' beside it "
+                     "holds other data, not a marker, and is left alone", path);
+            r = bt_fail(err, "use", EEXIST, foreign_why);
+        } else if (fstatat(l->dir, wname, &st, AT_SYMLINK_NOFOLLOW) == 0) {
             r = BT_BUSY; /* a writer holds or claims it */
         } else if (!write) {
             char rname[64];
@@ -248,7 +298,7 @@ static int transition(bt_softrw *l, const char *path, int write, bt_err *err) {
     return r;
 }
 
-static void give_back(bt_softrw *l);
+static void give_back(bt_softrw *l, const char *path);
 
 static int softrw_try(void *state, const char *path, int how, bt_err *err, const char **named) {
     (void)named;
@@ -284,7 +334,7 @@ static int softrw_try(void *state, const char *path, int how, bt_err *err, const
         l->beat = bt_beat_start(dir, l->name, l->name, l->fd, l->dev, l->ino, l->stale, l->every);
         if (!l->beat) { /* unrefreshed, the marker would soon be evicted under us */
             int saved = errno;
-            give_back(l);
+            give_back(l, path);
             return bt_fail(err, "start the heartbeat of", saved, NULL);
         }
     } else if (!l->claimed && l->fd < 0 && l->dir >= 0) {
@@ -294,15 +344,24 @@ static int softrw_try(void *state, const char *path, int how, bt_err *err, const
     return r;
 }
 
-static int softrw_held(const void *state) {
-    const bt_softrw *l = state;
-    return l->owner == bt_pid() ? l->held : 0;
+int bt_softrw_lost(const bt_softrw *l, char *why, size_t cap, const char **reason) {
+    return l->held && l->owner == bt_pid() && bt_beat_lost(l->beat, why, cap, reason);
 }
 
-static void give_back(bt_softrw *l) {
+int bt_softrw_lostfd(const bt_softrw *l) { return l->held ? bt_beat_fd(l->beat) : -1; }
+
+static int softrw_held(const void *state) {
+    const bt_softrw *l = state;
+    char why[512];
+    if (l->owner != bt_pid() || bt_beat_lost(l->beat, why, sizeof why, NULL))
+        return 0;
+    return l->held;
+}
+
+static void give_back(bt_softrw *l, const char *path) {
     bt_beat_stop(l->beat);
     l->beat = NULL;
-    drop_marker(l, l->held == 1 ? l->rdir : l->dir);
+    drop_marker(l, l->held == 1 ? l->rdir : l->dir, path);
     if (l->rdir >= 0)
         close(l->rdir);
     if (l->dir >= 0)
@@ -312,13 +371,11 @@ static void give_back(bt_softrw *l) {
 }
 
 void bt_softrw_abandon(bt_softrw *l, const char *path) {
-    (void)path;
     if (l->claimed && !l->held)
-        give_back(l);
+        give_back(l, path);
 }
 
 static void softrw_release(void *state, const char *path) {
-    (void)path;
     bt_softrw *l = state;
     if (l->owner != bt_pid()) { /* a forked child: its copies only */
         l->owner = bt_pid();
@@ -335,7 +392,7 @@ static void softrw_release(void *state, const char *path) {
         l->dir = l->rdir = -1;
         return;
     }
-    give_back(l);
+    give_back(l, path);
 }
 
 static void softrw_end(void *state, const char *path) {
@@ -369,7 +426,7 @@ static int describe(int dir, const char *name, bt_softrw_marker *m) {
         len = sizeof m->host - 1;
     memcpy(m->host, host, len);
     m->host[len] = '\0';
-    m->mtime = (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
+    m->mtime = bt_os_mtime(&st);
     return 1;
 }
 

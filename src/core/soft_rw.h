@@ -38,6 +38,13 @@ void bt_softrw_init(bt_softrw *l, int make_parents, double every, double stale);
 /* Give up a writer's claim that has not become the lock (a wait that ends). */
 void bt_softrw_abandon(bt_softrw *l, const char *path);
 
+/* 1 when the held lock was lost (its marker evicted, or replaced by another holder's, while
+ * its heartbeat could not keep it young): why filled in, reason its short name; else 0. */
+int bt_softrw_lost(const bt_softrw *l, char *why, size_t cap, const char **reason);
+
+/* Readable once the held lock is lost; -1 when nothing is held. */
+int bt_softrw_lostfd(const bt_softrw *l);
+
 /* One marker of the soft read/write lock at a path, for baton.holder. */
 typedef struct bt_softrw_marker {
     int write;          /* PATH.write, else a reader's */

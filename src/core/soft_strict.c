@@ -105,7 +105,7 @@ static int publish(int dir, const char *name, const char *record, size_t len, mo
 
 /* A crashed publisher's private record of `public_ok` names: removed once old enough. */
 static void reclaim_private(int dir, const char *name, const struct stat *st) {
-    double age = (double)time(NULL) - (double)st->st_mtim.tv_sec;
+    double age = (double)time(NULL) - bt_os_mtime(st);
     if (st->st_nlink > 1 || age >= PRIVATE_GRACE)
         unlinkat(dir, name, 0);
 }
@@ -381,7 +381,7 @@ static void read_claim(int k, bt_claim *c) {
     struct stat st;
     ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, buf, sizeof buf) : -1;
     close(fd);
-    c->mtime = (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
+    c->mtime = bt_os_mtime(&st);
     if (n > 0 && n <= RECORD_MAX)
         parse_record(buf, (size_t)n, c);
 }

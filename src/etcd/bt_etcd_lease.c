@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "bt_etcd_lease.h"
 
+#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,12 +13,37 @@
 #include "../core/errors.h"
 #include "../core/thread.h"
 
+/* `cv` on CLOCK_MONOTONIC (bt_now()'s clock) and `mu`: 0, or the error number (nothing is
+ * left to destroy then). */
+static int sync_init(pthread_cond_t *cv, pthread_mutex_t *mu) {
+    pthread_condattr_t ca;
+    int rc = pthread_condattr_init(&ca);
+    if (rc != 0)
+        return rc;
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    rc = pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rc == 0 && (rc = pthread_mutex_init(mu, NULL)) != 0)
+        pthread_cond_destroy(cv);
+    return rc;
+}
+
+/* Under `mu`: wait on `cv` (from sync_init) until it is signalled or bt_now() reaches
+ * `when`. */
+static void sync_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double when) {
+    struct timespec ts;
+    double whole = floor(when);
+    ts.tv_sec = (time_t)whole;
+    ts.tv_nsec = (long)((when - whole) * 1e9);
+    pthread_cond_timedwait(cv, mu, &ts);
+}
+
 #define RETRY_PAUSE 0.2 /* after a failed renewal, at most this long before the next try */
 
 int bt_etcd_lease_init(bt_etcd_lease *l, const bt_etcd_url *url, long timeout_ms, int lostfd) {
     memset(l, 0, sizeof *l);
     l->lostfd = lostfd;
-    if (bt_sync_init(&l->cv, &l->mu) != 0)
+    if (sync_init(&l->cv, &l->mu) != 0)
         return -1;
     if (bt_etcd_http_init(&l->http, url, timeout_ms, &l->stop) != 0) {
         pthread_mutex_destroy(&l->mu);
@@ -96,7 +122,7 @@ static void *keep_alive(void *arg) {
             break;
         }
         if (now < l->next) {
-            bt_sync_wait_until(&l->cv, &l->mu, l->next < l->expires ? l->next : l->expires);
+            sync_wait_until(&l->cv, &l->mu, l->next < l->expires ? l->next : l->expires);
             continue;
         }
         double left = l->expires - now, every = (double)l->ttl / 3;

@@ -129,6 +129,42 @@ static int l_soft_rw(lua_State *L) {
     return 1;
 }
 
+/* The message and reason of a held soft read/write lock that was lost: 2 pushed, else 0. */
+static int push_softrw_lost(lua_State *L, bt_handle *h) {
+    char why[512];
+    const char *reason = NULL;
+    if (!h->open || !bt_softrw_lost((bt_softrw *)bt_handle_state(h), why, sizeof why, &reason))
+        return 0;
+    lua_pushfstring(L, "baton: soft read/write lock '%s' was lost: %s", h->path, why);
+    lua_pushstring(L, reason);
+    return 2;
+}
+
+/* h:lost() -> message, reason when the held soft read/write lock was lost, else nil */
+static int l_softrw_lost(lua_State *L) { return push_softrw_lost(L, bt_lua_check_handle(L)); }
+
+/* h:release() -> nothing, or nil, message, "lost" when the held lock had been lost (its
+ * marker, if one is at the path, is the new holder's and stays). Idempotent. */
+static int l_softrw_release(lua_State *L) {
+    bt_handle *h = bt_lua_check_handle(L);
+    lua_settop(L, 1);
+    lua_pushnil(L);
+    int lost = push_softrw_lost(L, h);
+    if (h->open)
+        h->kind->release(h->state, h->path);
+    if (!lost)
+        return 0;
+    lua_pop(L, 1); /* the reason: the code is "lost" */
+    lua_pushliteral(L, "lost");
+    return 3;
+}
+
+/* h:lostfd() -> a descriptor readable once the held lock is lost, or nil */
+static int l_softrw_lostfd(lua_State *L) {
+    bt_handle *h = bt_lua_check_handle(L);
+    return bt_lua_push_fd(L, h->open ? bt_softrw_lostfd((bt_softrw *)bt_handle_state(h)) : -1);
+}
+
 /* h:abandon(): a waiting writer's claim goes */
 static int l_softrw_abandon(lua_State *L) {
     bt_handle *h = bt_lua_check_handle(L);
@@ -169,10 +205,10 @@ void bt_lua_open_soft(lua_State *L) {
     bt_lua_new_handle_class(L, &bt_strict_kind, NULL);
     bt_lua_set_constructor(L, &bt_strict_kind, "soft_strict", l_soft_strict);
     /* h:close(): everything goes back (the handle's end) */
-    static const luaL_Reg rw_extra[] = {{"abandon", l_softrw_abandon},
-                                        {"close", bt_lua_end_handle},
-                                        {"identity", l_softrw_identity},
-                                        {NULL, NULL}};
+    static const luaL_Reg rw_extra[] = {{"abandon", l_softrw_abandon}, {"close", bt_lua_end_handle},
+                                        {"identity", l_softrw_identity}, {"lost", l_softrw_lost},
+                                        {"lostfd", l_softrw_lostfd},
+                                        {"release", l_softrw_release}, {NULL, NULL}};
     bt_lua_new_handle_class(L, &bt_softrw_kind, rw_extra);
     bt_lua_set_constructor(L, &bt_softrw_kind, "soft_rw", l_soft_rw);
     static const luaL_Reg fns[] = {{"soft_rw_markers", l_softrw_markers},

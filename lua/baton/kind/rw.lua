@@ -63,12 +63,22 @@ end
 function Handle:wait(seconds) return self.h:wait(seconds) end
 function Handle:held() return self.h:held() and true or false end
 
+-- A descriptor readable once the held lock is lost (a soft read/write lock whose marker a
+-- peer evicted), or nil.
+function Handle:lostfd()
+  local h = self.h
+  local f = h.lostfd
+  return f and f(h) or nil
+end
+
+-- Nothing, or nil, message, "lost" when the held lock had been lost (a soft one).
 function Handle:release()
   local h = self.h
   h:abandon() -- a waiting writer's place, if any
-  h:release()
+  local ok, msg, code = h:release()
   local set = self.set
   if set then set[h] = nil end
+  return ok, msg, code
 end
 
 local M = {
