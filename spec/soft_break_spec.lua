@@ -89,7 +89,7 @@ describe("baton lock --soft", function()
     os.remove(path) -- the marker goes: the lease is lost
     H.wait_file(dir .. "/status", 10)
     assert.equal("75\n", H.read(dir .. "/status"))
-    assert.is_false(H.alive(pid))
+    H.wait_for(function() return not H.alive(pid) end, 10, "the shell to end after writing the status")
   end)
 
   it("--strict is the same lock as filelock's StrictSoftFileLock", function()
