@@ -1,4 +1,3 @@
--- The scoped form `:with(fn, ...)`: run fn, then let go, on every exit.
 -- The scoped form shared by lock objects and guards (`:with`), for Lua versions without
 -- to-be-closed variables: run fn(...), then let go, on every exit.
 local unpack = table.unpack or unpack
