@@ -26,9 +26,12 @@
 
 static const char usage_text[] =
     "usage: " PROGNAME " [options] [script [args]]\n"
-    "       " PROGNAME " lock [-s|-x] [-n|-w SECONDS] [-E CODE] [--soft] [--note TEXT] [-v]\n"
-    "                  FILE [--] COMMAND [ARGS...]   (or FILE -c 'shell command')\n"
+    "       " PROGNAME " lock [options] FILE|DIRECTORY [--] COMMAND [ARGS...]\n"
+    "       " PROGNAME " lock [options] FILE|DIRECTORY -c 'shell command'\n"
+    "       " PROGNAME " lock [options] NUMBER   (or --fd NUMBER COMMAND)\n"
     "       " PROGNAME " status [--json] FILE...\n"
+    "       " PROGNAME " break FILE\n"
+    "       " PROGNAME " elect [options] NAME VALUE COMMAND [ARGS...]\n"
     "\n"
     "Runs a Lua 5.4 script with the baton module built in (require \"baton\"), or takes a\n"
     "lock around a command as flock(1) does, or says who holds locks.\n"
