@@ -2,15 +2,19 @@
  *   create(O_EXCL)+close+unlink                         an existence lock that writes nothing
  *   create+write+close+unlink                           the same with filelock's owner line
  *   create+fstat+write, flock+lstat+unlink+close        what baton's soft lock did with O_EXCL
- *   tmpfile+write+linkat+fstat, flock+lstat+unlink+close what it does where O_TMPFILE works
+ *   tmpfile+write+linkat+fstat, flock+lstat+unlink+close what it did where O_TMPFILE works
+ *   the same relative to the folder, opened first and closed last (openat2, O_PATH, no
+ *   symbolic links): every call baton's soft lock cycle makes now
  * usage: raw_soft [PATH] [CYCLES]    (cc -O2 bench/raw_soft.c -o raw_soft) */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -84,9 +88,30 @@ int main(int argc, char **argv) {
         close(fd);
     }
     double t4 = cpu_ns();
+    const char *base = slash ? slash + 1 : path;
+    struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                           .resolve = RESOLVE_NO_SYMLINKS};
+    for (long i = 0; i < n; i++) {
+        int d = (int)syscall(SYS_openat2, AT_FDCWD, dir, &how, sizeof how);
+        int fd = d < 0 ? -1 : openat(d, ".", O_WRONLY | O_TMPFILE | O_CLOEXEC, 0644);
+        if (fd < 0 || write(fd, OWNER, strlen(OWNER)) < 0 ||
+            linkat(fd, "", d, base, AT_EMPTY_PATH) != 0) {
+            perror("openat2/tmpfile/linkat");
+            return 1;
+        }
+        fstat(fd, &a);
+        flock(fd, LOCK_EX | LOCK_NB);
+        if (fstatat(d, base, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
+            a.st_dev == b.st_dev)
+            unlinkat(d, base, 0);
+        close(fd);
+        close(d);
+    }
+    double t5 = cpu_ns();
     printf("create_close_unlink_ns %.0f\n", (t1 - t0) / n);
     printf("create_write_close_unlink_ns %.0f\n", (t2 - t1) / n);
     printf("baton_soft_excl_syscalls_ns %.0f\n", (t3 - t2) / n);
     printf("baton_soft_tmpfile_syscalls_ns %.0f\n", (t4 - t3) / n);
+    printf("baton_soft_folder_syscalls_ns %.0f\n", (t5 - t4) / n);
     return 0;
 }
