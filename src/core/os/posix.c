@@ -474,18 +474,10 @@ int bt_os_poll(struct pollfd *fds, unsigned n, double seconds) {
     return poll(fds, (nfds_t)n, ms);
 }
 
-/* Open file description locks where the system declares them; none elsewhere. */
+/* No open file description locks on the portable path (macOS and the BSDs have none; their
+ * fcntl locks belong to the process and any close of the file here would drop them). */
 int bt_os_range_lock(int fd, int type, off_t start, off_t len, int block) {
-#ifdef F_OFD_SETLK
-    struct flock fl = {0};
-    fl.l_type = (short)type;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = start;
-    fl.l_len = len;
-    return fcntl(fd, block ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
-#else
     (void)fd, (void)type, (void)start, (void)len, (void)block;
     errno = ENOTSUP;
     return -1;
-#endif
 }
