@@ -49,7 +49,7 @@ describe("baton.lock_file and the file it locks", function()
   end)
 
   -- Lock a.lock through what(f, n) (its handle f, or its descriptor number n), close the
-  -- handle and lock b.lock, which gets descriptor n: the first lock is no longer held, and
+  -- handle and lock b.lock on descriptor n: the first lock is no longer held, and
   -- its release leaves b.lock alone. Returns both lock objects and b.lock's path.
   local function closed_under(what)
     local a, b = dir .. "/a.lock", dir .. "/b.lock"
@@ -59,7 +59,16 @@ describe("baton.lock_file and the file it locks", function()
     assert.is_true(l:is_locked())
     f:close()
     assert.is_false(l:is_locked())
-    local g = baton.lock(b) -- reuses descriptor n
+    -- b.lock opened onto descriptor n (handles that land lower are kept open meanwhile), and
+    -- locked by another lock object
+    local h, lower = assert(io.open(b, "w")), {}
+    while core.fileno(h) ~= n do
+      assert(core.fileno(h) < n, "descriptor n was taken by something else")
+      lower[#lower + 1] = h
+      h = assert(io.open(b, "w"))
+    end
+    for _, x in ipairs(lower) do x:close() end
+    local g = baton.lock_file(h)
     assert.are.equal(b, fd_target(n))
     assert.is_false(l:is_locked())
     l:release()

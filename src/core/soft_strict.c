@@ -332,14 +332,15 @@ const bt_kind bt_strict_kind = {"baton.soft_strict", "strict soft lock", sizeof(
 
 /* ---- looking and breaking ------------------------------------------------------------- */
 
+static int nibble(char c) {
+    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
 static int from_hex(const char *s, size_t n, char *out, size_t cap) {
     if (n % 2 || n / 2 >= cap || !is_hex(s, n))
         return -1;
-    for (size_t i = 0; i < n / 2; i++) {
-        unsigned v;
-        sscanf(s + 2 * i, "%2x", &v);
-        out[i] = (char)v;
-    }
+    for (size_t i = 0; i < n / 2; i++) /* digits checked above; s is not NUL-terminated */
+        out[i] = (char)(nibble(s[2 * i]) << 4 | nibble(s[2 * i + 1]));
     out[n / 2] = '\0';
     return 0;
 }
@@ -379,9 +380,11 @@ static void read_claim(int k, bt_claim *c) {
         return;
     char buf[RECORD_MAX + 1];
     struct stat st;
-    ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, buf, sizeof buf) : -1;
+    int known = fstat(fd, &st) == 0;
+    ssize_t n = known && S_ISREG(st.st_mode) ? read(fd, buf, sizeof buf) : -1;
     close(fd);
-    c->mtime = bt_os_mtime(&st);
+    if (known)
+        c->mtime = bt_os_mtime(&st);
     if (n > 0 && n <= RECORD_MAX)
         parse_record(buf, (size_t)n, c);
 }
