@@ -84,10 +84,10 @@ local function clean(s) return (tostring(s or ""):gsub("[\t\n]", " ")) end
 
 local lines = {}
 
-local function run_case(c, run)
+-- The attempt, its result told apart, and everything it made let go of: nothing of it is
+-- referenced once this returns.
+local function attempt_once(c)
   local attempt = assert(attempts[c.kind], "attempt.lua: unknown kind " .. tostring(c.kind))
-  if c.free then squeeze(c.free) end
-  local before = free_count()
   local t0 = baton.now()
   local ok, got, msg, code, obj = pcall(attempt, c)
   local took = baton.now() - t0
@@ -101,8 +101,13 @@ local function run_case(c, run)
     result = "fail"
   end
   if obj then obj:close() end -- a read/write lock object keeps its connection until closed
-  -- luacheck: ignore 311 (the references go, so that the collections below free them)
-  got, obj = nil, nil
+  return result, msg, code, took
+end
+
+local function run_case(c, run)
+  if c.free then squeeze(c.free) end
+  local before = free_count()
+  local result, msg, code, took = attempt_once(c)
   collectgarbage()
   collectgarbage()
   local after = free_count()
