@@ -1,0 +1,37 @@
+# Sourced by run.sh: the counters and the functions every check file uses.
+failed=0 passed=0
+pids=
+
+peer() { "$wine" "$lua" spec/windows/peer.lua "$@" 2>&1 | tr -d '\r'; }
+
+check() { # check NAME GOT WANT
+  if [ "$2" = "$3" ]; then
+    passed=$((passed + 1)); echo "ok   $1"
+  else
+    failed=$((failed + 1)); echo "FAIL $1: got '$2', want '$3'"
+  fi
+}
+
+# wait_file NAME: until a peer has created it (wine's first starts are slow)
+wait_file() {
+  i=0
+  while [ ! -e "$1" ]; do
+    i=$((i + 1))
+    if [ $i -gt 1200 ]; then echo "FAIL no peer made $1 in 120 s"; exit 1; fi
+    sleep 0.1
+  done
+}
+
+# background PEER-COMMAND... OUT: start it, its output into OUT
+background() {
+  out=$1; shift
+  ( "$@" 2>&1 | tr -d '\r' >"$out" ) &
+  pids="$pids $!"
+}
+
+# the waiter's seconds are within [lo, hi]
+within() { awk -v t="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(t >= lo && t <= hi) }'; }
+
+cleanup() { for p in $pids; do kill "$p" 2>/dev/null; done; }
+trap cleanup EXIT
+
