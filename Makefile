@@ -169,9 +169,14 @@ TEST_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec
 	LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" BATON_TEST_LUA="$(LUA_BIN)" BATON_ROOT="$(CURDIR)" \
 	BATON_BIN="$(CURDIR)/$(HOST)"
 
-.PHONY: all rock test lint test-all sanitize faults valgrind fuzz fuzz-build fuzz-parsers fuzz-api install clean example bench bench-etcd
+.PHONY: all sources rock test lint test-all sanitize faults valgrind fuzz fuzz-build fuzz-parsers fuzz-api install clean example bench bench-etcd
 
 all: $(ALL_MODULES) $(if $(HAVE_HOST),$(HOST))
+
+# The C files of baton.core on this PLATFORM, one per line (the rockspec's Windows list is
+# checked against it).
+sources:
+	@printf '%s\n' $(CORE_SRC)
 
 # LuaRocks builds here afresh every time: the interpreter it builds for may have changed.
 rock:

@@ -28,9 +28,10 @@ external_dependencies = {
   SQLITE = { header = "sqlite3.h", library = "sqlite3" }, -- read/write locks
 }
 -- Linux runs the Linux backend (inotify, /proc); macOS and FreeBSD the portable one
--- (PLATFORM=posix: backed-off waits, kqueue, holders from baton's records). See
+-- (PLATFORM=posix: backed-off waits, kqueue, holders from baton's records); Windows the
+-- Windows one, built by LuaRocks itself ("builtin": its mingw or MSVC set-up, no make). See
 -- doc/platforms.md for what is tested how.
-supported_platforms = { "linux", "macosx", "freebsd" }
+supported_platforms = { "linux", "macosx", "freebsd", "windows" }
 build = {
   type = "make",
   build_target = "rock",
@@ -55,6 +56,52 @@ build = {
     freebsd = {
       build_variables = { PLATFORM = "posix" },
       install_variables = { PLATFORM = "posix" },
+    },
+    windows = {
+      -- The same tree as `make install PLATFORM=windows`, without the baton executable (made by
+      -- `make PLATFORM=windows`): baton.core from the Windows backend's sources, SQLite from
+      -- the SQLITE dependency. spec/luarocks_spec.lua checks these lists against the Makefile's
+      -- and lua/baton/; spec/windows/95_rockspec.sh builds them with mingw-w64.
+      type = "builtin",
+      modules = {
+        ["baton.core"] = {
+          sources = {
+            "src/core/errors.c",
+            "src/core/lock_kinds.c",
+            "src/core/soft_marker.c",
+            "src/core/os/windows.c",
+            "src/core/os/windows_soft.c",
+            "src/core/os/windows_missing.c",
+            "src/lua/module.c",
+            "src/lua/handle.c",
+            "src/lua/binding.c",
+            "src/lua/windows.c",
+          },
+          libraries = { "sqlite3" },
+          incdirs = { "$(SQLITE_INCDIR)" },
+          libdirs = { "$(SQLITE_LIBDIR)" },
+        },
+        ["baton.cli"] = "lua/baton/cli.lua",
+        ["baton.coop"] = "lua/baton/coop.lua",
+        ["baton.elect"] = "lua/baton/elect.lua",
+        ["baton.holder"] = "lua/baton/holder.lua",
+        ["baton"] = "lua/baton/init.lua",
+        ["baton.jobs"] = "lua/baton/jobs.lua",
+        ["baton.lock"] = "lua/baton/lock.lua",
+        ["baton.options"] = "lua/baton/options.lua",
+        ["baton.process"] = "lua/baton/process.lua",
+        ["baton.rwlock"] = "lua/baton/rwlock.lua",
+        ["baton.scoped"] = "lua/baton/scoped.lua",
+        ["baton.semaphore"] = "lua/baton/semaphore.lua",
+        ["baton.uv"] = "lua/baton/uv.lua",
+        ["baton.wait"] = "lua/baton/wait.lua",
+        ["baton.kind.etcd"] = "lua/baton/kind/etcd.lua",
+        ["baton.kind.flock"] = "lua/baton/kind/flock.lua",
+        ["baton.kind"] = "lua/baton/kind/init.lua",
+        ["baton.kind.rw"] = "lua/baton/kind/rw.lua",
+        ["baton.kind.soft"] = "lua/baton/kind/soft.lua",
+        ["baton.kind.soft_rw"] = "lua/baton/kind/soft_rw.lua",
+      },
     },
   },
   install_target = "install",

@@ -30,3 +30,36 @@ describe("luarocks make #hosts", function()
     end)
   end
 end)
+
+-- LuaRocks builds the Windows rock itself ("builtin"): its lists must name what the Makefile
+-- builds there and every Lua file of the layer, or a Windows install would miss a part.
+describe("the rockspec's Windows build", function()
+  local spec = {}
+  assert(loadfile(ROOT .. "/baton-scm-1.rockspec", "t", spec))()
+  local win = spec.build.platforms.windows
+
+  local function lines(cmd)
+    local set, p = {}, assert(io.popen(cmd))
+    for line in p:lines() do set[line] = true end
+    p:close()
+    return set
+  end
+
+  it("compiles baton.core from the Makefile's Windows sources", function()
+    local listed = {}
+    for _, f in ipairs(win.modules["baton.core"].sources) do listed[f] = true end
+    assert.same(lines("make -s -C " .. H.quote(ROOT) .. " sources PLATFORM=windows"), listed)
+  end)
+
+  it("installs every Lua module under its name", function()
+    local want = {}
+    for f in pairs(lines("cd " .. H.quote(ROOT) .. " && ls lua/baton/*.lua lua/baton/*/*.lua")) do
+      want[(f:gsub("^lua/", ""):gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", "."))] = f
+    end
+    local got = {}
+    for name, src in pairs(win.modules) do
+      if type(src) == "string" then got[name] = src end
+    end
+    assert.same(want, got)
+  end)
+end)
