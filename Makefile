@@ -141,6 +141,7 @@ ifeq ($(PLATFORM),windows)
   CORE_C = src/core/errors.c src/core/lock_kinds.c src/core/soft_marker.c $(OS_C_windows) \
 	src/core/os/windows_soft.c src/core/os/windows_missing.c
   BINDING_C = src/lua/module.c src/lua/handle.c src/lua/binding.c src/lua/windows.c
+  CORE_C += src/core/os/windows_process.c src/core/signals.c
   ALL_MODULES = $(CORE) $(WIN_LUA)/lua.exe
   ETCD = 0
   HAVE_HOST =

@@ -1,0 +1,53 @@
+/* Child processes on Windows (windows_process.c): CreateProcessW from a UTF-8 argv, each child
+ * in a job object of its own, handed only the standard handles meant for it. No Windows
+ * types here: the host and the binding include it without <windows.h>. */
+#ifndef BT_OS_WINDOWS_PROCESS_H
+#define BT_OS_WINDOWS_PROCESS_H
+
+#include <stddef.h>
+
+#include "../errors.h"
+
+typedef struct bt_wproc bt_wproc;
+
+typedef struct bt_wproc_req {
+    const char *const *argv; /* UTF-8, NULL-terminated: quoted so the child's argv is this */
+    const char *cmdline;     /* instead of argv: the whole command line, used as it is */
+    const char *const *env;  /* changes to our environment: "NAME=VALUE" sets, "NAME" removes;
+                              * NULL: ours unchanged */
+    size_t nenv;
+    const char *cwd;         /* folder to start in, or NULL */
+    void *stdio[3];          /* HANDLEs to become the child's stdin, stdout, stderr; NULL: ours */
+    int kill_on_close;       /* the job kills the child (and what it starts) once its last
+                              * handle closes: when we end, however we end */
+} bt_wproc_req;
+
+/* Start the child, suspended until it is in its job. The handle, or NULL with *err filled
+ * in (op "run" when the program cannot be started, "change to the folder" for cwd). */
+bt_wproc *bt_wproc_start(const bt_wproc_req *r, bt_err *err);
+
+unsigned long bt_wproc_pid(const bt_wproc *p);
+
+/* The process's HANDLE, signalled when it ends (for a wait on several things at once). */
+void *bt_wproc_handle(const bt_wproc *p);
+
+/* Wait up to `seconds` (negative: no limit): 1 once it has ended (*code is its exit code),
+ * 0 while it still runs, -1 with errno set on failure. */
+int bt_wproc_wait(bt_wproc *p, double seconds, unsigned long *code);
+
+/* End it with exit code `code`: the child alone, or (tree) every process of its job. 0, or
+ * -1 with errno set: ESRCH once it has ended. */
+int bt_wproc_kill(bt_wproc *p, int tree, unsigned code);
+
+/* Close the handles: with kill_on_close, this ends whatever still runs in the job. */
+void bt_wproc_free(bt_wproc *p);
+
+/* End every child started here that still runs, and wait for them (a host's cleanup). */
+void bt_wproc_stop_all(void);
+
+/* The command line that gives a program started with it (through the C runtime's parsing
+ * or CommandLineToArgvW) exactly `argv` (UTF-8, NULL-terminated). malloc'ed; NULL with
+ * errno EINVAL when argv[0] holds a quote (no program name can), ENOMEM. */
+char *bt_win_command_line(const char *const *argv);
+
+#endif
