@@ -72,6 +72,12 @@ rc 5"
   check "killing baton.exe frees the lock" "$(peer try "$hlock")" ok
   check "the command did not run on" "$(cat "$dir/hkill.out")" ""
 
+  echo "== Ctrl-C in baton.exe lock's console"
+  # host_peer console: a console of its own; host_peer ctrl_c sends Ctrl-C to it, takes it
+  # and exits 42 later: baton.exe must let it through and wait for it
+  check "Ctrl-C reaches the command, baton.exe waits for it and exits with its code" \
+    "$(timeout 120 "$wine" "$hpeer" console "$baton" lock "$hlock" "$hpeer" ctrl_c | tr -d '\r')" "exit 42"
+
   echo "== baton.exe status and scripts"
   out=$(bat_rc status "$hlock")
   case $out in
