@@ -4,6 +4,7 @@
  *   host_peer exit N                 exit with status N
  *   host_peer hold_child READY SECS  write "PID PARENT-PID" to READY (whole: written aside,
  *                                    then renamed), sleep SECS, print "survived"
+ *   host_peer sleep SECS             sleep SECS, print "slept"
  *   host_peer alive PID              "running" while process PID runs, else "gone"
  *   host_peer ctrl_c                 send Ctrl-C to its console (baton.exe and itself), take
  *                                    it, print "got Ctrl-C" and exit 42 half a second later
@@ -120,6 +121,11 @@ int main(int argc, char **argv) {
         return atoi(argv[2]);
     if (argc == 4 && strcmp(argv[1], "hold_child") == 0)
         return hold_child(argv[2], argv[3]);
+    if (argc == 3 && strcmp(argv[1], "sleep") == 0) {
+        Sleep((DWORD)(atof(argv[2]) * 1000));
+        puts("slept");
+        return 0;
+    }
     if (argc == 3 && strcmp(argv[1], "alive") == 0)
         return alive(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "console") == 0)

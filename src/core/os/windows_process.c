@@ -345,6 +345,34 @@ fail:
     return NULL;
 }
 
+int bt_wproc_pipe(void *ends[2], bt_err *err) {
+    HANDLE r, w;
+    if (!CreatePipe(&r, &w, NULL, 0)) /* NULL attributes: not inheritable */
+        return bt_win_fail(err, "make", GetLastError());
+    ends[0] = r;
+    ends[1] = w;
+    return BT_OK;
+}
+
+void *bt_wproc_open_stream(const char *path, int how, bt_err *err) {
+    DWORD e;
+    wchar_t *w = bt_win_wide(path, &e);
+    if (!w) {
+        bt_win_fail(err, "open", e);
+        return NULL;
+    }
+    DWORD access = how == BT_WSTREAM_READ ? GENERIC_READ : how == BT_WSTREAM_APPEND ? FILE_APPEND_DATA : GENERIC_WRITE;
+    DWORD create = how == BT_WSTREAM_READ ? OPEN_EXISTING : how == BT_WSTREAM_APPEND ? OPEN_ALWAYS : CREATE_ALWAYS;
+    HANDLE h = CreateFileW(w, access, BT_WIN_SHARE_ALL, NULL, create, FILE_ATTRIBUTE_NORMAL, NULL);
+    e = GetLastError();
+    free(w);
+    if (h == INVALID_HANDLE_VALUE) {
+        bt_win_fail(err, "open", e);
+        return NULL;
+    }
+    return h;
+}
+
 /* ---- waiting and ending ---------------------------------------------------------------- */
 
 unsigned long bt_wproc_pid(const bt_wproc *p) { return p->pid; }

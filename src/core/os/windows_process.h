@@ -45,6 +45,16 @@ void bt_wproc_free(bt_wproc *p);
 /* End every child started here that still runs, and wait for them (a host's cleanup). */
 void bt_wproc_stop_all(void);
 
+/* A pipe whose ends (HANDLEs: ends[0] reads, ends[1] writes) no child inherits unless
+ * handed one. BT_OK, or BT_FAIL with *err. */
+int bt_wproc_pipe(void *ends[2], bt_err *err);
+
+enum { BT_WSTREAM_READ, BT_WSTREAM_WRITE, BT_WSTREAM_APPEND };
+
+/* A file for a child's standard stream (write: created or truncated; append: created if
+ * missing), shared with every other opener, not inheritable: its HANDLE, or NULL with *err. */
+void *bt_wproc_open_stream(const char *path, int how, bt_err *err);
+
 /* The command line that gives a program started with it (through the C runtime's parsing
  * or CommandLineToArgvW) exactly `argv` (UTF-8, NULL-terminated). malloc'ed; NULL with
  * errno EINVAL when argv[0] holds a quote (no program name can), ENOMEM. */
