@@ -24,6 +24,8 @@ check "shell = true runs a cmd.exe line" "$(pp shell)" "false${tab}3${tab}one tw
 check "three jobs' commands run at once" "$(pp jobs)" "true${tab}1,2,3${tab}true"
 check "keep_fds: not available on Windows yet" "$(pp keep_fds)" \
   "false${tab}baton.spawn's option 'keep_fds' is not available on Windows yet"
+touch "$dir/inherit.txt"
+check "a child inherits its standard handles only (not a file io.open made)" "$(pp inherit "$dir/inherit.txt")" true
 
 echo "== die_with_parent"
 for how in yes no; do

@@ -18,6 +18,8 @@
 --                         with "no"), then wait for ever (the check kills this process)
 --   shell                 shell = true: a cmd.exe line's output and exit code
 --   keep_fds              keep_fds is refused with a clear message
+--   inherit PATH          a file open (io.open: an inheritable handle) while a child starts
+--                         is not the child's: closed here, it can be removed at once
 local baton = require "baton"
 
 local mode, peer = arg[1], arg[2]
@@ -92,4 +94,12 @@ elseif mode == "shell" then
   print(ok, status, line(out))
 elseif mode == "keep_fds" then
   print(pcall(baton.spawn, { peer, "exit", 0, keep_fds = { 1 } }))
+elseif mode == "inherit" then
+  local f = assert(io.open(arg[3], "w"))
+  local p = assert(baton.spawn{ peer, "sleep", 5 })
+  f:close()
+  local removed, msg = os.remove(arg[3])
+  print(removed or msg)
+  p:kill()
+  p:wait()
 end
