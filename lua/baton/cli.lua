@@ -1061,6 +1061,11 @@ function M.main(name, args)
     io.stderr:write("Try 'baton ", name, " --help' for more information.\n")
     return EX_USAGE
   end
+  local missing = type(result) == "string" and result:match("([^:]* is not available on Windows yet)")
+  if missing then -- a part of baton not built for this platform: said plainly
+    warn(name, "%s", missing:gsub("^%s+", ""))
+    return EX_UNAVAILABLE
+  end
   error(result, 0)
 end
 

@@ -87,6 +87,9 @@ rc 5"
   check "baton.exe lock -v: a clear refusal, 64" \
     "$(bat lock -v "$hlock" "$hpeer" exit 0 | head -1)" \
     "baton lock: this form of baton lock is not available on Windows yet; there it takes FILE [--] COMMAND [ARGS...] or FILE -c 'command', with -s, -x, -n, -w and -E"
+  check "baton.exe break: what is not built for Windows is said plainly, 69" "$(bat_rc break "$hlock")" \
+    "baton break: baton.holder is not available on Windows yet
+rc 69"
   printf 'local b = require "baton"\nlocal l = b.lock(arg[1])\nprint(l:is_locked(), select(2, ...))\nl:release()\n' >"$dir/script.lua"
   check "baton.exe SCRIPT.lua runs it with baton built in and its arguments" \
     "$(env -u LUA_PATH -u LUA_CPATH "$wine" "$baton" "$dir/script.lua" "$hlock" x y 2>&1 | tr -d '\r')" \
