@@ -151,7 +151,7 @@ ifeq ($(PLATFORM),windows)
   HOST_BUILD = $(BUILD)
   HOST = $(BUILD)/bin/baton.exe
   HOST_LUA_INCDIR = $(LUA_INCDIR)
-  HOST_SRC = $(filter-out src/host/fastlock.c src/host/interrupt.c src/host/exe_folder.c,$(wildcard src/host/*.c))
+  HOST_SRC = $(filter-out src/host/fastlock.c src/host/interrupt_posix.c src/host/exe_folder.c,$(wildcard src/host/*.c))
   HOST_LIBS = -municode -static-libgcc $(LIBS)
   ALL_MODULES += $(BUILD)/bin/lua54.dll
 endif

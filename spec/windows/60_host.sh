@@ -77,6 +77,26 @@ rc 5"
   # and exits 42 later: baton.exe must let it through and wait for it
   check "Ctrl-C reaches the command, baton.exe waits for it and exits with its code" \
     "$(timeout 120 "$wine" "$hpeer" console "$baton" lock "$hlock" "$hpeer" ctrl_c | tr -d '\r')" "exit 42"
+  # a script: Ctrl-C unwinds it (its <close> runs after its children were stopped), 130
+  cat >"$dir/ctrl_c.lua" <<'LUA'
+local baton = require "baton"
+local peer, out = arg[1], arg[2]
+local p = assert(baton.spawn{ peer, "ctrl_c" })
+do
+  local c <close> = setmetatable({}, { __close = function()
+    local f = assert(io.open(out, "w"))
+    f:write("closed, child running: ", tostring(p:running()))
+    f:close()
+  end })
+  p:wait()
+end
+print("not interrupted")
+LUA
+  rm -f "$dir/ctrl_c.out"
+  check "Ctrl-C interrupts a script: exit 130" \
+    "$(timeout 120 "$wine" "$hpeer" console "$baton" "$dir/ctrl_c.lua" "$hpeer" "$dir/ctrl_c.out" | tr -d '\r')" "exit 130"
+  check "the script unwound: its <close> ran after its child was stopped" "$(cat "$dir/ctrl_c.out" 2>&1)" \
+    "closed, child running: false"
 
   echo "== baton.exe status and scripts"
   out=$(bat_rc status "$hlock")

@@ -22,6 +22,7 @@
 
 #include "../core/flock_lock.h"
 #include "../core/os/windows_process.h"
+#include "../core/signals.h"
 #include "fastlock_line.h"
 
 #define EX_DATAERR 65
@@ -35,6 +36,14 @@
  * command with it. */
 static BOOL WINAPI on_console_event(DWORD event) {
     return event == CTRL_C_EVENT || event == CTRL_BREAK_EVENT;
+}
+
+/* While the lock is awaited, Ctrl-C and Ctrl-Break end baton at once, as they end a program
+ * by default (nothing runs yet; the lock file's handle goes with the process). */
+static BOOL WINAPI on_wait_event(DWORD event) {
+    if (event == CTRL_C_EVENT || event == CTRL_BREAK_EVENT)
+        ExitProcess((UINT)STATUS_CONTROL_C_EXIT);
+    return FALSE;
 }
 
 static int resource_error(int e) { return e == ENOMEM || e == EMFILE || e == ENFILE || e == EAGAIN; }
@@ -70,10 +79,14 @@ int bt_fast_lock(int argc, char **argv, int *status) {
     bt_flock l;
     bt_flock_init(&l, f.shared, 0666, 0);
     bt_err err;
+    SetConsoleCtrlHandler(on_wait_event, TRUE);
     int sig = 0, rc = bt_fast_take(&l, &f, &sig, &err);
+    SetConsoleCtrlHandler(on_wait_event, FALSE);
     if (rc != BT_OK) {
         bt_flock_release(&l);
-        *status = rc == BT_BUSY ? f.conflict : lock_failed(f.file, &err);
+        if (sig) /* noted before the handler above was in place */
+            fprintf(stderr, "baton: interrupted by %s\n", bt_signal_name(sig));
+        *status = sig ? 128 + sig : rc == BT_BUSY ? f.conflict : lock_failed(f.file, &err);
         return 1;
     }
     char *line = f.shell_command ? shell_line(f.shell_command) : NULL;
