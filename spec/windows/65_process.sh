@@ -26,6 +26,7 @@ check "keep_fds: not available on Windows yet" "$(pp keep_fds)" \
   "false${tab}baton.spawn's option 'keep_fds' is not available on Windows yet"
 touch "$dir/inherit.txt"
 check "a child inherits its standard handles only (not a file io.open made)" "$(pp inherit "$dir/inherit.txt")" true
+check "a die_with_parent child runs on when its process object is collected" "$(pp gc)" "running|"
 
 echo "== die_with_parent"
 for how in yes no; do

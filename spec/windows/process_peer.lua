@@ -18,6 +18,8 @@
 --                         with "no"), then wait for ever (the check kills this process)
 --   shell                 shell = true: a cmd.exe line's output and exit code
 --   keep_fds              keep_fds is refused with a clear message
+--   gc                    a die_with_parent child whose process object is collected while it
+--                         runs keeps running (until this process ends): "running"
 --   inherit PATH          a file open (io.open: an inheritable handle) while a child starts
 --                         is not the child's: closed here, it can be removed at once
 local baton = require "baton"
@@ -102,4 +104,12 @@ elseif mode == "inherit" then
   print(removed or msg)
   p:kill()
   p:wait()
+elseif mode == "gc" then
+  local p = assert(baton.spawn{ peer, "sleep", 30, die_with_parent = true, stdout = "null" })
+  local pid = p.pid
+  p = nil -- luacheck: ignore 311
+  collectgarbage()
+  collectgarbage()
+  local _, _, out = baton.run{ peer, "alive", pid }
+  print(line(out))
 end

@@ -20,6 +20,7 @@ struct bt_wproc {
     HANDLE process, job;
     DWORD pid;
     int ended;
+    int released; /* its owner let go while it ran: freed once it has ended */
     DWORD code;
     struct bt_wproc *next, *prev; /* every child not yet freed, for bt_wproc_stop_all */
 };
@@ -264,6 +265,8 @@ static DWORD create(wchar_t *line, wchar_t *env, const wchar_t *cwd, std_handles
     return e;
 }
 
+static void sweep(void);
+
 static void track(bt_wproc *p) {
     AcquireSRWLockExclusive(&children_guard);
     p->prev = NULL;
@@ -286,6 +289,7 @@ static void untrack(bt_wproc *p) {
 }
 
 bt_wproc *bt_wproc_start(const bt_wproc_req *r, bt_err *err) {
+    sweep();
     DWORD e = 0;
     char *line8 = r->cmdline ? NULL : bt_win_command_line(r->argv);
     if (!r->cmdline && !line8) {
@@ -413,13 +417,40 @@ int bt_wproc_kill(bt_wproc *p, int tree, unsigned code) {
     return 0;
 }
 
-void bt_wproc_free(bt_wproc *p) {
-    if (!p)
-        return;
+static void destroy(bt_wproc *p) {
     untrack(p);
     CloseHandle(p->process);
     CloseHandle(p->job);
     free(p);
+}
+
+/* Free the children let go of that have ended since. */
+static void sweep(void) {
+    for (;;) {
+        bt_wproc *done = NULL;
+        unsigned long code;
+        AcquireSRWLockShared(&children_guard);
+        for (bt_wproc *p = children; p && !done; p = p->next)
+            if (p->released && bt_wproc_wait(p, 0, &code) != 0)
+                done = p;
+        ReleaseSRWLockShared(&children_guard);
+        if (!done)
+            return;
+        destroy(done);
+    }
+}
+
+/* A child that still runs keeps its handles (its job's among them, so that kill_on_close
+ * still ends it with us, and bt_wproc_stop_all still reaches it) until it has ended. */
+void bt_wproc_free(bt_wproc *p) {
+    unsigned long code;
+    if (!p)
+        return;
+    if (bt_wproc_wait(p, 0, &code) == 0) {
+        p->released = 1;
+        return;
+    }
+    destroy(p);
 }
 
 void bt_wproc_stop_all(void) {

@@ -39,10 +39,14 @@ int bt_wproc_wait(bt_wproc *p, double seconds, unsigned long *code);
  * -1 with errno set: ESRCH once it has ended. */
 int bt_wproc_kill(bt_wproc *p, int tree, unsigned code);
 
-/* Close the handles: with kill_on_close, this ends whatever still runs in the job. */
+/* The owner lets go. Once the child has ended its handles are closed (with kill_on_close,
+ * this ends what it left running in its job); while it runs they are kept, so that it still
+ * ends with us and bt_wproc_stop_all still reaches it, and closed by a later
+ * bt_wproc_start once it has ended. */
 void bt_wproc_free(bt_wproc *p);
 
-/* End every child started here that still runs, and wait for them (a host's cleanup). */
+/* End every child started here that still runs (let go of or not), and wait for them (a
+ * host's cleanup). */
 void bt_wproc_stop_all(void);
 
 /* A pipe whose ends (HANDLEs: ends[0] reads, ends[1] writes) no child inherits unless
