@@ -367,7 +367,11 @@ static const luaL_Reg fd_methods[] = {
     {"fileno", l_fd_fileno},     {"close", l_fd_close}, {NULL, NULL}};
 
 static const luaL_Reg fd_meta[] = {
-    {"__gc", l_fd_close}, {"__close", l_fd_close}, {"__tostring", l_fd_tostring}, {NULL, NULL}};
+    {"__gc", l_fd_close},
+#if LUA_VERSION_NUM >= 504
+    {"__close", l_fd_close},
+#endif
+    {"__tostring", l_fd_tostring}, {NULL, NULL}};
 
 static const luaL_Reg proc_methods[] = {
     {"pid", l_proc_pid},       {"poll", l_proc_poll},       {"pollfd", l_proc_pollfd},
