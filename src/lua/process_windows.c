@@ -1,9 +1,10 @@
 /* baton.core's process functions on Windows (process.c's counterpart, the same names and
  * results for lua/baton/process.lua): children from core/os/windows_process.c, each in a
  * job object, pipes and files as C runtime descriptors over handles no child inherits
- * unless handed one, and a poll that looks at pipes with PeekNamedPipe between pauses that
- * back off (Windows cannot wait on an anonymous pipe). A "signal" ends the process with
- * exit code 128 + its number, which the process object then reports as that signal. */
+ * unless handed one, and a poll that wakes when a process it waits for ends (its handle)
+ * and looks at pipes with PeekNamedPipe between pauses that back off (Windows cannot wait
+ * on an anonymous pipe). A "signal" ends the process with exit code 128 + its number, which
+ * the process object then reports as that signal. */
 #include "process.h"
 #include "binding.h"
 
@@ -34,6 +35,7 @@ typedef struct {
     bt_wproc *child; /* NULL once released */
     int tree;        /* group = true: a kill ends its whole job */
     int killed;      /* the signal that ended it through us, or 0 */
+    int waitfd;      /* a descriptor over a copy of its process handle, for poll; or -1 */
 } proc_ud;
 
 static HANDLE handle_of(int fd) { return (HANDLE)_get_osfhandle(fd); }
@@ -207,6 +209,7 @@ static int l_spawn(lua_State *L) {
         r.stdio[2] = stdio_arg(L, 6);
     proc_ud *u = (proc_ud *)lua_newuserdata(L, sizeof *u);
     memset(u, 0, sizeof *u);
+    u->waitfd = -1;
     luaL_getmetatable(L, PROC_MT);
     lua_setmetatable(L, -2);
     u->tree = lua_toboolean(L, 8);
@@ -265,11 +268,48 @@ static int l_proc_poll(lua_State *L) {
     return 2;
 }
 
-/* No descriptor tells of a child's end here: process.lua looks again, backing off. */
+/* Process handles core.poll can wait on, under numbers of their own (WAIT_BASE + slot: no
+ * C runtime descriptor is that high; the C runtime takes no process handle). */
+#define WAIT_BASE 0x40000000
+#define WAIT_SLOTS 4096
+static HANDLE waitables[WAIT_SLOTS];
+static SRWLOCK waitables_guard = SRWLOCK_INIT;
+
+static int new_waitable(HANDLE h) {
+    int id = -1;
+    AcquireSRWLockExclusive(&waitables_guard);
+    for (int i = 0; i < WAIT_SLOTS && id < 0; i++)
+        if (!waitables[i]) {
+            waitables[i] = h;
+            id = WAIT_BASE + i;
+        }
+    ReleaseSRWLockExclusive(&waitables_guard);
+    return id;
+}
+
+static HANDLE waitable(int id) {
+    if (id < WAIT_BASE || id >= WAIT_BASE + WAIT_SLOTS)
+        return NULL;
+    AcquireSRWLockShared(&waitables_guard);
+    HANDLE h = waitables[id - WAIT_BASE];
+    ReleaseSRWLockShared(&waitables_guard);
+    return h;
+}
+
+static void drop_waitable(int id) {
+    AcquireSRWLockExclusive(&waitables_guard);
+    waitables[id - WAIT_BASE] = NULL;
+    ReleaseSRWLockExclusive(&waitables_guard);
+}
+
+/* p:pollfd() -> a number core.poll finds "readable" once the child has ended (it waits on
+ * the process's handle), or nil when none is left (process.lua then looks again, backing
+ * off). */
 static int l_proc_pollfd(lua_State *L) {
-    check_proc(L);
-    lua_pushnil(L);
-    return 1;
+    proc_ud *u = check_proc(L);
+    if (u->waitfd < 0)
+        u->waitfd = new_waitable(bt_wproc_handle(u->child));
+    return bt_lua_push_fd(L, u->waitfd);
 }
 
 /* p:signal(number) -> true | nil, message, code: any signal but 0 ends the process (or its
@@ -293,6 +333,9 @@ static int l_proc_signal(lua_State *L) {
 
 static int l_proc_release(lua_State *L) {
     proc_ud *u = (proc_ud *)luaL_checkudata(L, 1, PROC_MT);
+    if (u->waitfd >= 0)
+        drop_waitable(u->waitfd);
+    u->waitfd = -1;
     bt_wproc_free(u->child);
     u->child = NULL;
     return 0;
@@ -300,17 +343,40 @@ static int l_proc_release(lua_State *L) {
 
 /* ---- poll, signals ---- */
 
-/* Whether a descriptor to read from has something (or its end) to give. */
-static int readable(int fd) {
-    HANDLE h = handle_of(fd);
-    DWORD avail = 0;
-    if (GetFileType(h) != FILE_TYPE_PIPE)
-        return 1;
-    return !PeekNamedPipe(h, NULL, 0, NULL, &avail, NULL) || avail > 0;
+/* What core.poll can tell of a number: a pipe (looked at with PeekNamedPipe), a process
+ * (p:pollfd(): ready once it has ended), or anything else (a file: always ready). */
+enum { IS_PIPE, IS_WAITABLE, IS_OTHER };
+
+static int kind_of(int fd) {
+    if (waitable(fd))
+        return IS_WAITABLE;
+    return GetFileType(handle_of(fd)) == FILE_TYPE_PIPE ? IS_PIPE : IS_OTHER;
 }
 
-/* Ready descriptors of the table at idx into the result table on top; their count. */
-static int mark_ready(lua_State *L, int idx, int reading) {
+/* Whether a descriptor to read from has something (or its end) to give. */
+static int readable(int fd) {
+    DWORD avail = 0;
+    switch (kind_of(fd)) {
+    case IS_PIPE:
+        return !PeekNamedPipe(handle_of(fd), NULL, 0, NULL, &avail, NULL) || avail > 0;
+    case IS_WAITABLE:
+        return WaitForSingleObject(waitable(fd), 0) != WAIT_TIMEOUT;
+    default:
+        return 1;
+    }
+}
+
+#define MAX_WAITABLES 64 /* MAXIMUM_WAIT_OBJECTS */
+
+typedef struct {
+    HANDLE waitable[MAX_WAITABLES];
+    DWORD nwait;
+    int looks; /* what is only looked at, between pauses: pipes to read from */
+} poll_set;
+
+/* Ready descriptors of the table at idx into the result table on top; their count. The
+ * first time round, `set` gets what is to be waited on. */
+static int mark_ready(lua_State *L, int idx, int reading, poll_set *set) {
     int n = 0;
     if (lua_isnoneornil(L, idx))
         return 0;
@@ -319,6 +385,13 @@ static int mark_ready(lua_State *L, int idx, int reading) {
         lua_rawgeti(L, idx, (int)i);
         int fd = (int)luaL_checkinteger(L, -1);
         lua_pop(L, 1);
+        if (set && reading) {
+            int k = kind_of(fd);
+            if (k == IS_WAITABLE && set->nwait < MAX_WAITABLES)
+                set->waitable[set->nwait++] = waitable(fd);
+            else if (k != IS_OTHER) /* a pipe, or a process beyond what one wait takes */
+                set->looks++;
+        }
         if (!reading || readable(fd)) {
             lua_pushboolean(L, 1);
             lua_rawseti(L, -2, fd);
@@ -328,9 +401,20 @@ static int mark_ready(lua_State *L, int idx, int reading) {
     return n;
 }
 
+/* Pause up to `seconds` (negative: no limit), woken early by any of the waitables. */
+static void pause_for(const poll_set *set, double seconds) {
+    if (set->nwait == 0) {
+        bt_sleep(seconds);
+        return;
+    }
+    DWORD ms = seconds < 0 ? INFINITE : seconds > 4e6 ? 4000000000u : (DWORD)(seconds * 1000.0 + 0.999);
+    WaitForMultipleObjects(set->nwait, set->waitable, FALSE, ms);
+}
+
 /* core.poll(read_fds, write_fds, seconds) -> { [fd] = true } | nil when the time ran out.
- * Pipes to read are looked at between pauses; a pipe to write to counts as ready after the
- * first pause (Windows does not tell when a full pipe has room again). */
+ * A process's p:pollfd() wakes it as the process ends; pipes to read are looked at between
+ * pauses that back off; a pipe to write to counts as ready after the first pause (Windows
+ * does not tell when a full pipe has room again). */
 static int l_poll(lua_State *L) {
     if (!lua_isnoneornil(L, 1))
         luaL_checktype(L, 1, LUA_TTABLE);
@@ -340,18 +424,21 @@ static int l_poll(lua_State *L) {
     luaL_argcheck(L, seconds == seconds, 3, "seconds must not be NaN");
     double deadline = seconds < 0 ? -1 : bt_now() + seconds, pause = FIRST_PAUSE;
     int writers = !lua_isnoneornil(L, 2) && lua_rawlen(L, 2) > 0;
+    poll_set set = {{0}, 0, 0};
     for (int round = 0;; round++) {
         lua_newtable(L);
-        int n = mark_ready(L, 1, 1);
+        int n = mark_ready(L, 1, 1, round == 0 ? &set : NULL);
         if (round > 0 && writers)
-            n += mark_ready(L, 2, 0);
+            n += mark_ready(L, 2, 0, NULL);
         if (n > 0)
             return 1;
         lua_pop(L, 1);
-        double left = deadline < 0 ? pause : deadline - bt_now();
-        if (left <= 0)
+        double left = deadline < 0 ? -1 : deadline - bt_now();
+        if (deadline >= 0 && left <= 0)
             return 0;
-        bt_sleep(left < pause ? left : pause);
+        if (set.looks || writers || set.nwait == 0) /* something only a look tells: a pause */
+            left = left >= 0 && left < pause ? left : pause;
+        pause_for(&set, left);
         pause = pause * 2 < LAST_PAUSE ? pause * 2 : LAST_PAUSE;
     }
 }
