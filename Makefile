@@ -57,7 +57,7 @@ CORE_TEST = $(BUILD)/baton/core_test.so
 # baton.core (src/lua/etcd.c is the binding of baton.etcd_core, built with src/etcd/).
 CORE_C = $(wildcard src/core/*.c) $(OS_C_$(PLATFORM)) src/core/os/linux_text.c
 CORE_H = $(wildcard src/core/*.h src/core/os/*.h)
-BINDING_C = $(filter-out src/lua/etcd.c src/lua/core_test.c src/lua/windows.c,$(wildcard src/lua/*.c))
+BINDING_C = $(filter-out src/lua/etcd.c src/lua/core_test.c src/lua/windows.c src/lua/%_windows.c,$(wildcard src/lua/*.c))
 CORE_SRC = $(CORE_C) $(BINDING_C)
 HEADERS = $(CORE_H) $(wildcard src/lua/*.h)
 LUA_SRC = $(wildcard lua/baton/*.lua lua/baton/*/*.lua)
@@ -78,7 +78,7 @@ HOST_LIBS ?= $(if $(HOST_STATIC_LUA),$(HOST_EXPORT) -l:liblua5.4.a,-llua5.4) -lm
 	$(if $(HOST_STATIC_SQLITE),-l:libsqlite3.a -lpthread -ldl,$(if $(SQLITE_LIBDIR),-L$(SQLITE_LIBDIR)) -lsqlite3)
 HOST_BUILD ?= build/5.4
 HOST = $(HOST_BUILD)/bin/baton
-HOST_SRC = $(wildcard src/host/*.c)
+HOST_SRC = $(filter-out %_windows.c,$(wildcard src/host/*.c))
 HOST_HEADERS = $(wildcard src/host/*.h)
 EMBED = $(HOST_BUILD)/host/embedded.c
 HAVE_HOST := $(wildcard $(HOST_LUA_INCDIR)/lua.h)
@@ -141,9 +141,19 @@ ifeq ($(PLATFORM),windows)
   CORE_C = src/core/errors.c src/core/lock_kinds.c src/core/soft_marker.c $(OS_C_windows) \
 	src/core/os/windows_soft.c src/core/os/windows_missing.c
   BINDING_C = src/lua/module.c src/lua/handle.c src/lua/binding.c src/lua/windows.c
+  CORE_C += src/core/os/windows_process.c src/core/signals.c
+  BINDING_C += src/lua/process_windows.c src/lua/signals.c
   ALL_MODULES = $(CORE) $(WIN_LUA)/lua.exe
   ETCD = 0
-  HAVE_HOST =
+  # baton.exe: Lua from lua54.dll, the core built in, the Lua modules embedded; the POSIX
+  # host files swapped for their Windows counterparts (*_windows.c)
+  HAVE_HOST = 1
+  HOST_BUILD = $(BUILD)
+  HOST = $(BUILD)/bin/baton.exe
+  HOST_LUA_INCDIR = $(LUA_INCDIR)
+  HOST_SRC = $(filter-out src/host/fastlock.c src/host/interrupt_posix.c src/host/exe_folder.c,$(wildcard src/host/*.c))
+  HOST_LIBS = -municode -static-libgcc $(LIBS)
+  ALL_MODULES += $(BUILD)/bin/lua54.dll
 endif
 
 # etcd locks live in a module of their own, baton.etcd_core, so that baton.core never needs
@@ -230,6 +240,10 @@ $(WIN_LUA)/lua.exe: $(WIN_READY)
 		SYSCFLAGS=-DLUA_BUILD_AS_DLL SYSLIBS= SYSLDFLAGS="-s -static-libgcc" lua.exe
 
 $(CORE): $(WIN_LUA)/lua.exe $(WIN_OBJ)/sqlite3.o
+$(HOST): $(WIN_LUA)/lua.exe $(WIN_OBJ)/sqlite3.o
+$(BUILD)/bin/lua54.dll: $(WIN_LUA)/lua.exe
+	@mkdir -p $(dir $@)
+	cp $(WIN_LUA)/lua54.dll $@
 endif
 
 # The embedded modules are luac's output where luac5.4 is installed (loading it is several
@@ -268,6 +282,11 @@ WIN_WINE ?= wine
 WIN_ENV = WINEPREFIX="$(CURDIR)/$(WIN_DEPS)/wine" WINEDEBUG=-all WINE="$(WIN_WINE)"
 $(BUILD)/locking_peer.exe: spec/windows/locking_peer.c
 	$(CC) $(CFLAGS) $(WARN) $< -o $@
+
+# the host's and process checks' peer (spec/windows/60_host.sh, 65_process.sh)
+$(BUILD)/host_peer.exe: spec/windows/host_peer.c
+	$(CC) $(CFLAGS) $(WARN) $< -o $@
+test: $(BUILD)/host_peer.exe
 
 test: all $(BUILD)/locking_peer.exe
 	@[ -f $(WIN_DEPS)/wine/system.reg ] || $(WIN_ENV) wineboot -i
@@ -403,6 +422,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4/baton \
 		$(DESTDIR)$(PREFIX)/share/lua/5.4/baton/kind
 	install -m 0755 $(WIN_LUA)/lua.exe $(WIN_LUA)/lua54.dll $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(HOST) $(DESTDIR)$(PREFIX)/bin/baton.exe
 	install -m 0755 $(CORE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/baton/core.dll
 	install -m 0644 lua/baton/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/baton/
 	install -m 0644 lua/baton/kind/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/baton/kind/

@@ -150,7 +150,12 @@ local function inspect(path)
   local fileless = kinds.fileless(path) -- a lock on a server, not in a file: only ask
   local st, msg
   if not fileless then
-    st, msg = core.lstat(path)
+    local looked
+    looked, st, msg = pcall(core.lstat, path)
+    if not looked then -- a platform that cannot look yet (Windows)
+      r.unknown = plain(st)
+      return r
+    end
     if not st then
       if msg then
         r.error = plain(msg)
@@ -601,6 +606,10 @@ local function lock(args)
     return 0
   end
   if o.version then return version() end
+  if (core.platform or {}).name == "windows" then -- its forms are taken in C (fastlock_windows.c)
+    usage("this form of baton lock is not available on Windows yet; there it takes FILE "
+      .. "[--] COMMAND [ARGS...] or FILE -c 'command', with -s, -x, -n, -w and -E")
+  end
   if o.soft and not pcall(require, "baton.kind.soft") then
     warn("lock", "--soft needs soft locks (baton.kind.soft), which this build of baton lacks")
     return EX_USAGE
@@ -1051,6 +1060,11 @@ function M.main(name, args)
     warn(name, "%s", result.msg)
     io.stderr:write("Try 'baton ", name, " --help' for more information.\n")
     return EX_USAGE
+  end
+  local missing = type(result) == "string" and result:match("([^:]* is not available on Windows yet)")
+  if missing then -- a part of baton not built for this platform: said plainly
+    warn(name, "%s", missing:gsub("^%s+", ""))
+    return EX_UNAVAILABLE
   end
   error(result, 0)
 end

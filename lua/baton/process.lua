@@ -382,8 +382,8 @@ local function check_command(spec, fname, level, extra)
   if spec.detach and die then
     misuse(fname, "options 'detach' and 'die_with_parent' exclude each other", level + 1)
   end
-  if spec.shell then
-    argv = { "/bin/sh", "-c", argv[1], "sh", unpack(argv, 2) }
+  if spec.shell then -- Windows: cmd.exe /d /s /c LINE (core.shell_command)
+    argv = core.shell_command and core.shell_command(argv) or { "/bin/sh", "-c", argv[1], "sh", unpack(argv, 2) }
   end
   if spec.cwd ~= nil then check_string(fname, "option 'cwd'", spec.cwd, level + 1) end
   return argv
@@ -434,7 +434,7 @@ end
 local function open_stream(name, v)
   if v == nil or v == "inherit" then return nil end
   if name == "stderr" and v == "stdout" then return "stdout" end
-  if v == "null" then return core.open_stream("/dev/null", name == "stdin" and "r" or "w") end
+  if v == "null" then return core.open_stream(core.null_device or "/dev/null", name == "stdin" and "r" or "w") end
   if v == "pipe" then
     local r, w, code = core.pipe()
     if not r then return nil, w, code end

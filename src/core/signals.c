@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _WIN32
+#include "os/windows_signums.h"
+#endif
+
 static const struct {
     int sig;
     const char *name;

@@ -1,6 +1,9 @@
-/* Terminating signals while a script runs: note them, stop the children, raise (interrupt.h). */
+/* Terminating signals while a script runs: note them, stop the children, raise (interrupt.h).
+ * What catches them is the platform's (interrupt_os.h): signal handlers, or Windows' console
+ * control handler. */
 #define _POSIX_C_SOURCE 200809L
 #include "interrupt.h"
+#include "interrupt_os.h"
 
 #include <signal.h>
 #include <stddef.h>
@@ -39,44 +42,10 @@ static void on_signal(int sig) {
     lua_sethook(main_thread, hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
-/* Signals sent from outside whose default action ends the process. Those the kernel raises
- * for a fault of the process itself (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS, SIGTRAP,
- * SIGABRT) keep their default: nothing can safely carry on after them, and a child started
- * with die_with_parent is killed by the kernel then. */
-static const int terminating[] = {
-    SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,   SIGPIPE, SIGALRM,
-    SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF,
-#ifdef SIGSTKFLT
-    SIGSTKFLT,
-#endif
-#ifdef SIGPOLL
-    SIGPOLL,
-#endif
-#ifdef SIGPWR
-    SIGPWR,
-#endif
-};
-
-/* Catch `sig` unless it was ignored or already handled when the program started. */
-static void catch(int sig) {
-    struct sigaction old, sa;
-    if (sigaction(sig, NULL, &old) != 0 || old.sa_handler != SIG_DFL)
-        return;
-    sa.sa_handler = on_signal;
-    sa.sa_flags = 0; /* no SA_RESTART: a blocking wait returns with EINTR */
-    sigemptyset(&sa.sa_mask);
-    sigaction(sig, &sa, NULL);
-}
-
 void bt_interrupt_install(lua_State *L) {
     main_thread = L;
     lua_sethook(L, hook, LUA_MASKCOUNT, CHECK_EVERY);
-    for (size_t i = 0; i < sizeof terminating / sizeof terminating[0]; i++)
-        catch(terminating[i]);
-#ifdef SIGRTMIN
-    for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
-        catch(sig);
-#endif
+    bt_interrupt_catch(on_signal);
 }
 
 void bt_interrupt_quiet(void) { quiet = 1; }

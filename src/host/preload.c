@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "exe_folder.h"
+
 #include "embedded.h"
 
 int luaopen_baton_core(lua_State *L);
@@ -49,25 +51,12 @@ static void open_etcd_at(lua_State *L) {
     lua_settop(L, top);
 }
 
-/* The folder of the running executable into `buf`, or 0 when /proc cannot tell it. */
-static int exe_folder(char *buf, size_t size) {
-    ssize_t n = readlink("/proc/self/exe", buf, size - 1);
-    if (n <= 0 || (size_t)n >= size - 1)
-        return 0;
-    buf[n] = '\0';
-    char *slash = strrchr(buf, '/');
-    if (slash == NULL)
-        return 0;
-    *slash = '\0';
-    return 1;
-}
-
 /* baton.etcd_core, and libcurl with it, is a shared object of its own loaded by the first
  * etcd:// lock: the one beside the executable (built for this Lua), else the first on
  * package.cpath. */
 static int load_etcd(lua_State *L) {
     char dir[PATH_MAX];
-    if (exe_folder(dir, sizeof dir)) {
+    if (bt_exe_folder(dir, sizeof dir)) {
         for (size_t i = 0; i < sizeof etcd_beside / sizeof etcd_beside[0]; i++) {
             lua_pushfstring(L, "%s%s", dir, etcd_beside[i]);
             if (access(lua_tostring(L, -1), R_OK) == 0) {

@@ -63,6 +63,14 @@ int bt_lua_push_fd(lua_State *L, int fd) {
     return 1;
 }
 
+int bt_lua_push_fd_name(lua_State *L, int fd) {
+    if (fd < 0)
+        lua_pushliteral(L, "baton.fd(closed)");
+    else
+        lua_pushfstring(L, "baton.fd(%d)", fd);
+    return 1;
+}
+
 void bt_lua_new_class(lua_State *L, const char *name, const luaL_Reg *meta,
                       const luaL_Reg *methods) {
     luaL_newmetatable(L, name);
@@ -79,4 +87,24 @@ int bt_lua_push_error(lua_State *L, const char *what, int code, const char *deta
     lua_pushfstring(L, "%s: %s", what, detail ? detail : strerror(code));
     lua_pushstring(L, bt_errno_name(code, buf));
     return 3;
+}
+
+/* A NULL-terminated array of the strings in the table at idx; NULL for nil. */
+const char **bt_lua_string_array(lua_State *L, int idx, const char *what, size_t *count) {
+    *count = 0;
+    if (lua_isnoneornil(L, idx))
+        return NULL;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    size_t n = lua_rawlen(L, idx);
+    const char **a = (const char **)lua_newuserdata(L, (n + 1) * sizeof *a);
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, idx, (int)i + 1);
+        a[i] = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        if (!a[i] || strlen(a[i]) != lua_rawlen(L, -1))
+            luaL_error(L, "baton.spawn: %s %d is not a string without NUL bytes", what, (int)i + 1);
+        lua_pop(L, 1); /* the table keeps the string alive */
+    }
+    a[n] = NULL;
+    *count = n;
+    return a;
 }

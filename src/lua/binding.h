@@ -27,8 +27,16 @@ int bt_lua_push_attempt(lua_State *L, int rc, const char *what, const char *path
 /* Pushes nil, "<what>: <detail or strerror(code)>", "ERRNO"; returns 3. */
 int bt_lua_push_error(lua_State *L, const char *what, int code, const char *detail);
 
+/* baton.spawn's lists (the command, the environment's changes): a NULL-terminated array of
+ * the strings in the table at idx (kept alive by the table), in a userdata pushed on the
+ * stack; NULL for nil. Anything but strings without NUL bytes raises, naming `what` N. */
+const char **bt_lua_string_array(lua_State *L, int idx, const char *what, size_t *count);
+
 /* A descriptor, or nil for -1. */
 int bt_lua_push_fd(lua_State *L, int fd);
+
+/* A process pipe's descriptor as tostring shows it: "baton.fd(N)", "baton.fd(closed)" for -1. */
+int bt_lua_push_fd_name(lua_State *L, int fd);
 
 /* A metatable `name` with `meta` and an __index table of `methods`. */
 void bt_lua_new_class(lua_State *L, const char *name, const luaL_Reg *meta,

@@ -10,7 +10,6 @@
 #include "../core/child_env.h"
 #include "../core/errors.h"
 #include "../core/child_io.h"
-#include "../core/signals.h"
 #include "../core/spawn.h"
 
 #define FD_MT "baton.fd"
@@ -129,14 +128,7 @@ static int l_fd_close(lua_State *L) {
     return 0;
 }
 
-static int l_fd_tostring(lua_State *L) {
-    fd_ud *u = check_fd(L, 1);
-    if (u->fd < 0)
-        lua_pushliteral(L, "baton.fd(closed)");
-    else
-        lua_pushfstring(L, "baton.fd(%d)", u->fd);
-    return 1;
-}
+static int l_fd_tostring(lua_State *L) { return bt_lua_push_fd_name(L, check_fd(L, 1)->fd); }
 
 /* ---- processes ---- */
 
@@ -156,33 +148,13 @@ static int stdio_arg(lua_State *L, int idx, int which) {
     return open_fd(L, idx);
 }
 
-/* A NULL-terminated array of the strings in the table at idx; NULL for nil. */
-static const char **string_array(lua_State *L, int idx, const char *what, size_t *count) {
-    *count = 0;
-    if (lua_isnoneornil(L, idx))
-        return NULL;
-    luaL_checktype(L, idx, LUA_TTABLE);
-    size_t n = lua_rawlen(L, idx);
-    const char **a = (const char **)lua_newuserdata(L, (n + 1) * sizeof *a);
-    for (size_t i = 0; i < n; i++) {
-        lua_rawgeti(L, idx, (int)i + 1);
-        a[i] = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-        if (!a[i] || strlen(a[i]) != lua_rawlen(L, -1))
-            luaL_error(L, "baton.spawn: %s %d is not a string without NUL bytes", what, (int)i + 1);
-        lua_pop(L, 1); /* the table keeps the string alive */
-    }
-    a[n] = NULL;
-    *count = n;
-    return a;
-}
-
 /* core.spawn(argv, env_changes, cwd, stdin, stdout, stderr, keep, group, detach,
  *            die_with_parent) -> process */
 static int l_spawn(lua_State *L) {
     size_t argc, nenv, nkeep = 0;
-    const char **argv = string_array(L, 1, "argument", &argc);
+    const char **argv = bt_lua_string_array(L, 1, "argument", &argc);
     luaL_argcheck(L, argv && argc > 0, 1, "the command is empty");
-    const char **changes = string_array(L, 2, "environment entry", &nenv);
+    const char **changes = bt_lua_string_array(L, 2, "environment entry", &nenv);
     bt_spawn_req r;
     r.argv = (char *const *)argv;
     r.cwd = luaL_optstring(L, 3, NULL);
@@ -313,36 +285,9 @@ static int l_poll(lua_State *L) {
     return 1;
 }
 
-/* core.interrupted() -> signal number, name | nil */
-static int l_interrupted(lua_State *L) {
-    int sig = bt_signal_caught();
-    if (!sig)
-        return 0;
-    lua_pushinteger(L, sig);
-    lua_pushstring(L, bt_signal_name(sig));
-    return 2;
-}
-
 /* core.adopt_orphans() -> true | false: become a child subreaper (bt_children_adopt) */
 static int l_adopt_orphans(lua_State *L) {
     lua_pushboolean(L, bt_children_adopt() == 0);
-    return 1;
-}
-
-/* core.signal_number("TERM") -> 15 | nil */
-static int l_signal_number(lua_State *L) {
-    int sig = bt_signal_number(luaL_checkstring(L, 1));
-    if (!sig)
-        return 0;
-    lua_pushinteger(L, sig);
-    return 1;
-}
-
-static int l_signal_name(lua_State *L) {
-    const char *name = bt_signal_name((int)luaL_checkinteger(L, 1));
-    if (!name)
-        return 0;
-    lua_pushstring(L, name);
     return 1;
 }
 
@@ -368,14 +313,12 @@ static const luaL_Reg functions[] = {
     {"open_stream", l_open_stream},
     {"spawn", l_spawn},
     {"poll", l_poll},
-    {"interrupted", l_interrupted},
     {"adopt_orphans", l_adopt_orphans},
-    {"signal_number", l_signal_number},
-    {"signal_name", l_signal_name},
     {NULL, NULL}};
 
 void bt_lua_process_open(lua_State *L) {
     bt_lua_new_class(L, FD_MT, fd_meta, fd_methods);
     bt_lua_new_class(L, PROC_MT, proc_meta, proc_methods);
     luaL_setfuncs(L, functions, 0);
+    bt_lua_open_signals(L);
 }

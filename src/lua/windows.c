@@ -1,6 +1,6 @@
 /* baton.core's parts on Windows (make PLATFORM=windows) beside module.c's: plain soft locks
- * (core/os/windows_soft.c), and those not built for Windows yet: child processes and
- * signals (process.c), read/write locks, semaphores, soft leases and strict soft locks,
+ * (core/os/windows_soft.c), and those not built for Windows yet (child processes are
+ * process_windows.c's): read/write locks, semaphores, soft leases and strict soft locks,
  * locks on open descriptors and the holder lookup. Each of their functions is there, and
  * raises an error that names the feature, so that a program learns at once what it cannot
  * use. */
@@ -10,7 +10,6 @@
 #include "../core/soft_lock.h"
 #include "binding.h"
 #include "compat.h"
-#include "process.h"
 
 /* The function's upvalue is the feature's name, as users call it. */
 static int l_unavailable(lua_State *L) {
@@ -30,26 +29,6 @@ static void set_missing(lua_State *L, const missing *m) {
         lua_pushcclosure(L, l_unavailable, 1);
         lua_setfield(L, -2, m->field);
     }
-}
-
-/* Nothing is caught on Windows yet: a wait is never interrupted by a signal. */
-static int l_interrupted(lua_State *L) {
-    lua_pushboolean(L, 0);
-    return 1;
-}
-
-void bt_lua_process_open(lua_State *L) {
-    static const missing m[] = {{"pipe", "baton.spawn"},
-                                {"open_stream", "baton.spawn"},
-                                {"spawn", "baton.spawn"},
-                                {"poll", "baton.spawn"},
-                                {"adopt_orphans", "baton.jobs"},
-                                {"signal_number", "baton.spawn"},
-                                {"signal_name", "baton.spawn"},
-                                {NULL, NULL}};
-    set_missing(L, m);
-    lua_pushcfunction(L, l_interrupted);
-    lua_setfield(L, -2, "interrupted");
 }
 
 void bt_lua_open_rw(lua_State *L) {

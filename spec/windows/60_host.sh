@@ -1,0 +1,118 @@
+# Sourced by run.sh: baton.exe as `make install PLATFORM=windows` lays it out: `baton lock`
+# (the lock held while the command runs, its exit code, -n, -w, -s, -c, the command ended and
+# the lock freed when baton.exe is killed), `baton status`, scripts. The commands are
+# host_peer.exe (spec/windows/host_peer.c), cmd.exe and peer.lua.
+if [ -n "$prefix" ]; then
+  echo "== baton.exe lock"
+  baton="$prefix/bin/baton.exe"
+  hpeer="$build/host_peer.exe"
+  hlock="$dir/host.lock"
+  bat() { "$wine" "$baton" "$@" 2>&1 | tr -d '\r'; }
+  bat_rc() { "$wine" "$baton" "$@" >"$dir/bat.out" 2>&1; rc=$?; tr -d '\r' <"$dir/bat.out"; echo "rc $rc"; }
+  bat_status() { "$wine" "$baton" "$@" >/dev/null 2>&1; echo $?; }
+  seconds() { date +%s.%N; }
+  elapsed() { awk -v a="$1" -v b="$(seconds)" 'BEGIN { printf "%.2f", b - a }'; }
+
+  check "the command runs holding the lock (a peer's try_lock is busy)" \
+    "$(bat lock "$hlock" "$lua" spec/windows/peer.lua try "$hlock")" busy
+  check "free again once the command ended" "$(peer try "$hlock")" ok
+  check "baton lock exits with the command's exit code" "$(bat_status lock "$hlock" "$hpeer" exit 7)" 7
+  check "-- before the command" "$(bat_status lock "$hlock" -- "$hpeer" exit 3)" 3
+  check "-c runs the command through cmd.exe" "$(bat_rc lock "$hlock" -c "echo one two& exit 5")" \
+    "one two
+rc 5"
+  check "the command's arguments reach it as they were given" \
+    "$(bat lock "$hlock" "$hpeer" argv 'a b' 'c"d' 'e\' '' 'x\\"y' 'p\q' | tr '\n' ' ')" \
+    '[a b] [c"d] [e\] [] [x\\"y] [p\q] '
+  check "a command that cannot be run: 69" "$(bat_status lock "$hlock" no-such-program-here)" 69
+  check "a lock file in a missing folder: 66" "$(bat_status lock "$dir/no/such/x.lock" "$hpeer" exit 0)" 66
+
+  background "$dir/hostholder.out" "$wine" "$lua" spec/windows/peer.lua hold "$hlock" "$dir/hready1" "$dir/hgo1"
+  wait_file "$dir/hready1"
+  t0=$(seconds)
+  check "-n on a held lock: the conflict code 1" "$(bat_status lock -n "$hlock" "$hpeer" exit 0)" 1
+  tn=$(elapsed "$t0")
+  check "-n -E 9 on a held lock: 9" "$(bat_status lock -n -E 9 "$hlock" "$hpeer" exit 0)" 9
+  check "--nonblock --conflict-exit-code=4" "$(bat_status lock --nonblock --conflict-exit-code=4 "$hlock" "$hpeer" exit 0)" 4
+  t0=$(seconds)
+  check "-w 1 on a held lock gives up: 1" "$(bat_status lock -w 1 "$hlock" "$hpeer" exit 0)" 1
+  tw=$(elapsed "$t0")
+  if within "$tw" 0.95 5; then check "-w 1 waited about 1 s (${tw} s)" 1 1
+  else check "-w 1 waited about 1 s" "$tw s" "0.95 to 5 s"; fi
+  if awk -v n="$tn" -v w="$tw" 'BEGIN { exit !(n < w - 0.5) }'; then check "-n gave up at once (${tn} s)" 1 1
+  else check "-n gave up at once" "$tn s" "under -w 1's $tw s less 0.5 s"; fi
+  touch "$dir/hgo1"
+  wait $pids 2>/dev/null
+  pids=
+
+  background "$dir/hostshared.out" "$wine" "$lua" spec/windows/peer.lua hold "$hlock" "$dir/hready2" "$dir/hgo2" shared
+  wait_file "$dir/hready2"
+  check "-s beside another process's shared lock runs the command" "$(bat_status lock -s -n "$hlock" "$hpeer" exit 0)" 0
+  check "-x beside another process's shared lock gives up" "$(bat_status lock -x -n "$hlock" "$hpeer" exit 0)" 1
+  touch "$dir/hgo2"
+  wait $pids 2>/dev/null
+  pids=
+
+  echo "== baton.exe lock killed"
+  background "$dir/hkill.out" "$wine" "$baton" lock "$hlock" "$hpeer" hold_child "$dir/hready3" 60
+  wait_file "$dir/hready3"
+  set -- $(cat "$dir/hready3")
+  child=$1 parent=$2
+  check "while the command runs the lock is held" "$(peer try "$hlock")" busy
+  "$wine" taskkill /F /PID "$parent" >/dev/null 2>&1
+  wait $pids 2>/dev/null
+  pids=
+  gone=running
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    gone=$("$wine" "$hpeer" alive "$child" | tr -d '\r')
+    [ "$gone" = gone ] && break
+    sleep 0.5
+  done
+  check "killing baton.exe ends the command (its job object)" "$gone" gone
+  check "killing baton.exe frees the lock" "$(peer try "$hlock")" ok
+  check "the command did not run on" "$(cat "$dir/hkill.out")" ""
+
+  echo "== Ctrl-C in baton.exe lock's console"
+  # host_peer console: a console of its own; host_peer ctrl_c sends Ctrl-C to it, takes it
+  # and exits 42 later: baton.exe must let it through and wait for it
+  check "Ctrl-C reaches the command, baton.exe waits for it and exits with its code" \
+    "$(timeout 120 "$wine" "$hpeer" console "$baton" lock "$hlock" "$hpeer" ctrl_c | tr -d '\r')" "exit 42"
+  # a script: Ctrl-C unwinds it (its <close> runs after its children were stopped), 130
+  cat >"$dir/ctrl_c.lua" <<'LUA'
+local baton = require "baton"
+local peer, out = arg[1], arg[2]
+local p = assert(baton.spawn{ peer, "ctrl_c" })
+do
+  local c <close> = setmetatable({}, { __close = function()
+    local f = assert(io.open(out, "w"))
+    f:write("closed, child running: ", tostring(p:running()))
+    f:close()
+  end })
+  p:wait()
+end
+print("not interrupted")
+LUA
+  rm -f "$dir/ctrl_c.out"
+  check "Ctrl-C interrupts a script: exit 130" \
+    "$(timeout 120 "$wine" "$hpeer" console "$baton" "$dir/ctrl_c.lua" "$hpeer" "$dir/ctrl_c.out" | tr -d '\r')" "exit 130"
+  check "the script unwound: its <close> ran after its child was stopped" "$(cat "$dir/ctrl_c.out" 2>&1)" \
+    "closed, child running: false"
+
+  echo "== baton.exe status and scripts"
+  out=$(bat_rc status "$hlock")
+  case $out in
+    *"unknown  baton.holder is not available on Windows yet"*"rc 66") check "baton status says it cannot tell, 66" 1 1 ;;
+    *) check "baton status says it cannot tell, 66" "$out" "unknown ... rc 66" ;;
+  esac
+  check "baton.exe lock -v: a clear refusal, 64" \
+    "$(bat lock -v "$hlock" "$hpeer" exit 0 | head -1)" \
+    "baton lock: this form of baton lock is not available on Windows yet; there it takes FILE [--] COMMAND [ARGS...] or FILE -c 'command', with -s, -x, -n, -w and -E"
+  check "baton.exe break: what is not built for Windows is said plainly, 69" "$(bat_rc break "$hlock")" \
+    "baton break: baton.holder is not available on Windows yet
+rc 69"
+  printf 'local b = require "baton"\nlocal l = b.lock(arg[1])\nprint(l:is_locked(), select(2, ...))\nl:release()\n' >"$dir/script.lua"
+  check "baton.exe SCRIPT.lua runs it with baton built in and its arguments" \
+    "$(env -u LUA_PATH -u LUA_CPATH "$wine" "$baton" "$dir/script.lua" "$hlock" x y 2>&1 | tr -d '\r')" \
+    "true	x	y"
+  check "baton.exe -e" "$(bat -e 'print(require("baton.core").platform.name)')" windows
+fi

@@ -1,0 +1,26 @@
+/* The interruptions of a script on Windows (interrupt_os.h): Ctrl-C and Ctrl-Break in its
+ * console, taken as SIGINT. The console's control handler runs on a thread of its own; it
+ * only notes the event and arms the hook (as lua.c's handler does there), and tells the
+ * system the event is dealt with, so that baton unwinds the script instead of ending at
+ * once. Closing the console, logging off and shutting down still end baton as by default
+ * (children started with die_with_parent end with it, their job objects closing). */
+#include "interrupt_os.h"
+
+#include <signal.h>
+
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+
+static void (*interrupt_handler)(int);
+
+static BOOL WINAPI on_console_event(DWORD event) {
+    if (event != CTRL_C_EVENT && event != CTRL_BREAK_EVENT)
+        return FALSE;
+    interrupt_handler(SIGINT);
+    return TRUE;
+}
+
+void bt_interrupt_catch(void (*handler)(int)) {
+    interrupt_handler = handler;
+    SetConsoleCtrlHandler(on_console_event, TRUE);
+}
