@@ -16,6 +16,9 @@ echo "== read/write locks: a writer in one wine process"
 rwhold "$dir/rwwriter.out" "$rw" write "$dir/rwready1" "$dir/rwgo1"
 check "a read while another process writes" "$(rwpeer try "$rw" read)" busy
 check "a write while another process writes" "$(rwpeer try "$rw" write)" busy
+# What lets an attempt skip the look at the path: SQLite's handle shares no deletion.
+check "no other process can delete or rename the lock file while a connection is on it" \
+  "$(rwpeer remove "$rw")" kept
 set -- $(rwpeer wait "$rw" read 1.0)
 check "a 1 s timeout gives up with the timeout code" "${1:-}" timeout
 if within "${2:-0}" 0.95 3; then check "the timeout waited about 1 s ($2 s)" 1 1
@@ -37,6 +40,7 @@ check "a write while another process reads" "$(rwpeer try "$rw" write)" busy
 background "$dir/rwwaiter2.out" "$wine" "$lua" spec/windows/rw_peer.lua wait "$rw" write 60 "$dir/rwwaiting2"
 wait_file "$dir/rwwaiting2"
 sleep 1
+check "a new reader waits behind the waiting writer (its PENDING lock)" "$(rwpeer try "$rw" read)" busy
 rwdone "$dir/rwgo2"
 set -- $(cat "$dir/rwwaiter2.out")
 check "the waiting writer got the lock after the reader released" "${1:-}" ok

@@ -9,6 +9,8 @@
 --   close PATH                      a write guard in a <close> scope: another object is kept
 --                                   out inside it ("busy") and let in after it ("ok")
 --   cycles PATH N                   µs per read cycle and per write cycle, N of each
+--   remove PATH                     try to delete PATH, then to rename it away: "kept" when
+--                                   both failed and it is still there
 --   sem_hold PATH N READY GO        as hold, for a slot of a semaphore of N slots: its slot
 --   sem_try PATH N                  one attempt: "ok SLOT", or the code
 --   sem_wait PATH N SECONDS [STARTED]  as wait, for a slot
@@ -78,6 +80,11 @@ elseif mode == "cycles" then
   for _ = 1, n do rw:write():release() end
   local t2 = baton.now()
   print(string.format("%.1f %.1f", (t1 - t0) / n * 1e6, (t2 - t1) / n * 1e6))
+elseif mode == "remove" then
+  local removed = os.remove(path)
+  local renamed = os.rename(path, path .. ".moved")
+  print((not removed and not renamed and exists(path)) and "kept"
+    or ((removed and "removed " or "") .. (renamed and "renamed" or "")))
 elseif mode == "sem_hold" then
   local g = baton.semaphore(path, tonumber(arg[3])):acquire()
   touch(arg[4])

@@ -42,6 +42,11 @@ int bt_rw_file_opened(sqlite3_file *f, int fd);
 /* 1 while the path still names the file `id`. */
 int bt_rw_file_at(const char *path, const bt_rw_id *id);
 
+/* 1 where the file cannot leave its path while SQLite has it open, so that an attempt on an
+ * open connection needs no look at the path: on Windows, where SQLite's handle does not
+ * share deletion (no peer can delete, rename or replace the file meanwhile); 0 on POSIX. */
+int bt_rw_file_stays(void);
+
 /* Read up to n bytes from the start of the file of `fd`: the length read, or -1. */
 long bt_rw_file_head(int fd, unsigned char *buf, size_t n);
 

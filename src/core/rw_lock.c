@@ -333,7 +333,7 @@ static int try_once(bt_rw *l, const char *path, int how, bt_err *err) {
             r = how == BT_RW_WRITE ? try_write(l, err) : try_read(l, err);
         if (r == BT_FAIL)
             return r;
-        if (still_at_path(l, path))
+        if (bt_rw_file_stays() || still_at_path(l, path))
             return r;
         /* The file was unlinked or replaced: its lock no longer means anything. */
         close_connection(l);

@@ -133,6 +133,11 @@ int bt_rw_file_at(const char *path, const bt_rw_id *id) {
     return now.dev == id->dev && now.ino == id->ino;
 }
 
+/* SQLite's win32 VFS opens the file without FILE_SHARE_DELETE: while its handle is open, no
+ * handle that could delete or rename the file can be had (nor one be open already: SQLite's
+ * open would have failed), and the file opened at the path (bt_rw_file_opened) stays there. */
+int bt_rw_file_stays(void) { return 1; }
+
 long bt_rw_file_head(int fd, unsigned char *buf, size_t n) {
     OVERLAPPED ov = {0}; /* from offset 0 */
     DWORD got = 0;
