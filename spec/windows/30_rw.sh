@@ -84,6 +84,16 @@ check "the database, its journal and the WAL file are unchanged, byte for byte" 
   "$(cd "$dir" && sha256sum data.db data.db-journal data.db-wal)" "$sums"
 check "and nothing else appeared beside them" "$(cd "$dir" && ls data.db* | tr '\n' ' ')" \
   "data.db data.db-journal data.db-wal "
+printf 'somebody else'"'"'s data, not a database\n' >"$dir/foreign.rw"
+check "a file that is no SQLite database is refused with EINVAL" "$(rwpeer try "$dir/foreign.rw" read)" EINVAL
+check "and left as it was" "$(cat "$dir/foreign.rw")" "somebody else's data, not a database"
+python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("PRAGMA journal_mode=WAL"); c.execute("CREATE TABLE t(x)"); c.close()' \
+  "$dir/wal.db"
+walsum=$(sha256sum <"$dir/wal.db")
+check "a WAL database is refused with EINVAL" "$(rwpeer try "$dir/wal.db" write)" EINVAL
+check "and left as it was" "$(sha256sum <"$dir/wal.db")" "$walsum"
+mkdir -p "$dir/folder.rw"
+check "a folder is refused with EISDIR" "$(rwpeer try "$dir/folder.rw" read)" EISDIR
 
 echo "== read/write locks: cycle time"
 set -- $(rwpeer cycles "$dir/cycle.lock" 2000)

@@ -33,3 +33,8 @@ check "<close> releases: every slot held inside the scopes, one free after them"
   "$(rwpeer sem_close "$sem" 2)" "busy ok"
 check "the slot files are path.1 and path.2, the path itself is never made" \
   "$(cd "$dir" && ls builds* | tr '\n' ' ')" "builds.1 builds.2 "
+mkdir -p "$dir/tests.1"
+check "a slot file that cannot be used (a folder) is passed over" "$(rwpeer sem_try "$dir/tests" 2)" "ok 2"
+set -- $(rwpeer sem_cycles "$dir/cycle" 4 2000)
+echo "     semaphore of 4 slots: acquire+release ${1:-?} us (lua.exe under wine)"
+check "the cycles ran" "$([ -n "${1:-}" ] && echo ran)" ran

@@ -15,6 +15,7 @@
 --   sem_try PATH N                  one attempt: "ok SLOT", or the code
 --   sem_wait PATH N SECONDS [STARTED]  as wait, for a slot
 --   sem_close PATH N                every slot taken in <close> scopes: busy inside, ok after
+--   sem_cycles PATH N COUNT         µs per acquire+release of a free semaphore of N slots
 local baton = require "baton"
 
 local mode, path = arg[1], arg[2]
@@ -62,7 +63,7 @@ elseif mode == "close" then
   local other = baton.rwlock(path)
   local inside
   do
-    local w <close> = baton.rwlock(path):write()
+    local _ <close> = baton.rwlock(path):write()
     local g, _, code = other:try_write()
     inside = g and "ok" or code
     if g then g:release() end
@@ -111,13 +112,18 @@ elseif mode == "sem_close" then
       if g then g:release() end
       return g and "ok" or code
     end
-    local s <close> = sem:acquire()
+    local _ <close> = sem:acquire()
     return all(k - 1)
   end
   local inside = all(n)
   local g, _, code = sem:try_acquire()
   print(inside .. " " .. (g and "ok" or code))
   if g then g:release() end
+elseif mode == "sem_cycles" then
+  local sem, count = baton.semaphore(path, tonumber(arg[3])), tonumber(arg[4])
+  local t0 = baton.now()
+  for _ = 1, count do sem:acquire():release() end
+  print(string.format("%.1f", (baton.now() - t0) / count * 1e6))
 else
   error("rw_peer.lua: unknown mode " .. tostring(mode))
 end
