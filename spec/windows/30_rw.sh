@@ -49,6 +49,8 @@ else check "the writer waited for the release" "${2:-none} s" "0.5 to 30 s"; fi
 check "free again afterwards" "$(rwpeer try "$rw" write)" ok
 check "<close> releases: another object is kept out inside the scope, let in after it" \
   "$(rwpeer close "$rw")" "busy ok"
+check "two objects of one process exclude each other; a wait for the other without a deadline fails at once" \
+  "$(rwpeer objects "$rw")" "busy never ok"
 
 echo "== read/write locks: UTF-8 paths"
 rwhold "$dir/rwutf8.out" "$dir/@U.lock" write "$dir/rwready3" "$dir/rwgo3"

@@ -8,6 +8,9 @@
 --                                   its code or "ok", and the seconds it waited
 --   close PATH                      a write guard in a <close> scope: another object is kept
 --                                   out inside it ("busy") and let in after it ("ok")
+--   objects PATH                    two read/write lock objects of this process: a write on
+--                                   one is kept out by the other's read, and a wait for it
+--                                   without a deadline fails at once ("busy never ok")
 --   cycles PATH N                   µs per read cycle and per write cycle, N of each
 --   remove PATH                     try to delete PATH, then to rename it away: "kept" when
 --                                   both failed and it is still there
@@ -71,6 +74,17 @@ elseif mode == "close" then
   local g, _, code = other:try_write()
   print(inside .. " " .. (g and "ok" or code))
   if g then g:release() end
+elseif mode == "objects" then
+  local r = baton.rwlock(path):read()
+  local other = baton.rwlock(path)
+  local g, _, code = other:try_write()
+  local t0 = baton.now()
+  local ok, err = pcall(other.write, other)
+  local never = not ok and err:find("could never end", 1, true) and baton.now() - t0 < 1
+  r:release()
+  local w = other:try_write()
+  print((g and "ok" or code) .. " " .. (never and "never" or tostring(err)) .. " " .. (w and "ok" or "busy"))
+  if w then w:release() end
 elseif mode == "cycles" then
   local n = tonumber(arg[3])
   local rw = baton.rwlock(path)
