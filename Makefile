@@ -141,10 +141,10 @@ ifeq ($(PLATFORM),windows)
   CORE_C = src/core/errors.c src/core/lock_kinds.c src/core/soft_marker.c $(OS_C_windows) \
 	src/core/os/windows_soft.c
   BINDING_C = src/lua/module.c src/lua/handle.c src/lua/binding.c src/lua/windows.c
+  ALL_MODULES = $(CORE) $(WIN_LUA)/lua.exe
   CORE_C += src/core/rw_lock.c src/core/rw_vfs.c src/core/os/windows_rw.c src/core/os/windows_watch.c
   CORE_C += src/core/semaphore.c
   BINDING_C += src/lua/rwlock.c src/lua/semaphore.c
-  ALL_MODULES = $(CORE) $(WIN_LUA)/lua.exe
   ETCD = 0
   HAVE_HOST =
 endif
