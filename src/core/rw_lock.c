@@ -3,13 +3,10 @@
 #include "rw_lock.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "pid.h"
 #include "rw_file.h"
@@ -21,9 +18,6 @@
 
 /* open_connection: the file left the path while we connected; try the one there now. */
 #define RETRY 2
-
-/* Where SQLite's PENDING lock lives in the file (its default, which filelock keeps). */
-#define PENDING_BYTE 0x40000000
 
 /* The statements of the protocol, prepared once per connection. */
 enum { SQL_JOURNAL, SQL_BEGIN, SQL_READ, SQL_BEGIN_EXCLUSIVE, SQL_ROLLBACK, SQL_COUNT };
@@ -44,9 +38,8 @@ struct bt_rw {
     sqlite3_stmt *stmt[SQL_COUNT];
     int configured;              /* journal mode set and statements prepared */
     int readonly;                /* the file could only be opened for reading */
-    int probe;                   /* our descriptor on the file (shared, see rw_file.h) */
-    dev_t dev;                   /* the file the connection is on */
-    ino_t ino;
+    int probe;                   /* our descriptor on the file (see rw_file.h) */
+    bt_rw_id id;                 /* the file the connection is on */
     pid_t owner;                 /* the process that opened the connection */
     int held;                    /* BT_RW_READ or BT_RW_WRITE while a transaction holds it */
     int vfs_lock;                /* SQLITE_LOCK_* a waiting writer holds outside a transaction */
@@ -60,8 +53,8 @@ struct bt_rw {
 /* Header bytes 18 and 19 are the format versions, 2 in WAL mode. */
 static int is_wal(int fd) {
     unsigned char h[20];
-    ssize_t n = pread(fd, h, sizeof h, 0);
-    return n == (ssize_t)sizeof h && memcmp(h, "SQLite format 3", 16) == 0 &&
+    long n = bt_rw_file_head(fd, h, sizeof h);
+    return n == (long)sizeof h && memcmp(h, "SQLite format 3", 16) == 0 &&
            (h[18] == 2 || h[19] == 2);
 }
 
@@ -89,7 +82,7 @@ static int sqlite_fail(bt_rw *l, bt_err *err, const char *op, int rc) {
     }
     int sys = 0;
     if ((rc & 0xff) == SQLITE_CANTOPEN && l->db && sqlite3_system_errno(l->db))
-        code = sys = sqlite3_system_errno(l->db);
+        code = sys = bt_rw_file_errno(sqlite3_system_errno(l->db));
     /* The connection's message when it describes this failure (it does for statements,
      * not for lock steps taken through the file handle). */
     const char *what = l->db && (sqlite3_errcode(l->db) & 0xff) == (rc & 0xff)
@@ -126,21 +119,8 @@ static void drop_vfs_lock(bt_rw *l) {
     l->vfs_lock = SQLITE_LOCK_NONE;
 }
 
-/* Let waiters in other processes know the file may be free: they watch for a descriptor on
- * it being closed, and a release through SQLite closes nothing. Open and close the file once,
- * through our descriptor's /proc name (so it is this file, whatever the path names now) -
- * but only when no other connection of this process is on it, as closing any descriptor on
- * the file drops the process's record locks there. */
-static void ring(const bt_rw *l) {
-    if (!bt_rw_file_alone(l->dev, l->ino))
-        return;
-    char name[48];
-    if (bt_os_fd_name(l->probe, name, sizeof name) == 0)
-        return; /* no such name here: waiters back off instead */
-    int fd = open(name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd >= 0)
-        close(fd);
-}
+/* Let waiters in other processes know the file may be free (rw_file.h). */
+static void ring(const bt_rw *l) { bt_rw_file_ring(l->probe, &l->id); }
 
 /* A waiting writer gives up its place: readers queued behind its PENDING lock may go. */
 static void give_up_waiting(bt_rw *l) {
@@ -159,7 +139,7 @@ static void close_connection(bt_rw *l) {
         l->stmt[i] = NULL;
     }
     sqlite3_close_v2(l->db); /* rolls back, so whatever was held is released */
-    bt_rw_file_put(l->dev, l->ino);
+    bt_rw_file_put(l->probe, &l->id);
     l->db = NULL;
     l->file = NULL;
     l->configured = 0;
@@ -167,33 +147,30 @@ static void close_connection(bt_rw *l) {
 }
 
 /* 1 while the path still names the file the connection is on. */
-static int still_at_path(const bt_rw *l, const char *path) {
-    struct stat st;
-    return lstat(path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino;
-}
+static int still_at_path(const bt_rw *l, const char *path) { return bt_rw_file_at(path, &l->id); }
 
 static int open_connection(bt_rw *l, const char *path, bt_err *err) {
     int fd, fresh;
-    struct stat st;
-    if (bt_rw_file_get(path, l->mode, l->make_parents, &fd, &st, &fresh, err) != BT_OK)
+    bt_rw_id id;
+    if (bt_rw_file_get(path, l->mode, l->make_parents, &fd, &id, &fresh, err) != BT_OK)
         return BT_FAIL;
     if (fresh && is_wal(fd)) {
-        bt_rw_file_put(st.st_dev, st.st_ino);
+        bt_rw_file_put(fd, &id);
         return bt_fail(err, "use", EINVAL, WAL_REFUSED);
     }
-    l->dev = st.st_dev;
-    l->ino = st.st_ino;
+    l->id = id;
     l->probe = fd;
     /* Connect through the vetted descriptor, so SQLite opens the same file and never a
-     * symbolic link planted at the path; the path itself only where /proc is missing. */
+     * symbolic link planted at the path; the path itself where the system has no name for
+     * the descriptor (then SQLite's file is compared with it, where that can be told). */
     char name[48];
-    const char *target = bt_os_fd_name(fd, name, sizeof name) > 0 ? name : path;
+    const char *target = bt_rw_file_name(fd, path, name, sizeof name);
     /* Through a VFS that can neither see nor touch a journal, a WAL file or the file's
      * content: SQLite would otherwise play back or delete whatever journal it finds. */
     const char *vfs = bt_rwvfs_name();
     if (!vfs) {
-        bt_rw_file_put(l->dev, l->ino);
-        return bt_fail(err, "open", ENOSYS, "SQLite has no unix VFS");
+        bt_rw_file_put(l->probe, &l->id);
+        return bt_fail(err, "open", ENOSYS, "SQLite has no VFS to lock files with");
     }
     int rc = sqlite3_open_v2(target, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, vfs);
     if (rc == SQLITE_OK)
@@ -203,14 +180,15 @@ static int open_connection(bt_rw *l, const char *path, bt_err *err) {
         rc = SQLITE_CANTOPEN;
     if (rc == SQLITE_OK && (!l->file || !l->file->pMethods))
         rc = SQLITE_CANTOPEN;
-    if (rc != SQLITE_OK) {
-        int r = sqlite_fail(l, err, "open", rc);
+    int other = rc == SQLITE_OK && !bt_rw_file_opened(l->file, fd); /* the path changed */
+    if (rc != SQLITE_OK || other) {
+        int r = other ? BT_FAIL : sqlite_fail(l, err, "open", rc);
         sqlite3_close_v2(l->db);
         l->db = NULL;
         l->file = NULL;
-        bt_rw_file_put(l->dev, l->ino);
+        bt_rw_file_put(l->probe, &l->id);
         /* SQLite opens the name the descriptor resolves to, which an unlink can take away. */
-        return still_at_path(l, path) ? r : RETRY;
+        return !other && still_at_path(l, path) ? r : RETRY;
     }
     l->readonly = sqlite3_db_readonly(l->db, "main") == 1;
     l->owner = bt_pid();
@@ -261,18 +239,10 @@ static void end_transaction(bt_rw *l) {
         close_connection(l);
 }
 
-/* 1 when another process holds PENDING (a writer waits) or more. SQLite lets a reader in
- * without looking when another connection of this process already reads, which would let
- * the readers of one process starve a writer elsewhere; asking the kernel costs one call. */
-static int writer_waiting(const bt_rw *l) {
-    struct flock fl;
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = F_RDLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = PENDING_BYTE;
-    fl.l_len = 1;
-    return fcntl(l->probe, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
-}
+/* 1 when another holder has PENDING (a writer waits) where SQLite would not look: it lets a
+ * reader in without looking when another connection of this process already reads, which
+ * would let the readers of one process starve a writer elsewhere (rw_file.h). */
+static int writer_waiting(const bt_rw *l) { return bt_rw_file_pending(l->probe); }
 
 static int try_read(bt_rw *l, bt_err *err) {
     if (writer_waiting(l))
@@ -363,7 +333,7 @@ static int try_once(bt_rw *l, const char *path, int how, bt_err *err) {
             r = how == BT_RW_WRITE ? try_write(l, err) : try_read(l, err);
         if (r == BT_FAIL)
             return r;
-        if (still_at_path(l, path))
+        if (bt_rw_file_stays() || still_at_path(l, path))
             return r;
         /* The file was unlinked or replaced: its lock no longer means anything. */
         close_connection(l);
@@ -390,11 +360,11 @@ void bt_rw_abandon(bt_rw *l) {
         give_up_waiting(l);
 }
 
-int bt_rw_identity(const bt_rw *l, dev_t *dev, ino_t *ino) {
+int bt_rw_identity(const bt_rw *l, unsigned long long *dev, unsigned long long *ino) {
     if (!l->db || l->owner != bt_pid())
         return 0;
-    *dev = l->dev;
-    *ino = l->ino;
+    *dev = l->id.dev;
+    *ino = l->id.ino;
     return 1;
 }
 

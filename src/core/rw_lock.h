@@ -38,8 +38,9 @@ int bt_rw_wait(bt_rw *l, const char *path, double seconds);
 /* Give up a wait: drop whatever a waiting writer holds. Held locks are left alone. */
 void bt_rw_abandon(bt_rw *l);
 
-/* 1 with the file's device and inode while a connection is open on it, else 0. */
-int bt_rw_identity(const bt_rw *l, dev_t *dev, ino_t *ino);
+/* 1 with the file's device and inode (on Windows its volume serial and file index) while a
+ * connection is open on it, else 0. */
+int bt_rw_identity(const bt_rw *l, unsigned long long *dev, unsigned long long *ino);
 
 /* BT_RW_READ or BT_RW_WRITE while this process holds the lock, else 0. */
 int bt_rw_held(const bt_rw *l);

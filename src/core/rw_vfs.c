@@ -6,6 +6,14 @@
 
 #define NAME "baton-lock"
 
+/* The VFS whose locks every SQLite program on the system takes: POSIX record locks through
+ * "unix", LockFileEx on the same bytes through "win32". */
+#ifdef _WIN32
+#define REAL_NAME "win32"
+#else
+#define REAL_NAME "unix"
+#endif
+
 /* A file opened through this VFS: SQLite's file object for it follows this header. */
 typedef struct {
     sqlite3_file base;
@@ -199,9 +207,9 @@ static int vfs_current_time64(sqlite3_vfs *vfs, sqlite3_int64 *t) {
 static int registered;
 
 static int register_once(void) {
-    /* The unix VFS by name: its POSIX record locks are the ones filelock and the sqlite3
-     * shell take, whatever an application made the default. */
-    sqlite3_vfs *real = sqlite3_vfs_find("unix");
+    /* The system's VFS by name: its locks are the ones filelock and the sqlite3 shell take,
+     * whatever an application made the default. */
+    sqlite3_vfs *real = sqlite3_vfs_find(REAL_NAME);
     if (!real)
         real = sqlite3_vfs_find(NULL);
     if (!real)

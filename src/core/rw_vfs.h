@@ -1,6 +1,6 @@
-/* The SQLite VFS that read/write lock connections use: SQLite's own unix VFS, with its locks
- * unchanged (so the locks are the very ones every other SQLite client takes on the file),
- * made unable to change anything on disk.
+/* The SQLite VFS that read/write lock connections use: SQLite's own unix VFS (win32 on
+ * Windows), with its locks unchanged (so the locks are the very ones every other SQLite
+ * client takes on the file), made unable to change anything on disk.
  *
  * SQLite looks for a rollback journal (PATH-journal) and a WAL file (PATH-wal) beside a
  * database whenever it takes a SHARED lock, and acts on what it finds: it plays a hot
@@ -17,7 +17,7 @@
 #define BT_RWVFS_H
 
 /* The name of the VFS, registered with SQLite on the first call (never as the default), or
- * NULL when SQLite has no unix VFS to wrap. Safe to call from several threads. */
+ * NULL when SQLite has no such VFS to wrap. Safe to call from several threads. */
 const char *bt_rwvfs_name(void);
 
 #endif

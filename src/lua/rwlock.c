@@ -39,14 +39,13 @@ static int l_rw_close(lua_State *L) {
 /* h:identity() -> "dev:ino" of the file the connection is on, nil while none is open */
 static int l_rw_identity(lua_State *L) {
     bt_handle *h = bt_lua_check_handle(L);
-    dev_t dev;
-    ino_t ino;
+    unsigned long long dev, ino;
     if (!h->open || !bt_rw_identity(rw_of(h), &dev, &ino)) {
         lua_pushnil(L);
         return 1;
     }
     char buf[48];
-    snprintf(buf, sizeof buf, "%llu:%llu", (unsigned long long)dev, (unsigned long long)ino);
+    snprintf(buf, sizeof buf, "%llu:%llu", dev, ino);
     lua_pushstring(L, buf);
     return 1;
 }

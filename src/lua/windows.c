@@ -1,7 +1,7 @@
 /* baton.core's parts on Windows (make PLATFORM=windows) beside module.c's: plain soft locks
  * (core/os/windows_soft.c), and those not built for Windows yet (child processes are
- * process_windows.c's): read/write locks, semaphores, soft leases and strict soft locks,
- * locks on open descriptors and the holder lookup. Each of their functions is there, and
+ * process_windows.c's): soft leases, strict soft locks and soft read/write locks, locks on
+ * open descriptors and the holder lookup. Each of their functions is there, and
  * raises an error that names the feature, so that a program learns at once what it cannot
  * use. */
 #include <string.h>
@@ -31,18 +31,6 @@ static void set_missing(lua_State *L, const missing *m) {
     }
 }
 
-void bt_lua_open_rw(lua_State *L) {
-    static const missing m[] = {{"rwlock", "baton.rwlock"}, {NULL, NULL}};
-    set_missing(L, m);
-}
-
-void bt_lua_open_sem(lua_State *L) {
-    static const missing m[] = {{"semaphore", "baton.semaphore"}, {NULL, NULL}};
-    set_missing(L, m);
-    lua_pushinteger(L, 0);
-    lua_setfield(L, -2, "SEM_MAX");
-}
-
 /* core.soft(path, mode, make_parents, stale_after [, lease, heartbeat]) -> handle, not yet
  * locked; as soft.c's, but a lease is refused. */
 static int l_soft(lua_State *L) {
@@ -64,8 +52,8 @@ void bt_lua_open_soft(lua_State *L) {
     bt_lua_new_handle_class(L, &bt_soft_kind, NULL);
     bt_lua_set_constructor(L, &bt_soft_kind, "soft", l_soft);
     static const missing m[] = {{"soft_strict", "strict soft locks (baton.soft_lock's strict)"},
-                                {"soft_rw", "baton.rwlock"},
-                                {"soft_rw_markers", "baton.rwlock"},
+                                {"soft_rw", "soft read/write locks (baton.rwlock's soft)"},
+                                {"soft_rw_markers", "soft read/write locks (baton.rwlock's soft)"},
                                 {"strict_claims", "baton.soft_lock"},
                                 {"soft_break", "baton.break_lock"},
                                 {"strict_break", "baton.break_lock"},

@@ -9,9 +9,9 @@
  * inherits. It is kept as a C runtime descriptor (_open_osfhandle), so that fileno() and
  * close() work on it as on POSIX. A wait without a deadline blocks in LockFileEx (the
  * system's queue); a wait with one is a series of attempts with pauses, which the caller
- * backs off (lua/baton/wait.lua). Soft locks are windows_soft.c's; the read/write and
- * semaphore kinds (windows_missing.c), holder records and child processes are not built for
- * Windows yet (src/lua/windows.c says so). */
+ * backs off (lua/baton/wait.lua). Soft locks are windows_soft.c's, read/write lock files
+ * windows_rw.c's (semaphores are slots of this kind); holder records and child processes
+ * are not built for Windows yet (src/lua/windows.c says so). */
 #include "windows.h"
 
 #include <errno.h>
