@@ -57,7 +57,7 @@ CORE_TEST = $(BUILD)/baton/core_test.so
 # baton.core (src/lua/etcd.c is the binding of baton.etcd_core, built with src/etcd/).
 CORE_C = $(wildcard src/core/*.c) $(OS_C_$(PLATFORM)) src/core/os/linux_text.c
 CORE_H = $(wildcard src/core/*.h src/core/os/*.h)
-BINDING_C = $(filter-out src/lua/etcd.c src/lua/core_test.c src/lua/windows.c,$(wildcard src/lua/*.c))
+BINDING_C = $(filter-out src/lua/etcd.c src/lua/core_test.c src/lua/windows%.c,$(wildcard src/lua/*.c))
 CORE_SRC = $(CORE_C) $(BINDING_C)
 HEADERS = $(CORE_H) $(wildcard src/lua/*.h)
 LUA_SRC = $(wildcard lua/baton/*.lua lua/baton/*/*.lua)
@@ -141,6 +141,8 @@ ifeq ($(PLATFORM),windows)
   CORE_C = src/core/errors.c src/core/lock_kinds.c src/core/soft_marker.c $(OS_C_windows) \
 	src/core/os/windows_soft.c src/core/os/windows_missing.c
   BINDING_C = src/lua/module.c src/lua/handle.c src/lua/binding.c src/lua/windows.c
+  CORE_C += src/core/os/windows_lease.c src/core/os/windows_records.c
+  BINDING_C += src/lua/soft.c src/lua/platform.c src/lua/windows_holder.c
   ALL_MODULES = $(CORE) $(WIN_LUA)/lua.exe
   ETCD = 0
   HAVE_HOST =

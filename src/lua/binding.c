@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "../core/lock_path.h"
+#include "../core/os/os.h"
+#include "../core/soft_marker.h"
 #include "binding.h"
 
 const char *bt_lua_check_path(lua_State *L, int idx) {
@@ -79,4 +81,36 @@ int bt_lua_push_error(lua_State *L, const char *what, int code, const char *deta
     lua_pushfstring(L, "%s: %s", what, detail ? detail : strerror(code));
     lua_pushstring(L, bt_errno_name(code, buf));
     return 3;
+}
+
+/* A soft marker's owner, and holders as a lock table lists them (holder.c and the Windows
+ * binding push them alike). */
+void bt_lua_push_marker(lua_State *L, const bt_marker *m) {
+    lua_newtable(L);
+    lua_pushinteger(L, (lua_Integer)m->pid);
+    lua_setfield(L, -2, "pid");
+    lua_pushlstring(L, m->host, m->host_len < BT_HOST_LEN ? m->host_len : BT_HOST_LEN - 1);
+    lua_setfield(L, -2, "host");
+    if (m->token[0]) {
+        lua_pushstring(L, m->token);
+        lua_setfield(L, -2, "token");
+    }
+    if (m->mode == BT_MARKER_LEASE) {
+        lua_pushnumber(L, m->duration);
+        lua_setfield(L, -2, "lease");
+    }
+}
+
+void bt_lua_push_holders(lua_State *L, const bt_lock_holder *h, size_t n) {
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_createtable(L, 0, 2);
+        if (h[i].pid > 0) {
+            lua_pushinteger(L, (lua_Integer)h[i].pid);
+            lua_setfield(L, -2, "pid");
+        }
+        lua_pushboolean(L, h[i].shared);
+        lua_setfield(L, -2, "shared");
+        lua_rawseti(L, -2, (int)i + 1);
+    }
 }

@@ -87,11 +87,15 @@ void bt_lua_push_holders(lua_State *L, const struct bt_lock_holder *h, size_t n)
 /* One holder of a record lock: { pid =, shared =, writes =, sqlite = }. */
 void bt_lua_push_record_holder(lua_State *L, const struct bt_lock_holder *h);
 
+/* core.platform's table: the system's name and what baton.holder can know there. */
+void bt_lua_push_platform(lua_State *L);
+
 /* Add rwlock (lua/rwlock.c), semaphore (lua/semaphore.c), the soft lock handle (lua/soft.c) and the
  * holder functions (lua/holder.c) to the module table on top of the stack. */
 void bt_lua_open_rw(lua_State *L);
 void bt_lua_open_sem(lua_State *L);
 void bt_lua_open_soft(lua_State *L);
+void bt_lua_open_soft_kinds(lua_State *L); /* strict soft locks, soft read/write locks */
 void bt_lua_open_fdlock(lua_State *L); /* core.fd_lock (lua/fdlock.c) */
 void bt_lua_open_holder(lua_State *L);
 

@@ -42,36 +42,6 @@ static int l_token(lua_State *L) {
     return 1;
 }
 
-void bt_lua_push_marker(lua_State *L, const bt_marker *m) {
-    lua_newtable(L);
-    lua_pushinteger(L, (lua_Integer)m->pid);
-    lua_setfield(L, -2, "pid");
-    lua_pushlstring(L, m->host, m->host_len < BT_HOST_LEN ? m->host_len : BT_HOST_LEN - 1);
-    lua_setfield(L, -2, "host");
-    if (m->token[0]) {
-        lua_pushstring(L, m->token);
-        lua_setfield(L, -2, "token");
-    }
-    if (m->mode == BT_MARKER_LEASE) {
-        lua_pushnumber(L, m->duration);
-        lua_setfield(L, -2, "lease");
-    }
-}
-
-void bt_lua_push_holders(lua_State *L, const bt_lock_holder *h, size_t n) {
-    lua_createtable(L, (int)n, 0);
-    for (size_t i = 0; i < n; i++) {
-        lua_createtable(L, 0, 2);
-        if (h[i].pid > 0) {
-            lua_pushinteger(L, (lua_Integer)h[i].pid);
-            lua_setfield(L, -2, "pid");
-        }
-        lua_pushboolean(L, h[i].shared);
-        lua_setfield(L, -2, "shared");
-        lua_rawseti(L, -2, (int)i + 1);
-    }
-}
-
 /* One holder of a record lock: { pid =, shared =, bytes =, sqlite = }. */
 void bt_lua_push_record_holder(lua_State *L, const bt_lock_holder *h) {
     lua_createtable(L, 0, 7);
@@ -321,30 +291,10 @@ static const luaL_Reg holder_functions[] = {
     {"openers", l_openers},         {"lock_holders", l_lock_holders},
     {"lstat", l_lstat},             {NULL, NULL}};
 
-/* core.platform: { name =, lock_table =, openers =, cmdline =, started = }, what the
- * holder lookup can know on this system (os.h's BT_KNOWS_*). */
-static void push_platform(lua_State *L) {
-    static const struct {
-        const char *name;
-        int bit;
-    } facts[] = {{"lock_table", BT_KNOWS_LOCK_TABLE},
-                 {"openers", BT_KNOWS_OPENERS},
-                 {"cmdline", BT_KNOWS_CMDLINE},
-                 {"started", BT_KNOWS_STARTED}};
-    int knows = bt_os_knows();
-    lua_createtable(L, 0, 5);
-    lua_pushstring(L, bt_os_name());
-    lua_setfield(L, -2, "name");
-    for (size_t i = 0; i < sizeof facts / sizeof facts[0]; i++) {
-        lua_pushboolean(L, (knows & facts[i].bit) != 0);
-        lua_setfield(L, -2, facts[i].name);
-    }
-    lua_setfield(L, -2, "platform");
-}
-
 void bt_lua_open_holder(lua_State *L) {
     luaL_setfuncs(L, holder_functions, 0);
-    push_platform(L);
+    bt_lua_push_platform(L);
+    lua_setfield(L, -2, "platform");
     lua_getfield(L, LUA_REGISTRYINDEX, RECORDS_MT);
     int known = !lua_isnil(L, -1);
     lua_pop(L, 1);

@@ -1,7 +1,7 @@
-/* baton.core's parts on Windows (make PLATFORM=windows) beside module.c's: plain soft locks
- * (core/os/windows_soft.c), and those not built for Windows yet: child processes and
- * signals (process.c), read/write locks, semaphores, soft leases and strict soft locks,
- * locks on open descriptors and the holder lookup. Each of their functions is there, and
+/* baton.core's parts on Windows (make PLATFORM=windows) beside module.c's, soft.c's (soft
+ * locks and leases) and windows_holder.c's: those not built for Windows yet: child processes
+ * and signals (process.c), read/write locks, semaphores, strict soft locks and soft
+ * read/write locks, and locks on open descriptors. Each of their functions is there, and
  * raises an error that names the feature, so that a program learns at once what it cannot
  * use. */
 #include <string.h>
@@ -64,34 +64,22 @@ void bt_lua_open_sem(lua_State *L) {
     lua_setfield(L, -2, "SEM_MAX");
 }
 
-/* core.soft(path, mode, make_parents, stale_after [, lease, heartbeat]) -> handle, not yet
- * locked; as soft.c's, but a lease is refused. */
-static int l_soft(lua_State *L) {
-    const char *path = bt_lua_check_path(L, 1);
-    mode_t mode = bt_lua_check_mode(L, 2);
-    int make_parents = lua_toboolean(L, 3);
-    lua_Number stale_after = luaL_optnumber(L, 4, -1);
-    luaL_argcheck(L, stale_after == stale_after, 4, "stale_after must not be NaN");
-    if (luaL_optnumber(L, 5, 0) > 0)
-        return luaL_error(L, "baton.soft_lock's leases (option 'lease') are not available on "
-                             "Windows yet");
-    bt_handle *h = bt_lua_new_handle(L, &bt_soft_kind, path, strlen(path));
-    bt_soft_init((bt_soft *)bt_handle_state(h), mode, make_parents, (double)stale_after);
-    h->open = 1;
+/* core.soft_rw_markers(path) -> {}: soft read/write locks are not built here, so none of
+ * their markers is looked for. */
+static int l_no_markers(lua_State *L) {
+    lua_newtable(L);
     return 1;
 }
 
-void bt_lua_open_soft(lua_State *L) {
-    bt_lua_new_handle_class(L, &bt_soft_kind, NULL);
-    bt_lua_set_constructor(L, &bt_soft_kind, "soft", l_soft);
+void bt_lua_open_soft_kinds(lua_State *L) {
     static const missing m[] = {{"soft_strict", "strict soft locks (baton.soft_lock's strict)"},
                                 {"soft_rw", "baton.rwlock"},
-                                {"soft_rw_markers", "baton.rwlock"},
                                 {"strict_claims", "baton.soft_lock"},
-                                {"soft_break", "baton.break_lock"},
                                 {"strict_break", "baton.break_lock"},
                                 {NULL, NULL}};
     set_missing(L, m);
+    lua_pushcfunction(L, l_no_markers);
+    lua_setfield(L, -2, "soft_rw_markers");
 }
 
 void bt_lua_open_fdlock(lua_State *L) {
@@ -100,22 +88,4 @@ void bt_lua_open_fdlock(lua_State *L) {
                                 {"exec_holding", "baton.lock_file"},
                                 {NULL, NULL}};
     set_missing(L, m);
-}
-
-void bt_lua_open_holder(lua_State *L) {
-    static const missing m[] = {{"hostname", "baton.holder"}, {"token", "baton.holder"},
-                                {"marker", "baton.holder"},   {"process", "baton.holder"},
-                                {"record", "baton.holder"},   {"openers", "baton.holder"},
-                                {"lock_holders", "baton.holder"}, {"lstat", "baton.holder"},
-                                {NULL, NULL}};
-    set_missing(L, m);
-    lua_createtable(L, 0, 5);
-    lua_pushstring(L, bt_os_name());
-    lua_setfield(L, -2, "name");
-    static const char *const facts[] = {"lock_table", "openers", "cmdline", "started", NULL};
-    for (int i = 0; facts[i]; i++) {
-        lua_pushboolean(L, 0);
-        lua_setfield(L, -2, facts[i]);
-    }
-    lua_setfield(L, -2, "platform");
 }
