@@ -143,6 +143,8 @@ ifeq ($(PLATFORM),windows)
   BINDING_C = src/lua/module.c src/lua/handle.c src/lua/binding.c src/lua/windows.c
   CORE_C += src/core/os/windows_lease.c src/core/os/windows_records.c
   BINDING_C += src/lua/soft.c src/lua/platform.c src/lua/windows_holder.c
+  CORE_C += src/core/strict_claim.c src/core/os/windows_strict.c
+  BINDING_C += src/lua/soft_kinds.c
   ALL_MODULES = $(CORE) $(WIN_LUA)/lua.exe
   ETCD = 0
   HAVE_HOST =

@@ -8,6 +8,9 @@
 --   break PATH            baton.break_lock: "broke PID", or "refused CODE"
 --   flock_hold PATH READY GO NOTE  a flock lock with a note, its pid into READY, held until GO
 --   soft_hold PATH READY GO NOTE   the same with a plain soft lock
+--   strict_hold PATH READY GO  a strict soft lock, its pid into READY, held until GO exists
+--   strict_try PATH       one attempt at a strict soft lock: "ok", or the code
+--   strict_holder PATH    baton.holder on a strict lock: "free", or "KIND PID strict|plain"
 --   holder PATH           baton.holder: "free", or "KIND PID NOTE|- CMDLINE?|- STARTED?|-"
 --   unknown PATH          what baton.holder says it cannot tell about this process's flock
 --                         lock on PATH (its first item), and core.platform.lock_table
@@ -77,6 +80,19 @@ elseif mode == "flock_hold" or mode == "soft_hold" then
   hold_until(arg[4])
   l:release()
   print("released")
+elseif mode == "strict_hold" then
+  local l = baton.soft_lock(path, { strict = true })
+  ready(arg[3])
+  hold_until(arg[4])
+  l:release()
+  print("released")
+elseif mode == "strict_try" then
+  local l, _, code = baton.try_lock(path, { kind = "soft", strict = true })
+  print(l and "ok" or code)
+  if l then l:release() end
+elseif mode == "strict_holder" then
+  local h = baton.holder(path)
+  print(h and (h.kind .. " " .. tostring(h.pid) .. " " .. (h.strict and "strict" or "plain")) or "free")
 elseif mode == "holder" then
   local h, msg = baton.holder(path)
   if not h then

@@ -34,6 +34,14 @@ enum { BT_MARKER_PLAIN = 0, BT_MARKER_LEASE = 1, BT_MARKER_OTHER = 2 };
 #define BT_STRICT_SENTINEL "1\nfilelock-strict-v1\0\n0\n"
 #define BT_STRICT_SENTINEL_LEN 24
 
+/* Why a plain soft lock refuses a strict lock's sentinel at its path. */
+#define BT_STRICT_DETAIL                                                                    \
+    "the file there is the sentinel of a strict soft lock (Python filelock's "             \
+    "StrictSoftFileLock), which only a strict soft lock ({ strict = true }) takes; it is left alone"
+
+/* Why a lease of `ours` seconds refuses a lease marker of `theirs` seconds, into out. */
+void bt_marker_lease_mismatch(char *out, size_t cap, double theirs, double ours);
+
 /* 1 when buf holds exactly the strict sentinel. */
 int bt_marker_is_sentinel(const char *buf, size_t len);
 

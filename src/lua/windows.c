@@ -1,9 +1,9 @@
-/* baton.core's parts on Windows (make PLATFORM=windows) beside module.c's, soft.c's (soft
- * locks and leases) and windows_holder.c's: those not built for Windows yet: child processes
- * and signals (process.c), read/write locks, semaphores, strict soft locks and soft
- * read/write locks, and locks on open descriptors. Each of their functions is there, and
- * raises an error that names the feature, so that a program learns at once what it cannot
- * use. */
+/* baton.core's parts on Windows (make PLATFORM=windows) beside module.c's, soft.c's,
+ * soft_kinds.c's and windows_holder.c's: those not built for Windows yet, child processes and
+ * signals (process.c), read/write locks, semaphores and locks on open descriptors. Each of
+ * their functions is there, and raises an error that names the feature, so that a program
+ * learns at once what it cannot use. (A soft read/write lock fails as it is tried:
+ * core/os/windows_missing.c.) */
 #include <string.h>
 
 #include "../core/os/os.h"
@@ -62,24 +62,6 @@ void bt_lua_open_sem(lua_State *L) {
     set_missing(L, m);
     lua_pushinteger(L, 0);
     lua_setfield(L, -2, "SEM_MAX");
-}
-
-/* core.soft_rw_markers(path) -> {}: soft read/write locks are not built here, so none of
- * their markers is looked for. */
-static int l_no_markers(lua_State *L) {
-    lua_newtable(L);
-    return 1;
-}
-
-void bt_lua_open_soft_kinds(lua_State *L) {
-    static const missing m[] = {{"soft_strict", "strict soft locks (baton.soft_lock's strict)"},
-                                {"soft_rw", "baton.rwlock"},
-                                {"strict_claims", "baton.soft_lock"},
-                                {"strict_break", "baton.break_lock"},
-                                {NULL, NULL}};
-    set_missing(L, m);
-    lua_pushcfunction(L, l_no_markers);
-    lua_setfield(L, -2, "soft_rw_markers");
 }
 
 void bt_lua_open_fdlock(lua_State *L) {

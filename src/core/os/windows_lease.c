@@ -65,9 +65,12 @@ static int refresh(bt_beat *b, DWORD *code) {
         return TRANSIENT;
     }
     bt_win_id now;
-    int same = bt_win_id_of(h, &now) == 0 && bt_win_same_id(&now, &b->id);
+    int known = bt_win_id_of(h, &now) == 0;
+    *code = known ? 0 : GetLastError();
     CloseHandle(h);
-    if (!same)
+    if (!known)
+        return TRANSIENT;
+    if (!bt_win_same_id(&now, &b->id))
         return CHANGED;
     if (delete_pending(b->file))
         return MISSING;

@@ -92,9 +92,9 @@ static double age_of(HANDLE h) {
     return b.QuadPart > a.QuadPart ? (double)(b.QuadPart - a.QuadPart) / 1e7 : 0;
 }
 
-/* What a marker at the path is: a holder's to wait for, a stale one to break, or a lease of
- * another length (no contract this lock agreed to: refused). */
-enum { HELD = 0, STALE = 1, MISMATCH = 2 };
+/* What a marker at the path is: a holder's to wait for, a stale one to break, a lease of
+ * another length (no contract this lock agreed to) or a strict lock's sentinel: refused. */
+enum { HELD = 0, STALE = 1, MISMATCH = 2, SENTINEL = 3 };
 
 /* The detail of the last lease met with another duration on this thread. */
 static _Thread_local char mismatch_why[256];
@@ -106,12 +106,7 @@ static int same_host(const bt_marker *m) {
 /* A lease marker met by a lease: taken once its holder is gone or it is `lease` old. */
 static int judge_lease(const bt_soft *l, const bt_marker *m, double age) {
     if (m->duration != l->lease) {
-        char theirs[40], ours[40];
-        bt_marker_duration(theirs, sizeof theirs, m->duration);
-        bt_marker_duration(ours, sizeof ours, l->lease);
-        snprintf(mismatch_why, sizeof mismatch_why,
-                 "it holds a lease of %s s but this lock's lease is %s s: every contender "
-                 "for a path must agree on the lease", theirs, ours);
+        bt_marker_lease_mismatch(mismatch_why, sizeof mismatch_why, m->duration, l->lease);
         return MISMATCH;
     }
     if (same_host(m) && !owner_alive(m))
@@ -127,7 +122,7 @@ static int verdict(const bt_soft *l, HANDLE h) {
         return HELD;
     bt_marker m;
     if (bt_marker_is_sentinel(buf, got))
-        return HELD; /* a strict lock's sentinel: its claims are the lock, never broken */
+        return SENTINEL; /* a strict lock's sentinel: its claims are the lock, never broken */
     if (!bt_marker_parse(buf, got, &m))
         return got == 0 && age_of(h) > BT_SOFT_MALFORMED_AGE ? STALE : HELD; /* killed at once */
     if (l->force)
@@ -195,6 +190,8 @@ static int judge(const bt_soft *l, const wchar_t *w, bt_err *err) {
     int v = verdict(l, h), rc = BT_BUSY;
     if (v == MISMATCH) {
         rc = bt_fail(err, "use", EINVAL, mismatch_why);
+    } else if (v == SENTINEL) {
+        rc = bt_fail(err, "use", EEXIST, BT_STRICT_DETAIL);
     } else if (v == STALE) {
         DWORD e = move_aside(h, w);
         if (e == 0)
