@@ -198,10 +198,8 @@ static int believed(const bt_marker *m, const struct stat *st) {
 /* A lease marker met by a lease: taken once its holder is gone or it is `lease` old; one of
  * another length is no contract this lock agreed to (filelock's LeaseSettingsMismatch). */
 static int judge_lease(const bt_soft *l, const bt_marker *m, double age) {
-    if (m->duration != l->lease) {
-        bt_marker_lease_mismatch(mismatch_why, sizeof mismatch_why, m->duration, l->lease);
+    if (bt_marker_lease_mismatch(mismatch_why, sizeof mismatch_why, m->duration, l->lease))
         return MISMATCH;
-    }
     if (same_host(m) && !owner_alive(m))
         return STALE;
     return age >= l->lease ? STALE : HELD;

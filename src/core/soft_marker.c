@@ -208,10 +208,13 @@ size_t bt_marker_format_lease(char *buf, size_t cap, long pid, const char *host,
     return (size_t)n;
 }
 
-void bt_marker_lease_mismatch(char *out, size_t cap, double theirs, double ours) {
+int bt_marker_lease_mismatch(char *out, size_t cap, double theirs, double ours) {
+    if (theirs == ours)
+        return 0;
     char a[40], b[40];
     bt_marker_duration(a, sizeof a, theirs);
     bt_marker_duration(b, sizeof b, ours);
     snprintf(out, cap, "it holds a lease of %s s but this lock's lease is %s s: every contender "
                        "for a path must agree on the lease", a, b);
+    return 1;
 }

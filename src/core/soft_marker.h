@@ -39,8 +39,9 @@ enum { BT_MARKER_PLAIN = 0, BT_MARKER_LEASE = 1, BT_MARKER_OTHER = 2 };
     "the file there is the sentinel of a strict soft lock (Python filelock's "             \
     "StrictSoftFileLock), which only a strict soft lock ({ strict = true }) takes; it is left alone"
 
-/* Why a lease of `ours` seconds refuses a lease marker of `theirs` seconds, into out. */
-void bt_marker_lease_mismatch(char *out, size_t cap, double theirs, double ours);
+/* 1 when a lease of `ours` seconds must refuse a lease marker of `theirs` seconds (every
+ * contender must agree on the lease), with why into out; else 0. */
+int bt_marker_lease_mismatch(char *out, size_t cap, double theirs, double ours);
 
 /* 1 when buf holds exactly the strict sentinel. */
 int bt_marker_is_sentinel(const char *buf, size_t len);

@@ -152,25 +152,12 @@ static int sentinel(int dir, const char *name, mode_t mode, bt_err *err) {
             return bt_fail(err, "use", EINVAL, "not a regular file");
         if (n < 0)
             return bt_fail(err, "read", saved, NULL);
-        if (bt_marker_is_sentinel(buf, (size_t)n))
-            return BT_OK;
-        bt_marker m;
-        if (n == 0 || bt_marker_parse(buf, (size_t)n, &m))
-            return BT_BUSY; /* a soft lock's marker: its holder has the lock */
-        return bt_fail(err, "use", EEXIST,
-                       "the file there holds other data, not a strict lock's sentinel, and is left alone");
+        return bt_claim_sentinel(buf, (size_t)n, err);
     }
     return BT_BUSY;
 }
 
 /* ---- taking and giving back ----------------------------------------------------------- */
-
-void bt_strict_init(bt_strict *l, mode_t mode, int make_parents) {
-    memset(l, 0, sizeof *l);
-    l->claims = -1;
-    l->mode = mode;
-    l->make_parents = make_parents;
-}
 
 static int scan_op(void *k, const char *mine, bt_claim_scan *s, bt_err *err) {
     return scan_claims(*(int *)k, mine, s, err);

@@ -17,6 +17,13 @@ static int is_hex(const char *s, size_t n) {
     return 1;
 }
 
+void bt_strict_init(bt_strict *l, mode_t mode, int make_parents) {
+    memset(l, 0, sizeof *l);
+    l->claims = -1;
+    l->mode = mode;
+    l->make_parents = make_parents;
+}
+
 int bt_claim_state(const char *name, const char **token) {
     int held = strncmp(name, "held-v1-", 8) == 0;
     size_t skip = held ? 8 : strncmp(name, "intent-v1-", 10) == 0 ? 10 : 0;
@@ -97,6 +104,16 @@ void bt_claim_parse(const char *buf, size_t n, bt_claim *c) {
     memcpy(c->start, f[4], len[4]);
     c->start[len[4]] = '\0';
     c->valid = 1;
+}
+
+int bt_claim_sentinel(const char *buf, size_t n, bt_err *err) {
+    bt_marker m;
+    if (bt_marker_is_sentinel(buf, n))
+        return BT_OK;
+    if (n == 0 || (n <= BT_MARKER_MAX && bt_marker_parse(buf, n, &m)))
+        return BT_BUSY;
+    return bt_fail(err, "use", EEXIST,
+                   "the file there holds other data, not a strict lock's sentinel, and is left alone");
 }
 
 void bt_claim_count(bt_claim_scan *s, const char *name, int held, const char *token,

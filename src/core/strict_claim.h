@@ -33,6 +33,10 @@ size_t bt_claim_record(char *buf, size_t cap, const char *token, long pid, const
 /* Parse a claim's record into c, whose token is set (c->valid = 1 when it is one). */
 void bt_claim_parse(const char *buf, size_t n, bt_claim *c);
 
+/* What the `n` bytes read from a strict lock's path say: BT_OK (the sentinel), BT_BUSY (a
+ * soft lock's marker: its holder has the lock), or BT_FAIL (someone's data: EEXIST). */
+int bt_claim_sentinel(const char *buf, size_t n, bt_err *err);
+
 /* What a listing of the claim folder found. */
 typedef struct bt_claim_scan {
     int n, any_held;

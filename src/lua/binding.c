@@ -5,7 +5,7 @@
 
 #include "../core/lock_path.h"
 #include "../core/os/os.h"
-#include "../core/soft_marker.h"
+#include "../core/soft_lock.h"
 #include "binding.h"
 
 const char *bt_lua_check_path(lua_State *L, int idx) {
@@ -75,6 +75,14 @@ void bt_lua_new_class(lua_State *L, const char *name, const luaL_Reg *meta,
     lua_pop(L, 1);
 }
 
+int bt_lua_push_path_error(lua_State *L, const char *what, const char *path, int code) {
+    char buf[16];
+    lua_pushnil(L);
+    lua_pushfstring(L, "baton: cannot %s '%s': %s", what, path, strerror(code));
+    lua_pushstring(L, bt_errno_name(code, buf));
+    return 3;
+}
+
 int bt_lua_push_error(lua_State *L, const char *what, int code, const char *detail) {
     char buf[16];
     lua_pushnil(L);
@@ -113,4 +121,26 @@ void bt_lua_push_holders(lua_State *L, const bt_lock_holder *h, size_t n) {
         lua_setfield(L, -2, "shared");
         lua_rawseti(L, -2, (int)i + 1);
     }
+}
+
+void bt_lua_push_soft_info(lua_State *L, const bt_soft_info *info) {
+    if (info->named)
+        bt_lua_push_marker(L, &info->m);
+    else
+        lua_newtable(L);
+    static const char *const keys[] = {"named", "this_host", "stale", "believed", "foreign", "strict"};
+    const int values[] = {info->named, info->this_host, info->stale, info->believed,
+                          info->foreign, info->strict};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        lua_pushboolean(L, values[i]);
+        lua_setfield(L, -2, keys[i]);
+    }
+    if (info->alive >= 0) {
+        lua_pushboolean(L, info->alive);
+        lua_setfield(L, -2, "alive");
+    }
+    lua_pushnumber(L, info->mtime);
+    lua_setfield(L, -2, "mtime");
+    lua_pushinteger(L, (lua_Integer)info->size);
+    lua_setfield(L, -2, "size");
 }

@@ -27,6 +27,9 @@ int bt_lua_push_attempt(lua_State *L, int rc, const char *what, const char *path
 /* Pushes nil, "<what>: <detail or strerror(code)>", "ERRNO"; returns 3. */
 int bt_lua_push_error(lua_State *L, const char *what, int code, const char *detail);
 
+/* nil, "baton: cannot WHAT 'PATH': strerror(code)", the code's name: 3 pushed. */
+int bt_lua_push_path_error(lua_State *L, const char *what, const char *path, int code);
+
 /* A descriptor, or nil for -1. */
 int bt_lua_push_fd(lua_State *L, int fd);
 
@@ -86,6 +89,10 @@ void bt_lua_push_marker(lua_State *L, const struct bt_marker *m);
 void bt_lua_push_holders(lua_State *L, const struct bt_lock_holder *h, size_t n);
 /* One holder of a record lock: { pid =, shared =, writes =, sqlite = }. */
 void bt_lua_push_record_holder(lua_State *L, const struct bt_lock_holder *h);
+
+/* What a soft marker says (core.marker's table, without the file's and process's users). */
+struct bt_soft_info;
+void bt_lua_push_soft_info(lua_State *L, const struct bt_soft_info *info);
 
 /* core.platform's table: the system's name and what baton.holder can know there. */
 void bt_lua_push_platform(lua_State *L);

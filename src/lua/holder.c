@@ -120,12 +120,7 @@ static int l_lstat(lua_State *L) {
     if (lstat(path, &st) != 0) {
         if (errno == ENOENT)
             return 0;
-        char buf[16];
-        int saved = errno;
-        lua_pushnil(L);
-        lua_pushfstring(L, "baton: cannot look at '%s': %s", path, strerror(saved));
-        lua_pushstring(L, bt_errno_name(saved, buf));
-        return 3;
+        return bt_lua_push_path_error(L, "look at", path, errno);
     }
     lua_createtable(L, 0, 2);
     lua_pushstring(L, type_name(st.st_mode));
@@ -161,40 +156,12 @@ static int l_marker(lua_State *L) {
     int r = bt_soft_inspect(path, (double)stale_after, &info);
     if (r == 0)
         return 0;
-    if (r < 0) {
-        char buf[16];
-        lua_pushnil(L);
-        lua_pushfstring(L, "baton: cannot read soft lock '%s': %s", path, strerror(errno));
-        lua_pushstring(L, bt_errno_name(errno, buf));
-        return 3;
-    }
-    if (info.named)
-        bt_lua_push_marker(L, &info.m);
-    else
-        lua_newtable(L);
-    lua_pushboolean(L, info.named);
-    lua_setfield(L, -2, "named");
-    lua_pushboolean(L, info.this_host);
-    lua_setfield(L, -2, "this_host");
-    if (info.alive >= 0) {
-        lua_pushboolean(L, info.alive);
-        lua_setfield(L, -2, "alive");
-    }
-    lua_pushboolean(L, info.stale);
-    lua_setfield(L, -2, "stale");
-    lua_pushboolean(L, info.believed);
-    lua_setfield(L, -2, "believed");
-    lua_pushboolean(L, info.foreign);
-    lua_setfield(L, -2, "foreign");
-    lua_pushboolean(L, info.strict);
-    lua_setfield(L, -2, "strict");
+    if (r < 0)
+        return bt_lua_push_path_error(L, "read soft lock", path, errno);
+    bt_lua_push_soft_info(L, &info);
     push_user(L, info.uid, "uid", "user");
     if (!info.believed)
         push_user(L, info.owner_uid, "process_uid", "process_user");
-    lua_pushnumber(L, info.mtime);
-    lua_setfield(L, -2, "mtime");
-    lua_pushinteger(L, (lua_Integer)info.size);
-    lua_setfield(L, -2, "size");
     return 1;
 }
 

@@ -15,15 +15,6 @@
 
 #define MAX_HOLDERS 64
 
-/* nil, "baton: cannot WHAT 'PATH': reason", code */
-static int fail_path(lua_State *L, const char *what, const char *path, int code) {
-    char buf[16];
-    lua_pushnil(L);
-    lua_pushfstring(L, "baton: cannot %s '%s': %s", what, path, strerror(code));
-    lua_pushstring(L, bt_errno_name(code, buf));
-    return 3;
-}
-
 static long check_pid(lua_State *L, int idx) {
     lua_Number n = luaL_checknumber(L, idx);
     luaL_argcheck(L, n >= 1 && n <= 2147483647.0 && n == (lua_Number)(long)n, idx,
@@ -96,23 +87,8 @@ static int l_marker(lua_State *L) {
     if (r == 0)
         return 0;
     if (r < 0)
-        return fail_path(L, "read soft lock", path, errno);
-    if (info.named)
-        bt_lua_push_marker(L, &info.m);
-    else
-        lua_newtable(L);
-    set_bool(L, "named", info.named);
-    set_bool(L, "this_host", info.this_host);
-    if (info.alive >= 0)
-        set_bool(L, "alive", info.alive);
-    set_bool(L, "stale", info.stale);
-    set_bool(L, "believed", 1);
-    set_bool(L, "foreign", info.foreign);
-    set_bool(L, "strict", info.strict);
-    lua_pushnumber(L, info.mtime);
-    lua_setfield(L, -2, "mtime");
-    lua_pushinteger(L, (lua_Integer)info.size);
-    lua_setfield(L, -2, "size");
+        return bt_lua_push_path_error(L, "read soft lock", path, errno);
+    bt_lua_push_soft_info(L, &info);
     return 1;
 }
 
@@ -183,7 +159,7 @@ static int l_lstat(lua_State *L) {
     if (attrs == INVALID_FILE_ATTRIBUTES) {
         if (e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND)
             return 0;
-        return fail_path(L, "look at", path, bt_win_errno(e));
+        return bt_lua_push_path_error(L, "look at", path, bt_win_errno(e));
     }
     lua_createtable(L, 0, 1);
     lua_pushstring(L, attrs & FILE_ATTRIBUTE_REPARSE_POINT ? "link"

@@ -32,8 +32,6 @@ struct bt_beat {
     pid_t owner;
 };
 
-enum { OK = 0, MISSING = 1, CHANGED = 2, TRANSIENT = 3 };
-
 static void mark_lost(bt_beat *b, const char *reason, const char *what, DWORD code) {
     AcquireSRWLockExclusive(&b->mu);
     b->lost = 1;
@@ -61,47 +59,34 @@ static int refresh(bt_beat *b, DWORD *code) {
     if (h == INVALID_HANDLE_VALUE) {
         *code = GetLastError();
         if (*code == ERROR_FILE_NOT_FOUND || *code == ERROR_PATH_NOT_FOUND || delete_pending(b->file))
-            return MISSING;
-        return TRANSIENT;
+            return BT_BEAT_MISSING;
+        return BT_BEAT_TRANSIENT;
     }
     bt_win_id now;
     int known = bt_win_id_of(h, &now) == 0;
     *code = known ? 0 : GetLastError();
     CloseHandle(h);
     if (!known)
-        return TRANSIENT;
+        return BT_BEAT_TRANSIENT;
     if (!bt_win_same_id(&now, &b->id))
-        return CHANGED;
+        return BT_BEAT_CHANGED;
     if (delete_pending(b->file))
-        return MISSING;
+        return BT_BEAT_MISSING;
     FILETIME t;
     GetSystemTimeAsFileTime(&t);
     if (!SetFileTime(b->file, NULL, NULL, &t)) {
         *code = GetLastError();
-        return TRANSIENT;
+        return BT_BEAT_TRANSIENT;
     }
-    return OK;
+    return BT_BEAT_OK;
 }
 
 /* 1 when the heartbeat ends with what a refresh found. */
 static int judge(bt_beat *b, int r, DWORD code, double now, double *last_ok) {
-    if (r == MISSING) {
-        mark_lost(b, "marker-missing", "its marker was removed", 0);
-        return 1;
-    }
-    if (r == CHANGED) {
-        mark_lost(b, "owner-changed", "its marker was replaced: another holder took the lease", 0);
-        return 1;
-    }
-    if (r == OK) {
-        *last_ok = now;
-        return 0;
-    }
-    if (now - *last_ok >= b->lease - b->every) {
-        mark_lost(b, "refresh-failed", "its marker could not be refreshed", code);
-        return 1;
-    }
-    return 0;
+    const char *what, *reason = bt_beat_verdict(r, now, last_ok, b->lease, b->every, &what);
+    if (reason)
+        mark_lost(b, reason, what, r == BT_BEAT_TRANSIENT ? code : 0);
+    return reason != NULL;
 }
 
 /* Wait until bt_now() reaches `when`: 1 when told to stop meanwhile. */

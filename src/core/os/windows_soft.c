@@ -105,10 +105,8 @@ static int same_host(const bt_marker *m) {
 
 /* A lease marker met by a lease: taken once its holder is gone or it is `lease` old. */
 static int judge_lease(const bt_soft *l, const bt_marker *m, double age) {
-    if (m->duration != l->lease) {
-        bt_marker_lease_mismatch(mismatch_why, sizeof mismatch_why, m->duration, l->lease);
+    if (bt_marker_lease_mismatch(mismatch_why, sizeof mismatch_why, m->duration, l->lease))
         return MISMATCH;
-    }
     if (same_host(m) && !owner_alive(m))
         return STALE;
     return age >= l->lease ? STALE : HELD;

@@ -256,25 +256,12 @@ static int sentinel(const char *path, const wchar_t *w, bt_err *err) {
             return bt_fail(err, "use", EINVAL, "not a regular file");
         if (e)
             return bt_win_fail(err, "read", e);
-        if (bt_marker_is_sentinel(buf, n))
-            return BT_OK;
-        bt_marker m;
-        if (n == 0 || (n <= BT_MARKER_MAX && bt_marker_parse(buf, n, &m)))
-            return BT_BUSY; /* a soft lock's marker: its holder has the lock */
-        return bt_fail(err, "use", EEXIST,
-                       "the file there holds other data, not a strict lock's sentinel, and is left alone");
+        return bt_claim_sentinel(buf, n, err);
     }
     return BT_BUSY;
 }
 
 /* ---- taking and giving back ------------------------------------------------------------- */
-
-void bt_strict_init(bt_strict *l, mode_t mode, int make_parents) {
-    memset(l, 0, sizeof *l);
-    l->claims = -1;
-    l->mode = mode;
-    l->make_parents = make_parents;
-}
 
 static int strict_try(void *state, const char *path, int how, bt_err *err, const char **named) {
     (void)how;
