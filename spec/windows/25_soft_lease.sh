@@ -53,3 +53,9 @@ wait "$peer_pid" 2>/dev/null
 printf 'not a marker\n' >"$dir/brkdata.lock"
 check "baton.break_lock never breaks a file that is no marker, nor changes it" \
   "$(softpeer break "$dir/brkdata.lock") / $(cat "$dir/brkdata.lock")" "refused EEXIST / not a marker"
+killable "$dir/flock7.out" "$wine" "$lua" spec/windows/soft_peer.lua flock_hold "$dir/brkflock.lock" "$dir/lready7" "$dir/lgo7" note
+wait_file "$dir/lready7"
+check "baton.break_lock refuses another process's flock lock (its record names it)" \
+  "$(softpeer break "$dir/brkflock.lock")" "refused EINVAL"
+touch "$dir/lgo7"
+wait "$peer_pid" 2>/dev/null

@@ -130,8 +130,10 @@ static int l_openers(lua_State *L) {
 static int l_lock_holders(lua_State *L) {
     const char *path = bt_lua_check_path(L, 1);
     bt_win_id id;
-    static bt_win_record r[MAX_HOLDERS];
+    bt_win_record *r = malloc(MAX_HOLDERS * sizeof *r);
     bt_lock_holder h[MAX_HOLDERS];
+    if (!r)
+        return bt_lua_push_path_error(L, "read the holder records of", path, ENOMEM);
     int n = id_of_path(path, &id) ? bt_win_records(&id, BT_RECORD_FLOCK, 0, r, MAX_HOLDERS) : 0;
     if (n > MAX_HOLDERS)
         n = MAX_HOLDERS;
@@ -141,6 +143,7 @@ static int l_lock_holders(lua_State *L) {
         h[i].shared = r[i].info.shared;
         h[i].kind = BT_LOCK_FLOCK;
     }
+    free(r);
     bt_lua_push_holders(L, h, (size_t)n);
     lua_newtable(L);
     return 2;

@@ -1,5 +1,5 @@
-/* What the Windows backend's files (windows.c, windows_soft.c) share; nothing else includes
- * it. */
+/* What the Windows backend's files (windows.c, windows_soft.c, windows_lease.c,
+ * windows_strict.c, windows_records.c) and the Windows holder binding share. */
 #ifndef BT_OS_WINDOWS_H
 #define BT_OS_WINDOWS_H
 
