@@ -145,6 +145,7 @@ ifeq ($(PLATFORM),windows)
   BINDING_C += src/lua/soft.c src/lua/platform.c src/lua/windows_holder.c
   CORE_C += src/core/strict_claim.c src/core/os/windows_strict.c
   BINDING_C += src/lua/soft_kinds.c
+  CORE_C += src/core/os/windows_softrw.c
   ALL_MODULES = $(CORE) $(WIN_LUA)/lua.exe
   ETCD = 0
   HAVE_HOST =

@@ -11,6 +11,11 @@
 --   strict_hold PATH READY GO  a strict soft lock, its pid into READY, held until GO exists
 --   strict_try PATH       one attempt at a strict soft lock: "ok", or the code
 --   strict_holder PATH    baton.holder on a strict lock: "free", or "KIND PID strict|plain"
+--   rw_hold PATH READY GO MODE  a soft read/write lock's side MODE ("read" or "write"), its
+--                        pid into READY, held until GO exists
+--   rw_try PATH MODE [TIMEOUT]  one attempt (or a wait) for that side: "ok", or the code;
+--                        rw_hold prints "lost" instead of "released" when its lock was lost
+--   rw_holder PATH        baton.holder on a soft read/write lock: "free", or "KIND PID MODE"
 --   holder PATH           baton.holder: "free", or "KIND PID NOTE|- CMDLINE?|- STARTED?|-"
 --   unknown PATH          what baton.holder says it cannot tell about this process's flock
 --                         lock on PATH (its first item), and core.platform.lock_table
@@ -93,6 +98,24 @@ elseif mode == "strict_try" then
 elseif mode == "strict_holder" then
   local h = baton.holder(path)
   print(h and (h.kind .. " " .. tostring(h.pid) .. " " .. (h.strict and "strict" or "plain")) or "free")
+elseif mode == "rw_hold" then
+  local rw = baton.rwlock(path, { soft = true, heartbeat = 0.2 })
+  local g = arg[5] == "read" and rw:read() or rw:write()
+  ready(arg[3])
+  hold_until(arg[4])
+  local _, _, code = g:release()
+  print(code or "released")
+elseif mode == "rw_try" then
+  -- the stale threshold is the contender's: three heartbeats, 0.6 s
+  local rw = baton.rwlock(path, { soft = true, heartbeat = 0.2 })
+  local g, _, code
+  local o = arg[4] and { timeout = tonumber(arg[4]) } or nil
+  if arg[3] == "read" then g, _, code = rw:try_read(o) else g, _, code = rw:try_write(o) end
+  print(g and "ok" or code)
+  if g then g:release() end
+elseif mode == "rw_holder" then
+  local h = baton.holder(path)
+  print(h and (h.kind .. " " .. tostring(h.pid) .. " " .. tostring(h.mode)) or "free")
 elseif mode == "holder" then
   local h, msg = baton.holder(path)
   if not h then

@@ -43,6 +43,15 @@ enum { BT_MARKER_PLAIN = 0, BT_MARKER_LEASE = 1, BT_MARKER_OTHER = 2 };
  * contender must agree on the lease), with why into out; else 0. */
 int bt_marker_lease_mismatch(char *out, size_t cap, double theirs, double ours);
 
+/* Longest marker of a soft read/write lock read. */
+#define BT_RW_MARKER_MAX 1024
+
+/* A soft read/write lock's marker, "TOKEN\nPID\nHOST\n" (filelock's SoftReadWriteLock; TOKEN
+ * 32 hexadecimal digits): 1 with token (33 bytes) and, when given, *pid and host (cap bytes,
+ * cut short) filled; else 0. */
+int bt_marker_parse_rw(const char *buf, size_t n, char token[33], long *pid, char *host,
+                       size_t cap);
+
 /* 1 when buf holds exactly the strict sentinel. */
 int bt_marker_is_sentinel(const char *buf, size_t len);
 

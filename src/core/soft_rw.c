@@ -19,7 +19,7 @@
 #include "os/os.h"
 #include "pid.h"
 
-#define MARKER_MAX 1024
+#define MARKER_MAX BT_RW_MARKER_MAX
 #define OPEN_DIR (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
 
 static const char *const held_names[] = {"free", "read", "write"};
@@ -48,30 +48,7 @@ static int side(char *out, size_t cap, const char *path, const char *suffix) {
 
 /* A marker's token, if it is one ("TOKEN\nPID\nHOST\n"): 1 with token filled, else 0. */
 static int parse(const char *buf, size_t n, char token[33]) {
-    if (n < 36 || n > MARKER_MAX || buf[32] != '\n')
-        return 0;
-    for (int i = 0; i < 32; i++)
-        if (!((buf[i] >= '0' && buf[i] <= '9') || (buf[i] >= 'a' && buf[i] <= 'f')))
-            return 0;
-    const char *p = buf + 33, *end = buf + n;
-    if (*p < '1' || *p > '9')
-        return 0;
-    while (p < end && *p >= '0' && *p <= '9')
-        p++;
-    if (p == end || *p != '\n' || p - (buf + 33) > 10)
-        return 0;
-    const char *host = ++p;
-    while (p < end && *p > 0x20 && *p < 0x7f)
-        p++;
-    if (p == host || p - host > 253)
-        return 0;
-    while (p < end && *p == '\n')
-        p++;
-    if (p != end)
-        return 0;
-    memcpy(token, buf, 32);
-    token[32] = '\0';
-    return 1;
+    return bt_marker_parse_rw(buf, n, token, NULL, NULL, 0);
 }
 
 /* Read the marker `name` in dir: 1 (with mtime, token; *valid when it parses, *empty when
@@ -416,16 +393,8 @@ static int describe(int dir, const char *name, bt_softrw_marker *m) {
     char buf[MARKER_MAX + 1], token[33];
     ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, buf, MARKER_MAX) : -1;
     close(fd);
-    if (n <= 0 || !parse(buf, (size_t)n, token))
+    if (n <= 0 || !bt_marker_parse_rw(buf, (size_t)n, token, &m->pid, m->host, sizeof m->host))
         return 0;
-    buf[n] = '\0';
-    m->pid = strtol(buf + 33, NULL, 10);
-    char *host = strchr(buf + 33, '\n') + 1;
-    size_t len = strcspn(host, "\n");
-    if (len >= sizeof m->host)
-        len = sizeof m->host - 1;
-    memcpy(m->host, host, len);
-    m->host[len] = '\0';
     m->mtime = bt_os_mtime(&st);
     return 1;
 }

@@ -2,8 +2,7 @@
  * soft_kinds.c's and windows_holder.c's: those not built for Windows yet, child processes and
  * signals (process.c), read/write locks, semaphores and locks on open descriptors. Each of
  * their functions is there, and raises an error that names the feature, so that a program
- * learns at once what it cannot use. (A soft read/write lock fails as it is tried:
- * core/os/windows_missing.c.) */
+ * learns at once what it cannot use. */
 #include <string.h>
 
 #include "../core/os/os.h"
