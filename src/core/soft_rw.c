@@ -26,16 +26,6 @@ static const char *const held_names[] = {"free", "read", "write"};
 
 static _Thread_local char foreign_why[PATH_MAX + 128]; /* a failure's detail */
 
-void bt_softrw_init(bt_softrw *l, int make_parents, double every, double stale) {
-    memset(l, 0, sizeof *l);
-    bt_soft_init(&l->state, 0644, make_parents, -1);
-    l->fd = l->dir = l->rdir = -1;
-    l->owner = bt_pid();
-    l->make_parents = make_parents;
-    l->every = every;
-    l->stale = stale;
-}
-
 static double wall_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -146,28 +136,6 @@ static int still_ours(const bt_softrw *l, int dir, const char *name) {
            st.st_ino == l->ino;
 }
 
-/* How long a release waits for PATH.state, which a transition holds for microseconds. */
-#define RELEASE_PATIENCE 5.0
-
-/* Take PATH.state (at spath) for a release: 0, or -1 when it cannot be had (its holder
- * lives on past RELEASE_PATIENCE, or it fails). */
-static int take_state(bt_softrw *l, const char *spath) {
-    double until = bt_now() + RELEASE_PATIENCE, pause = 0.0005;
-    for (;;) {
-        bt_err err;
-        int r = bt_soft_try(&l->state, spath, &err);
-        if (r == BT_OK)
-            return 0;
-        if (r != BT_BUSY || bt_now() >= until) {
-            bt_soft_release(&l->state, spath);
-            return -1;
-        }
-        bt_sleep(pause);
-        if (pause < 0.01)
-            pause *= 2;
-    }
-}
-
 /* Remove our marker while the path still names it. The writer's is checked and removed
  * under PATH.state, as every eviction and claim of PATH.write runs: else a peer could evict
  * it and claim PATH.write between the check and the removal, whose marker we would remove.
@@ -179,7 +147,7 @@ static void drop_marker(bt_softrw *l, int dir, const char *path) {
         if (l->owner == bt_pid() && dir >= 0 && still_ours(l, dir, l->name)) {
             if (dir == l->rdir) {
                 unlinkat(dir, l->name, 0);
-            } else if (side(spath, sizeof spath, path, ".state") == 0 && take_state(l, spath) == 0) {
+            } else if (side(spath, sizeof spath, path, ".state") == 0 && bt_softrw_take_state(l, spath) == 0) {
                 if (still_ours(l, dir, l->name))
                     unlinkat(dir, l->name, 0);
                 bt_soft_release(&l->state, spath);

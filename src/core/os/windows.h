@@ -34,4 +34,17 @@ int bt_win_id_of(HANDLE h, bt_win_id *id);
 
 int bt_win_same_id(const bt_win_id *a, const bt_win_id *b);
 
+/* A FILETIME (100 ns ticks from 1601) in seconds since the epoch. */
+static inline double bt_win_epoch(const FILETIME *t) {
+    ULARGE_INTEGER u = {.u = {t->dwLowDateTime, t->dwHighDateTime}};
+    return (double)u.QuadPart / 1e7 - 11644473600.0;
+}
+
+/* Now, in seconds since the epoch. */
+static inline double bt_win_wall_now(void) {
+    FILETIME now;
+    GetSystemTimeAsFileTime(&now);
+    return bt_win_epoch(&now);
+}
+
 #endif

@@ -78,14 +78,8 @@ size_t bt_win_process_token(long pid, char out[BT_TOKEN_LEN], double *started) {
     if (!t)
         return 0;
     if (started)
-        *started = (double)t / 1e7 - 11644473600.0; /* from 1601 to 1970 */
+        *started = (double)t / 1e7 - 11644473600.0; /* from 1601 to 1970, as bt_win_epoch */
     return (size_t)snprintf(out, BT_TOKEN_LEN, "%llu", t);
-}
-
-static double wall_now(void) {
-    FILETIME now;
-    GetSystemTimeAsFileTime(&now);
-    return (double)ticks_of(&now) / 1e7 - 11644473600.0;
 }
 
 /* This process's command line in UTF-8 into out (cap bytes, cut short): its length. */
@@ -105,8 +99,7 @@ static LONG own_cmdline(char *out, size_t cap) {
     return 0;
 }
 
-/* 1 when no process `pid` runs (none there, or it has exited). */
-static int gone(LONG pid) {
+int bt_win_gone(long pid) {
     HANDLE p = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, (DWORD)pid);
     if (!p)
         return GetLastError() == ERROR_INVALID_PARAMETER;
@@ -124,7 +117,7 @@ static int claim(table *t, LONG me) {
             return i;
     for (int i = 0; i < SLOTS; i++) {
         LONG was = t->s[i].pid;
-        if (was > 0 && was != me && gone(was) &&
+        if (was > 0 && was != me && bt_win_gone(was) &&
             InterlockedCompareExchange(&t->s[i].pid, me, was) == was)
             return i;
     }
@@ -136,7 +129,7 @@ static void publish(slot *s, int kind, int shared, const char *note, size_t note
     s->token = creation_of((long)GetCurrentProcessId());
     s->kind = kind;
     s->shared = shared;
-    s->since = wall_now();
+    s->since = bt_win_wall_now();
     if (note) {
         if (note_len > BT_RECORD_NOTE)
             note_len = BT_RECORD_NOTE;

@@ -36,4 +36,8 @@ int bt_win_records(const bt_win_id *id, int kind, long pid, bt_win_record *out, 
  * start in seconds since the epoch. */
 size_t bt_win_process_token(long pid, char out[BT_TOKEN_LEN], double *started);
 
+/* 1 when no process `pid` runs on this host (none there, or it has exited); 0 when one
+ * does, or may (it cannot be asked). */
+int bt_win_gone(long pid);
+
 #endif

@@ -373,12 +373,6 @@ int bt_soft_break(const char *path, bt_err *err) {
     return rc;
 }
 
-/* Seconds since the epoch of a FILETIME. */
-static double epoch_of(const FILETIME *t) {
-    ULARGE_INTEGER u = {.u = {t->dwLowDateTime, t->dwHighDateTime}};
-    return (double)u.QuadPart / 1e7 - 11644473600.0;
-}
-
 int bt_soft_inspect(const char *path, double stale_after, bt_soft_info *info) {
     memset(info, 0, sizeof *info);
     DWORD e;
@@ -402,7 +396,7 @@ int bt_soft_inspect(const char *path, double stale_after, bt_soft_info *info) {
     if (GetFileInformationByHandle(h, &fi) &&
         !(fi.dwFileAttributes & (FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_REPARSE_POINT)) &&
         ReadFile(h, buf, sizeof buf, &got, NULL)) {
-        info->mtime = epoch_of(&fi.ftLastWriteTime);
+        info->mtime = bt_win_epoch(&fi.ftLastWriteTime);
         info->size = ((size_t)fi.nFileSizeHigh << 32) | fi.nFileSizeLow;
         info->named = got <= BT_MARKER_MAX && bt_marker_parse(buf, got, &info->m);
         info->this_host = info->named && same_host(&info->m);

@@ -18,33 +18,13 @@
 #include "../clock.h"
 #include "../pid.h"
 #include "../soft_rw.h"
+#include "windows_records.h"
 
 #define PATH_CAP 4096
 
 static const char *const held_names[] = {"free", "read", "write"};
 
 static _Thread_local char foreign_why[PATH_CAP + 128];
-
-void bt_softrw_init(bt_softrw *l, int make_parents, double every, double stale) {
-    memset(l, 0, sizeof *l);
-    bt_soft_init(&l->state, 0644, make_parents, -1);
-    l->fd = l->dir = l->rdir = -1;
-    l->owner = bt_pid();
-    l->make_parents = make_parents;
-    l->every = every;
-    l->stale = stale;
-}
-
-static double epoch_of(const FILETIME *t) {
-    ULARGE_INTEGER u = {.u = {t->dwLowDateTime, t->dwHighDateTime}};
-    return (double)u.QuadPart / 1e7 - 11644473600.0;
-}
-
-static double wall_now(void) {
-    FILETIME now;
-    GetSystemTimeAsFileTime(&now);
-    return epoch_of(&now);
-}
 
 /* path + suffix (+ "\" + name when name) into out: 0, or -1 when it does not fit. */
 static int side(char *out, const char *path, const char *suffix, const char *name) {
@@ -80,22 +60,11 @@ static int read_marker(const char *path, double *mtime, char token[33], bt_softr
     bt_softrw_marker scratch;
     if (!m)
         m = &scratch;
-    *mtime = epoch_of(&fi.ftLastWriteTime);
+    *mtime = bt_win_epoch(&fi.ftLastWriteTime);
     *valid = regular && bt_marker_parse_rw(buf, n, token, &m->pid, m->host, sizeof m->host);
     *empty = regular && n == 0;
     m->mtime = *mtime;
     return 1;
-}
-
-/* 1 when no process `pid` runs on this host (none there, or it has exited). */
-static int gone(long pid) {
-    HANDLE p = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, (DWORD)pid);
-    if (!p)
-        return GetLastError() == ERROR_INVALID_PARAMETER;
-    DWORD code;
-    int ended = GetExitCodeProcess(p, &code) && code != STILL_ACTIVE;
-    CloseHandle(p);
-    return ended;
 }
 
 /* Evict the marker at `path` when older than the stale threshold or its holder is gone
@@ -108,8 +77,8 @@ static int evict_stale(bt_softrw *l, const char *path, int readers) {
     int valid, valid_after, empty;
     if (!read_marker(path, &before, token, &m, &valid, &empty))
         return 0;
-    int holder_gone = valid && strcmp(m.host, bt_soft_host()) == 0 && gone(m.pid);
-    if (wall_now() - before <= l->stale && !holder_gone)
+    int holder_gone = valid && strcmp(m.host, bt_soft_host()) == 0 && bt_win_gone(m.pid);
+    if (bt_win_wall_now() - before <= l->stale && !holder_gone)
         return 0;
     wchar_t *w = wide(path);
     if (!valid) {
@@ -190,26 +159,6 @@ static void delete_path(const char *path) {
     free(w);
 }
 
-#define RELEASE_PATIENCE 5.0
-
-/* Take PATH.state for a release (soft_rw.c's take_state): 0, or -1. */
-static int take_state(bt_softrw *l, const char *spath) {
-    double until = bt_now() + RELEASE_PATIENCE, pause = 0.0005;
-    for (;;) {
-        bt_err err;
-        int r = bt_soft_try(&l->state, spath, &err);
-        if (r == BT_OK)
-            return 0;
-        if (r != BT_BUSY || bt_now() >= until) {
-            bt_soft_release(&l->state, spath);
-            return -1;
-        }
-        bt_sleep(pause);
-        if (pause < 0.01)
-            pause *= 2;
-    }
-}
-
 /* The path of our marker (the writer's, or a reader's) into out. */
 static int marker_path(const bt_softrw *l, const char *path, char *out) {
     return l->rdir >= 0 ? side(out, path, ".readers", l->name) : side(out, path, ".write", NULL);
@@ -223,7 +172,7 @@ static void drop_marker(bt_softrw *l, const char *path) {
     if (marker_path(l, path, mpath) == 0 && still_ours(l, mpath)) {
         if (l->rdir >= 0) {
             delete_path(mpath);
-        } else if (side(spath, path, ".state", NULL) == 0 && take_state(l, spath) == 0) {
+        } else if (side(spath, path, ".state", NULL) == 0 && bt_softrw_take_state(l, spath) == 0) {
             if (still_ours(l, mpath))
                 delete_path(mpath);
             bt_soft_release(&l->state, spath);
@@ -233,32 +182,44 @@ static void drop_marker(bt_softrw *l, const char *path) {
     l->fd = -1;
 }
 
-/* Whether any reader's marker is left in PATH.readers (stale ones evicted first). */
-static int any_readers(bt_softrw *l, const char *path) {
+/* Call fn(marker path, arg) for each reader's marker in PATH.readers (names that start with
+ * '.' and markers moved aside skipped) until it returns nonzero: 0 when done, 1 when fn
+ * stopped it, -1 when the folder cannot be listed (-2: it lists nothing). */
+static int each_reader(const char *path, int (*fn)(const char *, void *), void *arg) {
     char pattern[PATH_CAP], one[PATH_CAP];
     if (side(pattern, path, ".readers", "*") != 0)
-        return 1;
+        return -1;
     wchar_t *w = wide(pattern);
     WIN32_FIND_DATAW fd;
     HANDLE f = w ? FindFirstFileW(w, &fd) : INVALID_HANDLE_VALUE;
     free(w);
     if (f == INVALID_HANDLE_VALUE)
-        return GetLastError() != ERROR_FILE_NOT_FOUND; /* cannot tell: wait */
-    int found = 0;
+        return GetLastError() == ERROR_FILE_NOT_FOUND ? -2 : -1;
+    int r = 0;
     do {
         char name[300];
         if (fd.cFileName[0] == L'.' ||
             WideCharToMultiByte(CP_UTF8, 0, fd.cFileName, -1, name, sizeof name, NULL, NULL) <= 0 ||
             strstr(name, ".break") || side(one, path, ".readers", name) != 0)
             continue;
-        evict_stale(l, one, 1);
-        wchar_t *wo = wide(one);
-        if (wo && GetFileAttributesW(wo) != INVALID_FILE_ATTRIBUTES)
-            found = 1;
-        free(wo);
-    } while (FindNextFileW(f, &fd));
+        r = fn(one, arg);
+    } while (!r && FindNextFileW(f, &fd));
     FindClose(f);
-    return found;
+    return r ? 1 : 0;
+}
+
+static int evict_and_look(const char *one, void *arg) {
+    evict_stale(arg, one, 1);
+    wchar_t *w = wide(one);
+    int there = w && GetFileAttributesW(w) != INVALID_FILE_ATTRIBUTES;
+    free(w);
+    return there;
+}
+
+/* Whether any reader's marker is left in PATH.readers (stale ones evicted first). */
+static int any_readers(bt_softrw *l, const char *path) {
+    int r = each_reader(path, evict_and_look, l);
+    return r == 1 || r == -1; /* found one, or cannot tell: wait */
 }
 
 /* PATH.readers, made when missing and checked to be a real folder: BT_OK or BT_FAIL. */
@@ -406,32 +367,28 @@ static int describe(const char *path, bt_softrw_marker *m) {
     return read_marker(path, &mtime, token, m, &valid, &empty) && valid;
 }
 
-int bt_softrw_markers(const char *path, bt_softrw_marker *out, int max) {
-    char one[PATH_CAP], pattern[PATH_CAP];
-    int n = 0;
-    if (n < max && side(one, path, ".write", NULL) == 0 && describe(one, &out[n])) {
-        out[n].write = 1;
-        n++;
+typedef struct marker_list {
+    bt_softrw_marker *out;
+    int n, max;
+} marker_list;
+
+static int add_reader(const char *one, void *arg) {
+    marker_list *m = arg;
+    if (describe(one, &m->out[m->n])) {
+        m->out[m->n].write = 0;
+        m->n++;
     }
-    if (side(pattern, path, ".readers", "*") != 0)
-        return n;
-    wchar_t *w = wide(pattern);
-    WIN32_FIND_DATAW fd;
-    HANDLE f = w ? FindFirstFileW(w, &fd) : INVALID_HANDLE_VALUE;
-    free(w);
-    if (f == INVALID_HANDLE_VALUE)
-        return n;
-    do {
-        char name[300];
-        if (fd.cFileName[0] == L'.' ||
-            WideCharToMultiByte(CP_UTF8, 0, fd.cFileName, -1, name, sizeof name, NULL, NULL) <= 0 ||
-            strstr(name, ".break") || side(one, path, ".readers", name) != 0)
-            continue;
-        if (describe(one, &out[n])) {
-            out[n].write = 0;
-            n++;
-        }
-    } while (n < max && FindNextFileW(f, &fd));
-    FindClose(f);
-    return n;
+    return m->n >= m->max;
+}
+
+int bt_softrw_markers(const char *path, bt_softrw_marker *out, int max) {
+    char one[PATH_CAP];
+    marker_list m = {out, 0, max};
+    if (max > 0 && side(one, path, ".write", NULL) == 0 && describe(one, &out[0])) {
+        out[0].write = 1;
+        m.n = 1;
+    }
+    if (m.n < max)
+        each_reader(path, add_reader, &m);
+    return m.n;
 }

@@ -124,18 +124,6 @@ static void unlink_op(void *k, const char *name) {
     free(w);
 }
 
-/* Seconds since the epoch of a FILETIME. */
-static double epoch_of(const FILETIME *t) {
-    ULARGE_INTEGER u = {.u = {t->dwLowDateTime, t->dwHighDateTime}};
-    return (double)u.QuadPart / 1e7 - 11644473600.0;
-}
-
-static double wall_now(void) {
-    FILETIME now;
-    GetSystemTimeAsFileTime(&now);
-    return epoch_of(&now);
-}
-
 /* Call fn(k, UTF-8 name, its find data, arg) for each entry of the folder k but . and ..; it
  * returns 0 to go on. Returns fn's last result, or -1 with *e set when k cannot be listed. */
 static int each_entry(const wchar_t *k, int (*fn)(const wchar_t *, const char *,
@@ -178,7 +166,7 @@ static int scan_one(const wchar_t *k, const char *name, const WIN32_FIND_DATAW *
     scan_arg *a = arg;
     if (name[0] == '.') {
         /* a crashed publisher's private record, once old enough */
-        if (bt_claim_is_private(name) && wall_now() - epoch_of(&fd->ftLastWriteTime) >= BT_CLAIM_PRIVATE_GRACE)
+        if (bt_claim_is_private(name) && bt_win_wall_now() - bt_win_epoch(&fd->ftLastWriteTime) >= BT_CLAIM_PRIVATE_GRACE)
             unlink_op((void *)k, name);
         return 0;
     }
@@ -334,7 +322,7 @@ static int list_one(const wchar_t *k, const char *name, const WIN32_FIND_DATAW *
     memcpy(c->name, name, strlen(name) + 1); /* a claim name: under 64 */
     memcpy(c->token, token, 32);
     c->held = held;
-    c->mtime = epoch_of(&fd->ftLastWriteTime);
+    c->mtime = bt_win_epoch(&fd->ftLastWriteTime);
     wchar_t *w = in_folder(k, name);
     HANDLE h = w ? CreateFileW(w, GENERIC_READ, BT_WIN_SHARE_ALL, NULL, OPEN_EXISTING,
                                FILE_ATTRIBUTE_NORMAL, NULL)
