@@ -229,9 +229,9 @@ int bt_marker_parse_rw(const char *buf, size_t n, char token[33], long *pid, cha
     const char *p = buf + 33, *end = buf + n;
     if (*p < '1' || *p > '9')
         return 0;
-    long v = 0;
-    while (p < end && *p >= '0' && *p <= '9')
-        v = v * 10 + (*p++ - '0'); /* at most 10 digits, checked below before it could wrap */
+    long long v = 0;
+    while (p < end && *p >= '0' && *p <= '9' && p - (buf + 33) < 11)
+        v = v * 10 + (*p++ - '0'); /* 11 digits at most: never near overflow */
     if (p == end || *p != '\n' || p - (buf + 33) > 10)
         return 0;
     const char *h = ++p;
@@ -247,7 +247,7 @@ int bt_marker_parse_rw(const char *buf, size_t n, char token[33], long *pid, cha
     memcpy(token, buf, 32);
     token[32] = '\0';
     if (pid)
-        *pid = v;
+        *pid = (long)v;
     if (host && cap) {
         size_t k = hlen < cap ? hlen : cap - 1;
         memcpy(host, h, k);

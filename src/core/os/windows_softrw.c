@@ -114,8 +114,10 @@ static int create_marker(bt_softrw *l, const char *path, const char *name) {
                                CREATE_NEW, FILE_ATTRIBUTE_NORMAL, NULL)
                  : INVALID_HANDLE_VALUE;
     DWORD e = h == INVALID_HANDLE_VALUE ? GetLastError() : 0, put = 0;
-    if (!e && (!WriteFile(h, text, (DWORD)n, &put, NULL) || put != (DWORD)n))
-        e = put == (DWORD)n ? GetLastError() : ERROR_HANDLE_DISK_FULL;
+    if (!e && !WriteFile(h, text, (DWORD)n, &put, NULL))
+        e = GetLastError();
+    else if (!e && put != (DWORD)n)
+        e = ERROR_HANDLE_DISK_FULL;
     int fd = e ? -1 : _open_osfhandle((intptr_t)h, _O_WRONLY);
     if (!e && fd < 0)
         e = ERROR_TOO_MANY_OPEN_FILES;
