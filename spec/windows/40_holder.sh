@@ -19,6 +19,14 @@ check "baton.holder names another process's soft lock from its marker, with its 
 touch "$dir/hgo2"
 wait $pids 2>/dev/null
 pids=
+killable "$dir/hkill.out" "$wine" "$lua" spec/windows/soft_peer.lua flock_hold "$dir/hkill.lock" "$dir/hready3" "$dir/hgo3" doomed
+wait_file "$dir/hready3"
+hpid=$(tr -d '\r\n' <"$dir/hready3")
+before=$(softpeer holder "$dir/hkill.lock")
+kill -9 "$peer_pid"
+wait "$peer_pid" 2>/dev/null
+check "a killed flock holder's record goes with it" "$before / $(softpeer holder "$dir/hkill.lock")" \
+  "flock $hpid doomed cmdline started / free"
 : >"$dir/free.lock"
 check "baton.holder says free for a free file, and for a missing one" \
   "$(softpeer holder "$dir/free.lock") $(softpeer holder "$dir/missing.lock")" "free free"
