@@ -117,10 +117,10 @@ endif
 
 # Windows, cross-built with mingw-w64 (PLATFORM=windows): Lua 5.4 as lua.exe and lua54.dll
 # (Lua's own mingw build, from Debian's lua5.4 source package), SQLite's amalgamation built
-# in, and the module core.dll, linked against lua54.dll as Windows modules are. Only the
-# flock kind and plain soft locks are built for Windows so far (src/core/os/windows.c,
-# windows_soft.c; doc/platforms.md); the
-# binding's other parts raise "... is not available on Windows yet" (src/lua/windows.c).
+# in, and the module core.dll, linked against lua54.dll as Windows modules are. The flock
+# kind, soft locks with leases and strict claims, holder records and baton.holder are built
+# for Windows so far (src/core/os/windows*.c, src/lua/holder_windows.c; doc/platforms.md);
+# the binding's other parts raise "... is not available on Windows yet" (src/lua/windows.c).
 # tools/windows-deps.sh installs mingw-w64 and wine and fetches the source packages into
 # build/windows; only these targets run it. `make test PLATFORM=windows` runs
 # spec/windows/run.sh under wine (WINEPREFIX in build/windows/wine).
@@ -143,6 +143,11 @@ ifeq ($(PLATFORM),windows)
   BINDING_C = src/lua/module.c src/lua/handle.c src/lua/binding.c src/lua/windows.c
   CORE_C += src/core/os/windows_process.c src/core/signals.c
   BINDING_C += src/lua/process_windows.c src/lua/signals.c
+  CORE_C += src/core/os/windows_lease.c src/core/os/windows_records.c
+  BINDING_C += src/lua/soft.c src/lua/platform.c src/lua/holder_windows.c
+  CORE_C += src/core/strict_claim.c src/core/os/windows_strict.c
+  BINDING_C += src/lua/soft_kinds.c
+  CORE_C += src/core/os/windows_softrw.c
   ALL_MODULES = $(CORE) $(WIN_LUA)/lua.exe
   CORE_C += src/core/rw_lock.c src/core/rw_vfs.c src/core/os/windows_rw.c src/core/os/windows_watch.c
   CORE_C += src/core/semaphore.c

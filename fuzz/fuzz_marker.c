@@ -1,6 +1,7 @@
-/* Soft-lock markers (bt_marker_parse): any bytes a marker file may hold, written by baton,
- * Python filelock or anything else. Beyond memory safety: what is accepted is a valid
- * owner, and an owner written back with bt_marker_format reads the same. */
+/* Soft-lock markers (bt_marker_parse, and bt_marker_parse_rw for soft read/write locks'):
+ * any bytes a marker file may hold, written by baton, Python filelock or anything else.
+ * Beyond memory safety: what is accepted is a valid owner, and an owner written back with
+ * bt_marker_format reads the same. */
 #include <stdint.h>
 #include <string.h>
 
@@ -19,8 +20,19 @@ static int is_strip(unsigned char c) {
     return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
 }
 
+/* A soft read/write lock's marker: a token of 32 hex digits, a pid, a host cut to fit. */
+static void check_rw(const char *data, size_t size) {
+    char token[33], host[16];
+    long pid = 0;
+    if (!bt_marker_parse_rw(data, size, token, &pid, host, sizeof host))
+        return;
+    CHECK(size <= BT_RW_MARKER_MAX && strlen(token) == 32 && strlen(host) < sizeof host);
+    CHECK(pid >= 1 && pid <= 9999999999L && host[0] != '\0');
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     bt_marker m;
+    check_rw((const char *)data, size);
     if (!bt_marker_parse((const char *)data, size, &m))
         return 0;
     CHECK(size <= BT_MARKER_MAX);

@@ -150,12 +150,7 @@ local function inspect(path)
   local fileless = kinds.fileless(path) -- a lock on a server, not in a file: only ask
   local st, msg
   if not fileless then
-    local looked
-    looked, st, msg = pcall(core.lstat, path)
-    if not looked then -- a platform that cannot look yet (Windows)
-      r.unknown = plain(st)
-      return r
-    end
+    st, msg = core.lstat(path)
     if not st then
       if msg then
         r.error = plain(msg)

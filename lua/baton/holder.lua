@@ -21,6 +21,7 @@ local function add_record(e, pid, path)
   local rec = core.record(pid, path)
   if rec then
     e.since, e.note, e.baton = rec.since, rec.note, true
+    e.cmdline = e.cmdline or rec.cmdline -- where the system does not tell it (Windows)
   end
 end
 M.add_record = add_record

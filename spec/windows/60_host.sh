@@ -1,7 +1,8 @@
 # Sourced by run.sh: baton.exe as `make install PLATFORM=windows` lays it out: `baton lock`
 # (the lock held while the command runs, its exit code, -n, -w, -s, -c, the command ended and
-# the lock freed when baton.exe is killed), `baton status`, scripts. The commands are
-# host_peer.exe (spec/windows/host_peer.c), cmd.exe and peer.lua.
+# the lock freed when baton.exe is killed), `baton status` and `baton break` on another
+# process's lock, scripts. The commands are host_peer.exe (spec/windows/host_peer.c), cmd.exe
+# and peer.lua.
 if [ -n "$prefix" ]; then
   echo "== baton.exe lock"
   baton="$prefix/bin/baton.exe"
@@ -99,17 +100,27 @@ LUA
     "closed, child running: false"
 
   echo "== baton.exe status and scripts"
+  background "$dir/statusholder.out" "$wine" "$lua" spec/windows/peer.lua hold "$hlock" "$dir/sready" "$dir/sgo"
+  wait_file "$dir/sready"
   out=$(bat_rc status "$hlock")
   case $out in
-    *"unknown  baton.holder is not available on Windows yet"*"rc 66") check "baton status says it cannot tell, 66" 1 1 ;;
-    *) check "baton status says it cannot tell, 66" "$out" "unknown ... rc 66" ;;
+    *"held   flock  exclusive"*"peer.lua hold"*"rc 1") check "baton status names another process's flock lock, its command, 1" 1 1 ;;
+    *) check "baton status names another process's flock lock, its command, 1" "$out" "held flock exclusive ... peer.lua hold ... rc 1" ;;
+  esac
+  case $(bat_rc break "$hlock") in
+    *"is a flock lock held by pid "*"rc 1") check "baton break leaves a flock lock to its holder, 1" 1 1 ;;
+    *) check "baton break leaves a flock lock to its holder, 1" "$(bat_rc break "$hlock")" "... is a flock lock held by pid ... rc 1" ;;
+  esac
+  touch "$dir/sgo"
+  wait $pids 2>/dev/null
+  pids=
+  case $(bat_rc status "$hlock") in
+    *"  free"*"rc 0") check "baton status: free once released, 0" 1 1 ;;
+    *) check "baton status: free once released, 0" "$(bat_rc status "$hlock")" "... free ... rc 0" ;;
   esac
   check "baton.exe lock -v: a clear refusal, 64" \
     "$(bat lock -v "$hlock" "$hpeer" exit 0 | head -1)" \
     "baton lock: this form of baton lock is not available on Windows yet; there it takes FILE [--] COMMAND [ARGS...] or FILE -c 'command', with -s, -x, -n, -w and -E"
-  check "baton.exe break: what is not built for Windows is said plainly, 69" "$(bat_rc break "$hlock")" \
-    "baton break: baton.holder is not available on Windows yet
-rc 69"
   printf 'local b = require "baton"\nlocal l = b.lock(arg[1])\nprint(l:is_locked(), select(2, ...))\nl:release()\n' >"$dir/script.lua"
   check "baton.exe SCRIPT.lua runs it with baton built in and its arguments" \
     "$(env -u LUA_PATH -u LUA_CPATH "$wine" "$baton" "$dir/script.lua" "$hlock" x y 2>&1 | tr -d '\r')" \

@@ -3,6 +3,7 @@ failed=0 passed=0
 pids=
 
 peer() { "$wine" "$lua" spec/windows/peer.lua "$@" 2>&1 | tr -d '\r'; }
+softpeer() { "$wine" "$lua" spec/windows/soft_peer.lua "$@" 2>&1 | tr -d '\r'; }
 
 check() { # check NAME GOT WANT
   if [ "$2" = "$3" ]; then
@@ -28,6 +29,16 @@ background() {
   ( "$@" 2>&1 | tr -d '\r' >"$out" ) &
   pids="$pids $!"
 }
+
+# killable OUT COMMAND...: start it in the background, its output into OUT (read it with
+# outof), its pid in $peer_pid: wine execs the program itself, so that pid is the process
+killable() {
+  out=$1; shift
+  "$@" >"$out" 2>&1 &
+  peer_pid=$!
+  pids="$pids $peer_pid"
+}
+outof() { tr -d '\r' <"$1"; }
 
 # the waiter's seconds are within [lo, hi]
 within() { awk -v t="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(t >= lo && t <= hi) }'; }

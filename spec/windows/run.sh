@@ -14,15 +14,16 @@ locking=${2:?usage: spec/windows/run.sh BUILD LOCKING_PEER}
 prefix=${3:-}
 wine=${WINE:-wine}
 lua="$build/deps/lua/lua.exe"
-dir="$build/test"
-rm -rf "$dir" && mkdir -p "$dir"
+top="$build/test"
+rm -rf "$top" && mkdir -p "$top"
 export LUA_PATH="lua/?.lua;lua/?/init.lua" LUA_CPATH="$build/?.dll"
-lock="$dir/one.lock"
 . spec/windows/lib.sh
 for f in spec/windows/[0-9][0-9]_*.sh; do
   area=${f#spec/windows/[0-9][0-9]_}
   area=${area%.sh}
-  case " ${WIN_AREAS:-$area} " in *" $area "*) . "$f" ;; esac
+  # each area in a folder of its own: no file of one is taken for another's
+  dir="$top/$area" lock="$top/$area/one.lock"
+  case " ${WIN_AREAS:-$area} " in *" $area "*) mkdir -p "$dir" && . "$f" ;; esac
 done
 
 echo "$passed passed, $failed failed"

@@ -3,6 +3,7 @@
 
 #include "clock.h"
 #include "flock_lock.h"
+#include "holder_records.h"
 #include "rw_lock.h"
 #include "semaphore.h"
 #include "soft_lock.h"
@@ -34,9 +35,13 @@ int bt_kind_pause(void *state, const char *path, double seconds) {
 PATH_LOCK_OPS(flock)
 PATH_LOCK_OPS(soft)
 
+/* The holder record goes first, never outliving the lock (a backend's release may leave it). */
 static void flock_release(void *s, const char *path) {
     (void)path;
-    bt_flock_release(s);
+    bt_flock *l = s;
+    bt_record_drop(l->record);
+    l->record = -1;
+    bt_flock_release(l);
 }
 
 const bt_kind bt_flock_kind = {"baton.flock", "lock file", sizeof(bt_flock), NULL,

@@ -49,24 +49,22 @@ static void mark_lost(bt_beat *b, const char *reason, const char *what, int code
     (void)w; /* a full pipe is readable already */
 }
 
-enum { OK = 0, LOST = 1, TRANSIENT = 2 };
-
 /* One refresh: is the path still our marker? Then touch it through our descriptor. */
 static int refresh(bt_beat *b, int *code) {
     struct stat st;
     if (fstatat(b->dir >= 0 ? b->dir : AT_FDCWD, b->where, &st, AT_SYMLINK_NOFOLLOW) != 0) {
         *code = errno;
-        return errno == ENOENT ? LOST : TRANSIENT;
+        return errno == ENOENT ? BT_BEAT_MISSING : BT_BEAT_TRANSIENT;
     }
     if (st.st_dev != b->dev || st.st_ino != b->ino) {
         *code = 0;
-        return LOST;
+        return BT_BEAT_CHANGED;
     }
     if (futimens(b->fd, NULL) != 0) {
         *code = errno;
-        return TRANSIENT;
+        return BT_BEAT_TRANSIENT;
     }
-    return OK;
+    return BT_BEAT_OK;
 }
 
 /* Until bt_now() reaches `when`: 1 when told to stop meanwhile (the pipe became readable:
@@ -84,24 +82,10 @@ static int wait_until(bt_beat *b, double when) {
 
 /* Under mu: what a refresh found; 1 when the heartbeat ends. */
 static int judge(bt_beat *b, int r, int code, double now, double *last_ok) {
-    if (r == LOST && code == ENOENT) {
-        mark_lost(b, "marker-missing", "its marker was removed", 0);
-        return 1;
-    }
-    if (r == LOST) {
-        mark_lost(b, "owner-changed", "its marker was replaced: another holder took the lease", 0);
-        return 1;
-    }
-    if (r == OK) {
-        *last_ok = now;
-        return 0;
-    }
-    /* failing so long that a contender could take it before the next success */
-    if (now - *last_ok >= b->lease - b->every) {
-        mark_lost(b, "refresh-failed", "its marker could not be refreshed", code);
-        return 1;
-    }
-    return 0;
+    const char *what, *reason = bt_beat_verdict(r, now, last_ok, b->lease, b->every, &what);
+    if (reason)
+        mark_lost(b, reason, what, r == BT_BEAT_TRANSIENT ? code : 0);
+    return reason != NULL;
 }
 
 static void *beat(void *arg) {

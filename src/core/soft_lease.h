@@ -30,4 +30,30 @@ int bt_beat_fd(const bt_beat *b);
  * child's copies are given back. NULL is fine. */
 void bt_beat_stop(bt_beat *b);
 
+/* What one refresh of a heartbeat found (each platform's soft_lease.c makes them). */
+enum { BT_BEAT_OK = 0, BT_BEAT_MISSING = 1, BT_BEAT_CHANGED = 2, BT_BEAT_TRANSIENT = 3 };
+
+/* The heartbeat's verdict on refresh result r at time now: NULL while the lease holds (a
+ * success moves *last_ok to now), else the loss's short name with *what saying what
+ * happened: the marker gone, replaced, or failing refreshes for so long that a contender
+ * could take it before the next success. Inline: the heartbeat of each platform uses it. */
+static inline const char *bt_beat_verdict(int r, double now, double *last_ok, double lease,
+                                          double every, const char **what) {
+    if (r == BT_BEAT_MISSING) {
+        *what = "its marker was removed";
+        return "marker-missing";
+    }
+    if (r == BT_BEAT_CHANGED) {
+        *what = "its marker was replaced: another holder took the lease";
+        return "owner-changed";
+    }
+    if (r == BT_BEAT_OK)
+        *last_ok = now;
+    else if (now - *last_ok >= lease - every) {
+        *what = "its marker could not be refreshed";
+        return "refresh-failed";
+    }
+    return NULL;
+}
+
 #endif

@@ -56,9 +56,6 @@ enum { HELD = 0, STALE = 1, FOREIGN = 2, FORGED = 3, STRICT = 4, MISMATCH = 5 };
 enum { RETRY = 2 }; /* beside BT_OK, BT_BUSY, BT_FAIL: create again */
 
 #define FOREIGN_DETAIL "the file there holds other data, not a lock marker, and is left alone"
-#define STRICT_DETAIL                                                                       \
-    "the file there is the sentinel of a strict soft lock (Python filelock's "             \
-    "StrictSoftFileLock), which only a strict soft lock ({ strict = true }) takes; it is left alone"
 
 /* The detail of the last lease met with another duration on this thread. */
 static _Thread_local char mismatch_why[256];
@@ -201,15 +198,8 @@ static int believed(const bt_marker *m, const struct stat *st) {
 /* A lease marker met by a lease: taken once its holder is gone or it is `lease` old; one of
  * another length is no contract this lock agreed to (filelock's LeaseSettingsMismatch). */
 static int judge_lease(const bt_soft *l, const bt_marker *m, double age) {
-    if (m->duration != l->lease) {
-        char theirs[40], ours[40];
-        bt_marker_duration(theirs, sizeof theirs, m->duration);
-        bt_marker_duration(ours, sizeof ours, l->lease);
-        snprintf(mismatch_why, sizeof mismatch_why,
-                 "it holds a lease of %s s but this lock's lease is %s s: every contender "
-                 "for a path must agree on the lease", theirs, ours);
+    if (bt_marker_lease_mismatch(mismatch_why, sizeof mismatch_why, m->duration, l->lease))
         return MISMATCH;
-    }
     if (same_host(m) && !owner_alive(m))
         return STALE;
     return age >= l->lease ? STALE : HELD;
@@ -352,7 +342,7 @@ static const char *refusal(int verdict, int *code) {
     static const struct {
         int verdict, code;
     } table[] = {{FOREIGN, EEXIST}, {FORGED, EPERM}, {STRICT, EEXIST}, {MISMATCH, EINVAL}};
-    const char *why[] = {FOREIGN_DETAIL, forged_why, STRICT_DETAIL, mismatch_why};
+    const char *why[] = {FOREIGN_DETAIL, forged_why, BT_STRICT_DETAIL, mismatch_why};
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (table[i].verdict == verdict) {
             *code = table[i].code;

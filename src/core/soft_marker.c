@@ -207,3 +207,51 @@ size_t bt_marker_format_lease(char *buf, size_t cap, long pid, const char *host,
         return 0;
     return (size_t)n;
 }
+
+int bt_marker_lease_mismatch(char *out, size_t cap, double theirs, double ours) {
+    if (theirs == ours)
+        return 0;
+    char a[40], b[40];
+    bt_marker_duration(a, sizeof a, theirs);
+    bt_marker_duration(b, sizeof b, ours);
+    snprintf(out, cap, "it holds a lease of %s s but this lock's lease is %s s: every contender "
+                       "for a path must agree on the lease", a, b);
+    return 1;
+}
+
+int bt_marker_parse_rw(const char *buf, size_t n, char token[33], long *pid, char *host,
+                       size_t cap) {
+    if (n < 36 || n > BT_RW_MARKER_MAX || buf[32] != '\n')
+        return 0;
+    for (int i = 0; i < 32; i++)
+        if (!((buf[i] >= '0' && buf[i] <= '9') || (buf[i] >= 'a' && buf[i] <= 'f')))
+            return 0;
+    const char *p = buf + 33, *end = buf + n;
+    if (*p < '1' || *p > '9')
+        return 0;
+    long long v = 0;
+    while (p < end && *p >= '0' && *p <= '9' && p - (buf + 33) < 11)
+        v = v * 10 + (*p++ - '0'); /* 11 digits at most: never near overflow */
+    if (p == end || *p != '\n' || p - (buf + 33) > 10)
+        return 0;
+    const char *h = ++p;
+    while (p < end && *p > 0x20 && *p < 0x7f)
+        p++;
+    size_t hlen = (size_t)(p - h);
+    if (hlen == 0 || hlen > 253)
+        return 0;
+    while (p < end && *p == '\n')
+        p++;
+    if (p != end)
+        return 0;
+    memcpy(token, buf, 32);
+    token[32] = '\0';
+    if (pid)
+        *pid = (long)v;
+    if (host && cap) {
+        size_t k = hlen < cap ? hlen : cap - 1;
+        memcpy(host, h, k);
+        host[k] = '\0';
+    }
+    return 1;
+}

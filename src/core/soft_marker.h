@@ -34,6 +34,24 @@ enum { BT_MARKER_PLAIN = 0, BT_MARKER_LEASE = 1, BT_MARKER_OTHER = 2 };
 #define BT_STRICT_SENTINEL "1\nfilelock-strict-v1\0\n0\n"
 #define BT_STRICT_SENTINEL_LEN 24
 
+/* Why a plain soft lock refuses a strict lock's sentinel at its path. */
+#define BT_STRICT_DETAIL                                                                    \
+    "the file there is the sentinel of a strict soft lock (Python filelock's "             \
+    "StrictSoftFileLock), which only a strict soft lock ({ strict = true }) takes; it is left alone"
+
+/* 1 when a lease of `ours` seconds must refuse a lease marker of `theirs` seconds (every
+ * contender must agree on the lease), with why into out; else 0. */
+int bt_marker_lease_mismatch(char *out, size_t cap, double theirs, double ours);
+
+/* Longest marker of a soft read/write lock read. */
+#define BT_RW_MARKER_MAX 1024
+
+/* A soft read/write lock's marker, "TOKEN\nPID\nHOST\n" (filelock's SoftReadWriteLock; TOKEN
+ * 32 hexadecimal digits): 1 with token (33 bytes) and, when given, *pid and host (cap bytes,
+ * cut short) filled; else 0. */
+int bt_marker_parse_rw(const char *buf, size_t n, char token[33], long *pid, char *host,
+                       size_t cap);
+
 /* 1 when buf holds exactly the strict sentinel. */
 int bt_marker_is_sentinel(const char *buf, size_t len);
 

@@ -19,22 +19,12 @@
 #include "os/os.h"
 #include "pid.h"
 
-#define MARKER_MAX 1024
+#define MARKER_MAX BT_RW_MARKER_MAX
 #define OPEN_DIR (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
 
 static const char *const held_names[] = {"free", "read", "write"};
 
 static _Thread_local char foreign_why[PATH_MAX + 128]; /* a failure's detail */
-
-void bt_softrw_init(bt_softrw *l, int make_parents, double every, double stale) {
-    memset(l, 0, sizeof *l);
-    bt_soft_init(&l->state, 0644, make_parents, -1);
-    l->fd = l->dir = l->rdir = -1;
-    l->owner = bt_pid();
-    l->make_parents = make_parents;
-    l->every = every;
-    l->stale = stale;
-}
 
 static double wall_now(void) {
     struct timespec ts;
@@ -48,30 +38,7 @@ static int side(char *out, size_t cap, const char *path, const char *suffix) {
 
 /* A marker's token, if it is one ("TOKEN\nPID\nHOST\n"): 1 with token filled, else 0. */
 static int parse(const char *buf, size_t n, char token[33]) {
-    if (n < 36 || n > MARKER_MAX || buf[32] != '\n')
-        return 0;
-    for (int i = 0; i < 32; i++)
-        if (!((buf[i] >= '0' && buf[i] <= '9') || (buf[i] >= 'a' && buf[i] <= 'f')))
-            return 0;
-    const char *p = buf + 33, *end = buf + n;
-    if (*p < '1' || *p > '9')
-        return 0;
-    while (p < end && *p >= '0' && *p <= '9')
-        p++;
-    if (p == end || *p != '\n' || p - (buf + 33) > 10)
-        return 0;
-    const char *host = ++p;
-    while (p < end && *p > 0x20 && *p < 0x7f)
-        p++;
-    if (p == host || p - host > 253)
-        return 0;
-    while (p < end && *p == '\n')
-        p++;
-    if (p != end)
-        return 0;
-    memcpy(token, buf, 32);
-    token[32] = '\0';
-    return 1;
+    return bt_marker_parse_rw(buf, n, token, NULL, NULL, 0);
 }
 
 /* Read the marker `name` in dir: 1 (with mtime, token; *valid when it parses, *empty when
@@ -169,28 +136,6 @@ static int still_ours(const bt_softrw *l, int dir, const char *name) {
            st.st_ino == l->ino;
 }
 
-/* How long a release waits for PATH.state, which a transition holds for microseconds. */
-#define RELEASE_PATIENCE 5.0
-
-/* Take PATH.state (at spath) for a release: 0, or -1 when it cannot be had (its holder
- * lives on past RELEASE_PATIENCE, or it fails). */
-static int take_state(bt_softrw *l, const char *spath) {
-    double until = bt_now() + RELEASE_PATIENCE, pause = 0.0005;
-    for (;;) {
-        bt_err err;
-        int r = bt_soft_try(&l->state, spath, &err);
-        if (r == BT_OK)
-            return 0;
-        if (r != BT_BUSY || bt_now() >= until) {
-            bt_soft_release(&l->state, spath);
-            return -1;
-        }
-        bt_sleep(pause);
-        if (pause < 0.01)
-            pause *= 2;
-    }
-}
-
 /* Remove our marker while the path still names it. The writer's is checked and removed
  * under PATH.state, as every eviction and claim of PATH.write runs: else a peer could evict
  * it and claim PATH.write between the check and the removal, whose marker we would remove.
@@ -202,7 +147,7 @@ static void drop_marker(bt_softrw *l, int dir, const char *path) {
         if (l->owner == bt_pid() && dir >= 0 && still_ours(l, dir, l->name)) {
             if (dir == l->rdir) {
                 unlinkat(dir, l->name, 0);
-            } else if (side(spath, sizeof spath, path, ".state") == 0 && take_state(l, spath) == 0) {
+            } else if (side(spath, sizeof spath, path, ".state") == 0 && bt_softrw_take_state(l, spath) == 0) {
                 if (still_ours(l, dir, l->name))
                     unlinkat(dir, l->name, 0);
                 bt_soft_release(&l->state, spath);
@@ -416,16 +361,8 @@ static int describe(int dir, const char *name, bt_softrw_marker *m) {
     char buf[MARKER_MAX + 1], token[33];
     ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, buf, MARKER_MAX) : -1;
     close(fd);
-    if (n <= 0 || !parse(buf, (size_t)n, token))
+    if (n <= 0 || !bt_marker_parse_rw(buf, (size_t)n, token, &m->pid, m->host, sizeof m->host))
         return 0;
-    buf[n] = '\0';
-    m->pid = strtol(buf + 33, NULL, 10);
-    char *host = strchr(buf + 33, '\n') + 1;
-    size_t len = strcspn(host, "\n");
-    if (len >= sizeof m->host)
-        len = sizeof m->host - 1;
-    memcpy(m->host, host, len);
-    m->host[len] = '\0';
     m->mtime = bt_os_mtime(&st);
     return 1;
 }

@@ -10,9 +10,12 @@
 #ifndef BT_SOFT_RW_H
 #define BT_SOFT_RW_H
 
+#include <string.h>
 #include <sys/types.h>
 
+#include "clock.h"
 #include "lock_kind.h"
+#include "pid.h"
 #include "soft_lock.h"
 
 typedef struct bt_softrw {
@@ -33,7 +36,16 @@ typedef struct bt_softrw {
 
 extern const bt_kind bt_softrw_kind; /* state: bt_softrw; held_names: "read", "write" */
 
-void bt_softrw_init(bt_softrw *l, int make_parents, double every, double stale);
+/* Inline: each platform's soft read/write locks share it. */
+static inline void bt_softrw_init(bt_softrw *l, int make_parents, double every, double stale) {
+    memset(l, 0, sizeof *l);
+    bt_soft_init(&l->state, 0644, make_parents, -1);
+    l->fd = l->dir = l->rdir = -1;
+    l->owner = bt_pid();
+    l->make_parents = make_parents;
+    l->every = every;
+    l->stale = stale;
+}
 
 /* Give up a writer's claim that has not become the lock (a wait that ends). */
 void bt_softrw_abandon(bt_softrw *l, const char *path);
@@ -56,5 +68,28 @@ typedef struct bt_softrw_marker {
 /* The markers of the soft read/write lock at `path` (the writer's first) into out: how
  * many, or -1 with errno. Markers that cannot be parsed are left out. */
 int bt_softrw_markers(const char *path, bt_softrw_marker *out, int max);
+
+/* How long a release waits for PATH.state, which a transition holds for microseconds. */
+#define BT_SOFTRW_RELEASE_PATIENCE 5.0
+
+/* Take PATH.state (at spath) for a release: 0, or -1 when it cannot be had (its holder
+ * lives on past BT_SOFTRW_RELEASE_PATIENCE, or it fails). Inline: each platform's soft
+ * read/write locks use it. */
+static inline int bt_softrw_take_state(bt_softrw *l, const char *spath) {
+    double until = bt_now() + BT_SOFTRW_RELEASE_PATIENCE, pause = 0.0005;
+    for (;;) {
+        bt_err err;
+        int r = bt_soft_try(&l->state, spath, &err);
+        if (r == BT_OK)
+            return 0;
+        if (r != BT_BUSY || bt_now() >= until) {
+            bt_soft_release(&l->state, spath);
+            return -1;
+        }
+        bt_sleep(pause);
+        if (pause < 0.01)
+            pause *= 2;
+    }
+}
 
 #endif

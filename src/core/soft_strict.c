@@ -16,33 +16,14 @@
 #include "os/os.h"
 #include "pid.h"
 #include "soft_lock.h"
+#include "strict_claim.h"
 
-#define SUFFIX ".filelock"
-#define CLAIMS "claims"
-#define MAGIC "filelock-strict-v1"
-#define RECORD_MAX 1024
-#define PRIVATE_GRACE 2.0 /* a private record older than this is a crashed publisher's */
+#define SUFFIX BT_CLAIM_SUFFIX
+#define CLAIMS BT_CLAIM_FOLDER
+#define RECORD_MAX BT_CLAIM_RECORD_MAX
+#define PRIVATE_GRACE BT_CLAIM_PRIVATE_GRACE
 
 #define OPEN_DIR (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-
-static int is_hex(const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return 1;
-}
-
-/* "intent-v1-TOKEN.claim" or "held-v1-TOKEN.claim": 1 (held), 0 (intent), or -1. */
-static int claim_state(const char *name, const char **token) {
-    int held = strncmp(name, "held-v1-", 8) == 0;
-    size_t skip = held ? 8 : strncmp(name, "intent-v1-", 10) == 0 ? 10 : 0;
-    if (!skip || strlen(name) != skip + 32 + 6 || strcmp(name + skip + 32, ".claim") != 0 ||
-        !is_hex(name + skip, 32))
-        return -1;
-    if (token)
-        *token = name + skip;
-    return held;
-}
 
 /* ---- the claim folder ---------------------------------------------------------------- */
 
@@ -82,15 +63,10 @@ static int open_claims(int dir, const char *name, int create, bt_err *err) {
 
 /* ---- publishing a record: written in full under a private name, then linked ------------- */
 
-static void private_name(char *out, size_t cap, const char *name) {
-    unsigned long long a = bt_soft_random(), b = bt_soft_random();
-    snprintf(out, cap, ".%s.private-v1-%016llx%016llx.tmp", name, a, b);
-}
-
 /* Publish `record` as `name` in `dir`, never replacing: 0, or -1 with errno (EEXIST). */
 static int publish(int dir, const char *name, const char *record, size_t len, mode_t mode) {
     char tmp[600];
-    private_name(tmp, sizeof tmp, name);
+    bt_claim_private_name(tmp, sizeof tmp, name);
     int fd = openat(dir, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, BT_MODE_BITS(mode));
     if (fd < 0)
         return -1;
@@ -110,28 +86,9 @@ static void reclaim_private(int dir, const char *name, const struct stat *st) {
         unlinkat(dir, name, 0);
 }
 
-static int is_private_of_claim(const char *name) {
-    const char *m = strstr(name, ".private-v1-");
-    if (name[0] != '.' || !m)
-        return 0;
-    char pub[80];
-    size_t n = (size_t)(m - name - 1);
-    if (n >= sizeof pub)
-        return 0;
-    memcpy(pub, name + 1, n);
-    pub[n] = '\0';
-    return claim_state(pub, NULL) >= 0 && strlen(m) == 12 + 32 + 4 &&
-           strcmp(m + 12 + 32, ".tmp") == 0;
-}
-
 /* ---- scanning the claims -------------------------------------------------------------- */
 
-typedef struct scan {
-    int n, any_held;
-    char least_name[64];  /* the least name */
-    char least_key[64];   /* the least "v1-TOKEN.claim" */
-    int has_intent, has_held; /* ours, when asked */
-} scan;
+typedef bt_claim_scan scan;
 
 /* List the claims in `k`: BT_OK with *s, or BT_FAIL (a name that is no claim of this
  * protocol version: EPROTO). `mine`: our token, to note whether our claims are there. */
@@ -152,12 +109,12 @@ static int scan_claims(int k, const char *mine, scan *s, bt_err *err) {
         const char *name = e->d_name;
         struct stat st;
         if (name[0] == '.') {
-            if (is_private_of_claim(name) && fstatat(k, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            if (bt_claim_is_private(name) && fstatat(k, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
                 reclaim_private(k, name, &st);
             continue;
         }
         const char *token;
-        int held = claim_state(name, &token);
+        int held = bt_claim_state(name, &token);
         if (held < 0) {
             r = bt_fail(err, "use", EPROTO,
                         "its claim folder holds a name that is no claim of filelock-strict-v1");
@@ -165,19 +122,7 @@ static int scan_claims(int k, const char *mine, scan *s, bt_err *err) {
         }
         if (fstatat(k, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue; /* gone since it was listed */
-        s->n++;
-        s->any_held |= held;
-        if (!s->least_name[0] || strcmp(name, s->least_name) < 0)
-            memcpy(s->least_name, name, strlen(name) + 1); /* a claim name: under 64 */
-        const char *key = token - 3; /* "v1-TOKEN.claim" */
-        if (!s->least_key[0] || strcmp(key, s->least_key) < 0)
-            memcpy(s->least_key, key, strlen(key) + 1);
-        if (mine && strncmp(token, mine, 32) == 0) {
-            if (held)
-                s->has_held = 1;
-            else
-                s->has_intent = 1;
-        }
+        bt_claim_count(s, name, held, token, mine);
     }
     closedir(d);
     return r;
@@ -207,72 +152,34 @@ static int sentinel(int dir, const char *name, mode_t mode, bt_err *err) {
             return bt_fail(err, "use", EINVAL, "not a regular file");
         if (n < 0)
             return bt_fail(err, "read", saved, NULL);
-        if (bt_marker_is_sentinel(buf, (size_t)n))
-            return BT_OK;
-        bt_marker m;
-        if (n == 0 || bt_marker_parse(buf, (size_t)n, &m))
-            return BT_BUSY; /* a soft lock's marker: its holder has the lock */
-        return bt_fail(err, "use", EEXIST,
-                       "the file there holds other data, not a strict lock's sentinel, and is left alone");
+        return bt_claim_sentinel(buf, (size_t)n, err);
     }
     return BT_BUSY;
 }
 
 /* ---- taking and giving back ----------------------------------------------------------- */
 
-void bt_strict_init(bt_strict *l, mode_t mode, int make_parents) {
-    memset(l, 0, sizeof *l);
-    l->claims = -1;
-    l->mode = mode;
-    l->make_parents = make_parents;
+static int scan_op(void *k, const char *mine, bt_claim_scan *s, bt_err *err) {
+    return scan_claims(*(int *)k, mine, s, err);
 }
+static int publish_op(void *k, const char *name, const char *record, size_t len, mode_t mode) {
+    return publish(*(int *)k, name, record, len, mode);
+}
+static int link_op(void *k, const char *from, const char *to) {
+    return linkat(*(int *)k, from, *(int *)k, to, 0);
+}
+static void unlink_op(void *k, const char *name) { unlinkat(*(int *)k, name, 0); }
 
-static size_t claim_record(char *buf, size_t cap, const char *token) {
-    const char *host = bt_soft_host();
-    char hex[2 * BT_HOST_LEN + 1];
-    size_t i = 0;
-    for (; host[i] && 2 * i + 2 < sizeof hex; i++)
-        snprintf(hex + 2 * i, 3, "%02x", (unsigned char)host[i]);
-    hex[2 * i] = '\0';
-    char start[BT_TOKEN_LEN];
-    int dead;
-    if (bt_proc_token(bt_pid(), start, &dead) == 0)
-        start[0] = '\0';
-    int n = snprintf(buf, cap, MAGIC "\n%s\n%ld\n%s\n%s\n", token, (long)bt_pid(), hex, start);
-    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
-}
+static const bt_claim_ops claim_ops = {scan_op, publish_op, link_op, unlink_op};
 
 /* The doorway in the claim folder k: BT_OK (our claims stay), BT_BUSY (none of ours left),
  * or BT_FAIL. */
 static int doorway(bt_strict *l, int k, bt_err *err) {
-    scan s;
-    if (scan_claims(k, NULL, &s, err) != BT_OK)
-        return BT_FAIL;
-    if (s.n > 0)
-        return BT_BUSY;
-    char token[33], record[RECORD_MAX];
-    snprintf(token, sizeof token, "%016llx%016llx", bt_soft_random(), bt_soft_random());
-    snprintf(l->intent, sizeof l->intent, "intent-v1-%s.claim", token);
-    snprintf(l->held, sizeof l->held, "held-v1-%s.claim", token);
-    size_t len = claim_record(record, sizeof record, token);
-    if (publish(k, l->intent, record, len, l->mode) != 0)
-        return errno == EEXIST ? BT_BUSY : bt_fail(err, "publish a claim for", errno, NULL);
-    int r = scan_claims(k, token, &s, err);
-    if (r == BT_OK && (s.n == 0 || s.any_held || strcmp(s.least_name, l->intent) != 0))
-        r = BT_BUSY;
-    if (r == BT_OK && linkat(k, l->intent, k, l->held, 0) != 0)
-        r = errno == EEXIST ? BT_BUSY : bt_fail(err, "publish a held claim for", errno, NULL);
-    if (r == BT_OK && scan_claims(k, token, &s, err) != BT_OK)
-        r = BT_FAIL;
-    char key[64];
-    snprintf(key, sizeof key, "v1-%s.claim", token);
-    if (r == BT_OK && (!s.has_intent || !s.has_held || strcmp(s.least_key, key) != 0))
-        r = BT_BUSY;
-    if (r != BT_OK) {
-        unlinkat(k, l->held, 0);
-        unlinkat(k, l->intent, 0);
-    }
-    return r;
+    char start[BT_TOKEN_LEN];
+    int dead;
+    if (bt_proc_token(bt_pid(), start, &dead) == 0)
+        start[0] = '\0';
+    return bt_claim_doorway(&claim_ops, &k, l, (long)bt_pid(), bt_soft_host(), start, err);
 }
 
 static void forget(bt_strict *l) {
@@ -332,48 +239,6 @@ const bt_kind bt_strict_kind = {"baton.soft_strict", "strict soft lock", sizeof(
 
 /* ---- looking and breaking ------------------------------------------------------------- */
 
-static int nibble(char c) {
-    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-}
-
-static int from_hex(const char *s, size_t n, char *out, size_t cap) {
-    if (n % 2 || n / 2 >= cap || !is_hex(s, n))
-        return -1;
-    for (size_t i = 0; i < n / 2; i++) /* digits checked above; s is not NUL-terminated */
-        out[i] = (char)(nibble(s[2 * i]) << 4 | nibble(s[2 * i + 1]));
-    out[n / 2] = '\0';
-    return 0;
-}
-
-/* Parse a claim record into c (valid = 1 when it is one). */
-static void parse_record(const char *buf, size_t n, bt_claim *c) {
-    const char *f[6];
-    size_t len[6], count = 0;
-    const char *p = buf, *end = buf + n;
-    while (p < end && count < 6) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        if (!nl)
-            return;
-        f[count] = p;
-        len[count++] = (size_t)(nl - p);
-        p = nl + 1;
-    }
-    if (count != 5 || p != end || len[0] != strlen(MAGIC) || memcmp(f[0], MAGIC, len[0]) != 0 ||
-        len[1] != 32 || memcmp(f[1], c->token, 32) != 0 || len[2] == 0 || len[2] > 10 ||
-        len[4] >= BT_TOKEN_LEN || from_hex(f[3], len[3], c->host, sizeof c->host) != 0)
-        return;
-    char pid[12];
-    memcpy(pid, f[2], len[2]);
-    pid[len[2]] = '\0';
-    char *e;
-    c->pid = strtol(pid, &e, 10);
-    if (*e || c->pid < 1 || c->pid > 2147483647L)
-        return;
-    memcpy(c->start, f[4], len[4]);
-    c->start[len[4]] = '\0';
-    c->valid = 1;
-}
-
 static void read_claim(int k, bt_claim *c) {
     int fd = openat(k, c->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
@@ -386,7 +251,7 @@ static void read_claim(int k, bt_claim *c) {
     if (known)
         c->mtime = bt_os_mtime(&st);
     if (n > 0 && n <= RECORD_MAX)
-        parse_record(buf, (size_t)n, c);
+        bt_claim_parse(buf, (size_t)n, c);
 }
 
 /* The claim folder of `path` for reading: its descriptor, or -1 with errno. */
@@ -417,7 +282,7 @@ int bt_strict_claims(const char *path, bt_claim *out, int max) {
     struct dirent *e;
     while ((e = readdir(d)) != NULL && n < max) {
         const char *token;
-        int held = claim_state(e->d_name, &token);
+        int held = bt_claim_state(e->d_name, &token);
         if (held < 0)
             continue;
         bt_claim *c = &out[n];
@@ -451,7 +316,7 @@ int bt_strict_break(const char *path, bt_err *err) {
     rewinddir(d); /* the scan read it through a copy of the descriptor */
     struct dirent *e;
     while ((e = readdir(d)) != NULL)
-        if (claim_state(e->d_name, NULL) >= 0 && unlinkat(dirfd(d), e->d_name, 0) == 0)
+        if (bt_claim_state(e->d_name, NULL) >= 0 && unlinkat(dirfd(d), e->d_name, 0) == 0)
             removed++;
     closedir(d);
     return removed;

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "../core/lock_path.h"
+#include "../core/os/os.h"
+#include "../core/soft_lock.h"
 #include "binding.h"
 
 const char *bt_lua_check_path(lua_State *L, int idx) {
@@ -81,6 +83,14 @@ void bt_lua_new_class(lua_State *L, const char *name, const luaL_Reg *meta,
     lua_pop(L, 1);
 }
 
+int bt_lua_push_path_error(lua_State *L, const char *what, const char *path, int code) {
+    char buf[16];
+    lua_pushnil(L);
+    lua_pushfstring(L, "baton: cannot %s '%s': %s", what, path, strerror(code));
+    lua_pushstring(L, bt_errno_name(code, buf));
+    return 3;
+}
+
 int bt_lua_push_error(lua_State *L, const char *what, int code, const char *detail) {
     char buf[16];
     lua_pushnil(L);
@@ -107,4 +117,58 @@ const char **bt_lua_string_array(lua_State *L, int idx, const char *what, size_t
     a[n] = NULL;
     *count = n;
     return a;
+}
+
+/* A soft marker's owner, and holders as a lock table lists them (holder.c and the Windows
+ * binding push them alike). */
+void bt_lua_push_marker(lua_State *L, const bt_marker *m) {
+    lua_newtable(L);
+    lua_pushinteger(L, (lua_Integer)m->pid);
+    lua_setfield(L, -2, "pid");
+    lua_pushlstring(L, m->host, m->host_len < BT_HOST_LEN ? m->host_len : BT_HOST_LEN - 1);
+    lua_setfield(L, -2, "host");
+    if (m->token[0]) {
+        lua_pushstring(L, m->token);
+        lua_setfield(L, -2, "token");
+    }
+    if (m->mode == BT_MARKER_LEASE) {
+        lua_pushnumber(L, m->duration);
+        lua_setfield(L, -2, "lease");
+    }
+}
+
+void bt_lua_push_holders(lua_State *L, const bt_lock_holder *h, size_t n) {
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_createtable(L, 0, 2);
+        if (h[i].pid > 0) {
+            lua_pushinteger(L, (lua_Integer)h[i].pid);
+            lua_setfield(L, -2, "pid");
+        }
+        lua_pushboolean(L, h[i].shared);
+        lua_setfield(L, -2, "shared");
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+}
+
+void bt_lua_push_soft_info(lua_State *L, const bt_soft_info *info) {
+    if (info->named)
+        bt_lua_push_marker(L, &info->m);
+    else
+        lua_newtable(L);
+    static const char *const keys[] = {"named", "this_host", "stale", "believed", "foreign", "strict"};
+    const int values[] = {info->named, info->this_host, info->stale, info->believed,
+                          info->foreign, info->strict};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        lua_pushboolean(L, values[i]);
+        lua_setfield(L, -2, keys[i]);
+    }
+    if (info->alive >= 0) {
+        lua_pushboolean(L, info->alive);
+        lua_setfield(L, -2, "alive");
+    }
+    lua_pushnumber(L, info->mtime);
+    lua_setfield(L, -2, "mtime");
+    lua_pushinteger(L, (lua_Integer)info->size);
+    lua_setfield(L, -2, "size");
 }

@@ -32,6 +32,9 @@ int bt_lua_push_error(lua_State *L, const char *what, int code, const char *deta
  * stack; NULL for nil. Anything but strings without NUL bytes raises, naming `what` N. */
 const char **bt_lua_string_array(lua_State *L, int idx, const char *what, size_t *count);
 
+/* nil, "baton: cannot WHAT 'PATH': strerror(code)", the code's name: 3 pushed. */
+int bt_lua_push_path_error(lua_State *L, const char *what, const char *path, int code);
+
 /* A descriptor, or nil for -1. */
 int bt_lua_push_fd(lua_State *L, int fd);
 
@@ -95,11 +98,19 @@ void bt_lua_push_holders(lua_State *L, const struct bt_lock_holder *h, size_t n)
 /* One holder of a record lock: { pid =, shared =, writes =, sqlite = }. */
 void bt_lua_push_record_holder(lua_State *L, const struct bt_lock_holder *h);
 
+/* What a soft marker says (core.marker's table, without the file's and process's users). */
+struct bt_soft_info;
+void bt_lua_push_soft_info(lua_State *L, const struct bt_soft_info *info);
+
+/* core.platform's table: the system's name and what baton.holder can know there. */
+void bt_lua_push_platform(lua_State *L);
+
 /* Add rwlock (lua/rwlock.c), semaphore (lua/semaphore.c), the soft lock handle (lua/soft.c) and the
  * holder functions (lua/holder.c) to the module table on top of the stack. */
 void bt_lua_open_rw(lua_State *L);
 void bt_lua_open_sem(lua_State *L);
 void bt_lua_open_soft(lua_State *L);
+void bt_lua_open_soft_kinds(lua_State *L); /* strict soft locks, soft read/write locks */
 void bt_lua_open_fdlock(lua_State *L); /* core.fd_lock (lua/fdlock.c) */
 void bt_lua_open_holder(lua_State *L);
 

@@ -42,36 +42,6 @@ static int l_token(lua_State *L) {
     return 1;
 }
 
-void bt_lua_push_marker(lua_State *L, const bt_marker *m) {
-    lua_newtable(L);
-    lua_pushinteger(L, (lua_Integer)m->pid);
-    lua_setfield(L, -2, "pid");
-    lua_pushlstring(L, m->host, m->host_len < BT_HOST_LEN ? m->host_len : BT_HOST_LEN - 1);
-    lua_setfield(L, -2, "host");
-    if (m->token[0]) {
-        lua_pushstring(L, m->token);
-        lua_setfield(L, -2, "token");
-    }
-    if (m->mode == BT_MARKER_LEASE) {
-        lua_pushnumber(L, m->duration);
-        lua_setfield(L, -2, "lease");
-    }
-}
-
-void bt_lua_push_holders(lua_State *L, const bt_lock_holder *h, size_t n) {
-    lua_createtable(L, (int)n, 0);
-    for (size_t i = 0; i < n; i++) {
-        lua_createtable(L, 0, 2);
-        if (h[i].pid > 0) {
-            lua_pushinteger(L, (lua_Integer)h[i].pid);
-            lua_setfield(L, -2, "pid");
-        }
-        lua_pushboolean(L, h[i].shared);
-        lua_setfield(L, -2, "shared");
-        lua_rawseti(L, -2, (int)i + 1);
-    }
-}
-
 /* One holder of a record lock: { pid =, shared =, bytes =, sqlite = }. */
 void bt_lua_push_record_holder(lua_State *L, const bt_lock_holder *h) {
     lua_createtable(L, 0, 7);
@@ -150,12 +120,7 @@ static int l_lstat(lua_State *L) {
     if (lstat(path, &st) != 0) {
         if (errno == ENOENT)
             return 0;
-        char buf[16];
-        int saved = errno;
-        lua_pushnil(L);
-        lua_pushfstring(L, "baton: cannot look at '%s': %s", path, strerror(saved));
-        lua_pushstring(L, bt_errno_name(saved, buf));
-        return 3;
+        return bt_lua_push_path_error(L, "look at", path, errno);
     }
     lua_createtable(L, 0, 2);
     lua_pushstring(L, type_name(st.st_mode));
@@ -191,40 +156,12 @@ static int l_marker(lua_State *L) {
     int r = bt_soft_inspect(path, (double)stale_after, &info);
     if (r == 0)
         return 0;
-    if (r < 0) {
-        char buf[16];
-        lua_pushnil(L);
-        lua_pushfstring(L, "baton: cannot read soft lock '%s': %s", path, strerror(errno));
-        lua_pushstring(L, bt_errno_name(errno, buf));
-        return 3;
-    }
-    if (info.named)
-        bt_lua_push_marker(L, &info.m);
-    else
-        lua_newtable(L);
-    lua_pushboolean(L, info.named);
-    lua_setfield(L, -2, "named");
-    lua_pushboolean(L, info.this_host);
-    lua_setfield(L, -2, "this_host");
-    if (info.alive >= 0) {
-        lua_pushboolean(L, info.alive);
-        lua_setfield(L, -2, "alive");
-    }
-    lua_pushboolean(L, info.stale);
-    lua_setfield(L, -2, "stale");
-    lua_pushboolean(L, info.believed);
-    lua_setfield(L, -2, "believed");
-    lua_pushboolean(L, info.foreign);
-    lua_setfield(L, -2, "foreign");
-    lua_pushboolean(L, info.strict);
-    lua_setfield(L, -2, "strict");
+    if (r < 0)
+        return bt_lua_push_path_error(L, "read soft lock", path, errno);
+    bt_lua_push_soft_info(L, &info);
     push_user(L, info.uid, "uid", "user");
     if (!info.believed)
         push_user(L, info.owner_uid, "process_uid", "process_user");
-    lua_pushnumber(L, info.mtime);
-    lua_setfield(L, -2, "mtime");
-    lua_pushinteger(L, (lua_Integer)info.size);
-    lua_setfield(L, -2, "size");
     return 1;
 }
 
@@ -321,30 +258,10 @@ static const luaL_Reg holder_functions[] = {
     {"openers", l_openers},         {"lock_holders", l_lock_holders},
     {"lstat", l_lstat},             {NULL, NULL}};
 
-/* core.platform: { name =, lock_table =, openers =, cmdline =, started = }, what the
- * holder lookup can know on this system (os.h's BT_KNOWS_*). */
-static void push_platform(lua_State *L) {
-    static const struct {
-        const char *name;
-        int bit;
-    } facts[] = {{"lock_table", BT_KNOWS_LOCK_TABLE},
-                 {"openers", BT_KNOWS_OPENERS},
-                 {"cmdline", BT_KNOWS_CMDLINE},
-                 {"started", BT_KNOWS_STARTED}};
-    int knows = bt_os_knows();
-    lua_createtable(L, 0, 5);
-    lua_pushstring(L, bt_os_name());
-    lua_setfield(L, -2, "name");
-    for (size_t i = 0; i < sizeof facts / sizeof facts[0]; i++) {
-        lua_pushboolean(L, (knows & facts[i].bit) != 0);
-        lua_setfield(L, -2, facts[i].name);
-    }
-    lua_setfield(L, -2, "platform");
-}
-
 void bt_lua_open_holder(lua_State *L) {
     luaL_setfuncs(L, holder_functions, 0);
-    push_platform(L);
+    bt_lua_push_platform(L);
+    lua_setfield(L, -2, "platform");
     lua_getfield(L, LUA_REGISTRYINDEX, RECORDS_MT);
     int known = !lua_isnil(L, -1);
     lua_pop(L, 1);

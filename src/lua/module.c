@@ -143,6 +143,7 @@ int luaopen_baton_core(lua_State *L) {
     bt_lua_open_rw(L);
     bt_lua_open_sem(L);
     bt_lua_open_soft(L);
+    bt_lua_open_soft_kinds(L);
     bt_lua_open_fdlock(L);
     bt_lua_open_holder(L);
     return 1;

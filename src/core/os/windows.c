@@ -23,6 +23,7 @@
 #include "../clock.h"
 #include "../flock_lock.h"
 #include "../pid.h"
+#include "windows_records.h"
 
 /* ---- the clock and the process --------------------------------------------------------- */
 
@@ -332,11 +333,13 @@ int bt_flock_pollfd(const bt_flock *l) {
 
 int bt_flock_held(const bt_flock *l) { return l->locked; }
 
-/* Holder records are not kept on Windows yet. */
+/* The holder's record, in the lock file's shared memory (windows_records.c); lock_kinds.c's
+ * release drops it. */
 void bt_flock_record(bt_flock *l, const char *note, size_t note_len) {
-    (void)l;
-    (void)note;
-    (void)note_len;
+    if (!l->locked)
+        return;
+    bt_record_drop(l->record);
+    l->record = bt_win_record_add(BT_RECORD_FLOCK, l->shared, handle_of(l), note, note_len);
 }
 
 void bt_flock_release(bt_flock *l) { drop_fd(l); }

@@ -1,5 +1,5 @@
-/* What the Windows backend's files (windows.c, windows_soft.c) share; nothing else includes
- * it. */
+/* What the Windows backend's files (windows.c, windows_soft.c, windows_lease.c,
+ * windows_strict.c, windows_records.c) and the Windows holder binding share. */
 #ifndef BT_OS_WINDOWS_H
 #define BT_OS_WINDOWS_H
 
@@ -33,5 +33,18 @@ typedef struct bt_win_id {
 int bt_win_id_of(HANDLE h, bt_win_id *id);
 
 int bt_win_same_id(const bt_win_id *a, const bt_win_id *b);
+
+/* A FILETIME (100 ns ticks from 1601) in seconds since the epoch. */
+static inline double bt_win_epoch(const FILETIME *t) {
+    ULARGE_INTEGER u = {.u = {t->dwLowDateTime, t->dwHighDateTime}};
+    return (double)u.QuadPart / 1e7 - 11644473600.0;
+}
+
+/* Now, in seconds since the epoch. */
+static inline double bt_win_wall_now(void) {
+    FILETIME now;
+    GetSystemTimeAsFileTime(&now);
+    return bt_win_epoch(&now);
+}
 
 #endif

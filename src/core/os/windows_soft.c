@@ -1,17 +1,21 @@
-/* Soft locks on Windows (soft_lock.h, plain ones: no leases, no strict claims yet): the lock
- * is a marker made with CREATE_NEW holding its owner in Python filelock's format,
- * "pid\nhost\nstart-token\n", where the start token is the process's creation time in 100 ns
- * ticks, as filelock's process_start_token tells it on Windows. A marker on this host whose
- * process is gone (OpenProcess finds none, or it has exited), or whose pid now names a
- * process created at another time, is broken and taken over; a live owner's never is, nor a
- * file that names no owner and is not empty.
+/* Soft locks on Windows (soft_lock.h): the lock is a marker made with CREATE_NEW holding its
+ * owner in Python filelock's format, "pid\nhost\nstart-token\n", where the start token is the
+ * process's creation time in 100 ns ticks, as filelock's process_start_token tells it on
+ * Windows. A marker on this host whose process is gone (OpenProcess finds none, or it has
+ * exited), or whose pid now names a process created at another time, is broken and taken
+ * over; a live owner's never is, nor a file that names no owner and is not empty. A lease
+ * (filelock's SoftFileLease) writes filelock's protocol 2 marker, is kept young by a heartbeat
+ * thread (windows_lease.c), and is taken once its marker is `lease` seconds old.
  *
- * Breaking is race-free: the marker is opened, read and marked for deletion through one
- * handle, so what goes is the file that was judged, never one a peer made at the path
- * meanwhile. A release deletes the marker only when the path still names the file this
- * lock made. Every handle shares reading, writing and deletion, and none is inherited. */
+ * Breaking is race-free: the marker is opened, read, judged, renamed aside to a random name
+ * and marked for deletion through one handle, so what goes is the file that was judged,
+ * never one a peer made at the path meanwhile, and its name is free at once even while its
+ * holder (a live lease holder, or one an operator breaks) keeps it open. A release deletes
+ * the marker only when the path still names the file this lock made. Every handle shares
+ * reading, writing and deletion, and none is inherited. */
 /* Windows 10's declarations (FileDispositionInfoEx), used where the system has them. */
 #define _WIN32_WINNT 0x0A000002 /* _WIN32_WINNT_WIN10_RS1 */
+#define _CRT_RAND_S /* rand_s */
 #include "windows.h"
 
 #include <errno.h>
@@ -25,6 +29,7 @@
 #include "../pid.h"
 #include "../soft_lock.h"
 #include "../soft_marker.h"
+#include "windows_records.h"
 
 /* How often one attempt may find the marker gone, or break a stale one, before it says busy. */
 #define MAX_ROUNDS 8
@@ -87,20 +92,44 @@ static double age_of(HANDLE h) {
     return b.QuadPart > a.QuadPart ? (double)(b.QuadPart - a.QuadPart) / 1e7 : 0;
 }
 
-/* 1 when the marker open as h may be broken now. */
-static int stale(const bt_soft *l, HANDLE h) {
+/* What a marker at the path is: a holder's to wait for, a stale one to break, a lease of
+ * another length (no contract this lock agreed to) or a strict lock's sentinel: refused. */
+enum { HELD = 0, STALE = 1, MISMATCH = 2, SENTINEL = 3 };
+
+/* The detail of the last lease met with another duration on this thread. */
+static _Thread_local char mismatch_why[256];
+
+static int same_host(const bt_marker *m) {
+    return strlen(m->host) == m->host_len && strcmp(m->host, bt_soft_host()) == 0;
+}
+
+/* A lease marker met by a lease: taken once its holder is gone or it is `lease` old. */
+static int judge_lease(const bt_soft *l, const bt_marker *m, double age) {
+    if (bt_marker_lease_mismatch(mismatch_why, sizeof mismatch_why, m->duration, l->lease))
+        return MISMATCH;
+    if (same_host(m) && !owner_alive(m))
+        return STALE;
+    return age >= l->lease ? STALE : HELD;
+}
+
+/* The verdict on the marker open as h (read from its start). */
+static int verdict(const bt_soft *l, HANDLE h) {
     char buf[BT_MARKER_MAX + 1];
     DWORD got = 0;
     if (!ReadFile(h, buf, sizeof buf, &got, NULL) || got > BT_MARKER_MAX)
-        return 0;
+        return HELD;
     bt_marker m;
+    if (bt_marker_is_sentinel(buf, got))
+        return SENTINEL; /* a strict lock's sentinel: its claims are the lock, never broken */
     if (!bt_marker_parse(buf, got, &m))
-        return got == 0 && age_of(h) > BT_SOFT_MALFORMED_AGE; /* a writer killed at once */
-    if (m.mode != BT_MARKER_PLAIN)
-        return 0; /* a lease's or another protocol's marker: not judged here yet */
-    if (strlen(m.host) != m.host_len || strcmp(m.host, bt_soft_host()) != 0)
-        return l->stale_after >= 0 && age_of(h) > l->stale_after;
-    return !owner_alive(&m);
+        return got == 0 && age_of(h) > BT_SOFT_MALFORMED_AGE ? STALE : HELD; /* killed at once */
+    if (l->force)
+        return STALE;
+    if (l->lease > 0 && m.mode == BT_MARKER_LEASE)
+        return judge_lease(l, &m, age_of(h));
+    if (!same_host(&m))
+        return l->stale_after >= 0 && age_of(h) > l->stale_after ? STALE : HELD;
+    return owner_alive(&m) ? HELD : STALE;
 }
 
 /* Delete the file open as h: its name goes at once where the system can (POSIX semantics,
@@ -113,35 +142,127 @@ static int delete_on_close(HANDLE h) {
     return SetFileInformationByHandle(h, FileDispositionInfo, &later, sizeof later) ? 0 : -1;
 }
 
+unsigned long long bt_soft_random(void) {
+    unsigned a, b;
+    if (rand_s(&a) == 0 && rand_s(&b) == 0)
+        return ((unsigned long long)a << 32) | b;
+    LARGE_INTEGER t;
+    QueryPerformanceCounter(&t);
+    return ((unsigned long long)t.QuadPart ^ ((unsigned long long)GetCurrentProcessId() << 40)) *
+           0x9E3779B97F4A7C15ULL;
+}
+
+/* Move the file open as h (DELETE access) out of the way, to a random name in its folder
+ * (the path w's), never replacing anything: its name is free at once, whoever keeps it open.
+ * 0, or the error. */
+static DWORD move_aside(HANDLE h, const wchar_t *w) {
+    size_t len = wcslen(w), cut = len;
+    while (cut > 0 && w[cut - 1] != L'\\' && w[cut - 1] != L'/' && w[cut - 1] != L':')
+        cut--;
+    size_t room = sizeof(FILE_RENAME_INFO) + (cut + 32) * sizeof(wchar_t);
+    FILE_RENAME_INFO *to = calloc(1, room);
+    if (!to)
+        return ERROR_NOT_ENOUGH_MEMORY;
+    DWORD e = ERROR_ALREADY_EXISTS;
+    for (int i = 0; i < 8 && e == ERROR_ALREADY_EXISTS; i++) {
+        memcpy(to->FileName, w, cut * sizeof(wchar_t));
+        swprintf(to->FileName + cut, 32, L".baton-break.%016llx", bt_soft_random());
+        to->ReplaceIfExists = FALSE;
+        to->RootDirectory = NULL;
+        to->FileNameLength = (DWORD)(wcslen(to->FileName) * sizeof(wchar_t));
+        e = SetFileInformationByHandle(h, FileRenameInfo, to, (DWORD)room) ? 0 : GetLastError();
+    }
+    free(to);
+    return e;
+}
+
 /* Look at the marker in the way: BT_OK when it was stale and is gone now, or was gone
- * already; BT_BUSY when it stands. */
-static int judge(const bt_soft *l, const wchar_t *w) {
+ * already; BT_BUSY when it stands; BT_FAIL (a lease of another length, or the break failed). */
+static int judge(const bt_soft *l, const wchar_t *w, bt_err *err) {
     HANDLE h = CreateFileW(w, GENERIC_READ | DELETE, BT_WIN_SHARE_ALL, NULL, OPEN_EXISTING,
                            FILE_ATTRIBUTE_NORMAL, NULL);
     if (h == INVALID_HANDLE_VALUE) {
         DWORD e = GetLastError();
         return e == ERROR_FILE_NOT_FOUND ? BT_OK : BT_BUSY; /* denied: pending deletion too */
     }
-    int rc = stale(l, h) && delete_on_close(h) == 0 ? BT_OK : BT_BUSY;
+    int v = verdict(l, h), rc = BT_BUSY;
+    if (v == MISMATCH) {
+        rc = bt_fail(err, "use", EINVAL, mismatch_why);
+    } else if (v == SENTINEL) {
+        rc = bt_fail(err, "use", EEXIST, BT_STRICT_DETAIL);
+    } else if (v == STALE) {
+        DWORD e = move_aside(h, w);
+        if (e == 0)
+            rc = delete_on_close(h) == 0 ? BT_OK : BT_BUSY;
+        else if (e == ERROR_NOT_SUPPORTED || e == ERROR_INVALID_PARAMETER)
+            rc = delete_on_close(h) == 0 ? BT_OK : BT_BUSY; /* no rename here: as before */
+        else if (e != ERROR_ACCESS_DENIED && e != ERROR_SHARING_VIOLATION)
+            rc = bt_win_fail(err, "break the stale", e);
+    }
     CloseHandle(h);
     return rc;
 }
 
+/* This acquisition's lease marker (protocol 2), made once per acquisition: its claim (32
+ * random hexadecimal digits) names the acquisition as filelock's token does. */
+static void lease_marker(bt_soft *l, const char *token) {
+    if (l->lease_len > 0 && l->lease_pid == bt_pid())
+        return;
+    char claim[33];
+    unsigned long long a = bt_soft_random(), b = bt_soft_random();
+    snprintf(claim, sizeof claim, "%016llx%016llx", a, b);
+    l->lease_len = bt_marker_format_lease(l->lease_text, sizeof l->lease_text,
+                                          (long)GetCurrentProcessId(), bt_soft_host(), claim,
+                                          l->lease, token);
+    l->lease_pid = bt_pid();
+}
+
 /* Write our marker into the new file open as h: 0, or the error. */
-static DWORD write_marker(HANDLE h) {
+static DWORD write_marker(bt_soft *l, HANDLE h) {
     char token[BT_TOKEN_LEN], buf[BT_HOST_LEN + 2 * BT_TOKEN_LEN];
     token_of(GetCurrentProcess(), token);
-    size_t n = bt_marker_format(buf, sizeof buf, (long)GetCurrentProcessId(), bt_soft_host(), token);
+    size_t n;
+    const char *text = buf;
+    if (l->lease > 0) {
+        lease_marker(l, token);
+        n = l->lease_len;
+        text = l->lease_text;
+    } else {
+        n = bt_marker_format(buf, sizeof buf, (long)GetCurrentProcessId(), bt_soft_host(), token);
+    }
     DWORD put = 0;
     if (n == 0)
         return ERROR_BUFFER_OVERFLOW;
-    if (!WriteFile(h, buf, (DWORD)n, &put, NULL))
+    if (!WriteFile(h, text, (DWORD)n, &put, NULL))
         return GetLastError();
     return put == n ? 0 : ERROR_HANDLE_DISK_FULL;
 }
 
+void bt_soft_set_lease(bt_soft *l, double lease, double every) {
+    l->lease = lease;
+    l->every = every;
+}
+
+int bt_soft_lost(const bt_soft *l, char *why, size_t cap, const char **reason) {
+    return l->fd >= 0 && bt_beat_lost(l->beat, why, cap, reason);
+}
+
+int bt_soft_lostfd(const bt_soft *l) { return l->fd >= 0 ? bt_beat_fd(l->beat) : -1; }
+
+/* A lease just taken: its heartbeat keeps it young. Failing to start it gives the lock back. */
+static int start_beat(bt_soft *l, const char *path, bt_err *err) {
+    l->beat = bt_beat_start(-1, path, path, l->fd, 0, 0, l->lease, l->every);
+    if (l->beat)
+        return BT_OK;
+    int saved = errno;
+    delete_on_close((HANDLE)_get_osfhandle(l->fd)); /* made by us a moment ago, and we live */
+    _close(l->fd);
+    l->fd = -1;
+    return bt_fail(err, "start the heartbeat of the lease", saved, NULL);
+}
+
 static HANDLE create_marker(const wchar_t *w, DWORD *e) {
-    HANDLE h = CreateFileW(w, GENERIC_WRITE, BT_WIN_SHARE_ALL, NULL, CREATE_NEW,
+    HANDLE h = CreateFileW(w, GENERIC_WRITE | FILE_READ_ATTRIBUTES, BT_WIN_SHARE_ALL, NULL, CREATE_NEW,
                            FILE_ATTRIBUTE_NORMAL, NULL);
     *e = h == INVALID_HANDLE_VALUE ? GetLastError() : 0;
     return h;
@@ -150,8 +271,6 @@ static HANDLE create_marker(const wchar_t *w, DWORD *e) {
 int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
     if (l->fd >= 0)
         return BT_OK;
-    if (l->lease > 0)
-        return bt_fail(err, "lock", ENOSYS, "soft leases are not available on Windows yet");
     DWORD e;
     wchar_t *w = bt_win_wide(path, &e);
     if (!w)
@@ -163,7 +282,7 @@ int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
             !bt_win_make_parents(w))
             h = create_marker(w, &e);
         if (h != INVALID_HANDLE_VALUE) {
-            DWORD we = write_marker(h);
+            DWORD we = write_marker(l, h);
             int fd = we ? -1 : _open_osfhandle((intptr_t)h, _O_WRONLY);
             if (fd < 0) {
                 delete_on_close(h);
@@ -173,10 +292,12 @@ int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
             }
             l->fd = fd;
             l->owner = bt_pid();
-            rc = BT_OK;
+            rc = l->lease > 0 ? start_beat(l, path, err) : BT_OK;
         } else if (e == ERROR_FILE_EXISTS || e == ERROR_ALREADY_EXISTS) {
-            if (judge(l, w) == BT_BUSY)
-                break; /* a live holder's */
+            if ((rc = judge(l, w, err)) == BT_OK)
+                rc = BT_BUSY; /* gone: create it again */
+            else
+                break; /* a live holder's, or refused */
         } else if (e == ERROR_ACCESS_DENIED) {
             break; /* pending deletion, or a folder we may not write: busy (as filelock) */
         } else {
@@ -200,17 +321,26 @@ int bt_soft_pollfd(const bt_soft *l) {
     return -1;
 }
 
-int bt_soft_held(const bt_soft *l) { return l->fd >= 0; }
+int bt_soft_held(const bt_soft *l) {
+    char why[8];
+    return l->fd >= 0 && !bt_beat_lost(l->beat, why, sizeof why, NULL);
+}
 
-/* Holder records are not kept on Windows yet. */
+/* Publish the holder's record (windows_records.c), found by the marker's identity. */
 void bt_soft_record(bt_soft *l, const char *note, size_t note_len) {
-    (void)l;
-    (void)note;
-    (void)note_len;
+    if (!bt_soft_held(l))
+        return;
+    bt_record_drop(l->record);
+    l->record = bt_win_record_add(BT_RECORD_SOFT, 0, (HANDLE)_get_osfhandle(l->fd), note, note_len);
 }
 
 /* Delete the marker if the path still names ours, then let ours go. */
 void bt_soft_release(bt_soft *l, const char *path) {
+    bt_beat_stop(l->beat); /* first: it uses the marker's handle */
+    l->beat = NULL;
+    l->lease_len = 0;
+    bt_record_drop(l->record);
+    l->record = -1;
     if (l->fd < 0)
         return;
     DWORD e;
@@ -228,4 +358,58 @@ void bt_soft_release(bt_soft *l, const char *path) {
     free(w);
     _close(l->fd);
     l->fd = -1;
+}
+
+int bt_soft_break(const char *path, bt_err *err) {
+    bt_soft l;
+    bt_soft_init(&l, 0, 0, -1);
+    l.force = 1;
+    DWORD e;
+    wchar_t *w = bt_win_wide(path, &e);
+    if (!w)
+        return bt_win_fail(err, "break", e);
+    int rc = judge(&l, w, err);
+    free(w);
+    return rc;
+}
+
+int bt_soft_inspect(const char *path, double stale_after, bt_soft_info *info) {
+    memset(info, 0, sizeof *info);
+    DWORD e;
+    wchar_t *w = bt_win_wide(path, &e);
+    if (!w) {
+        errno = bt_win_errno(e);
+        return -1;
+    }
+    HANDLE h = CreateFileW(w, GENERIC_READ, BT_WIN_SHARE_ALL, NULL, OPEN_EXISTING,
+                           FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, NULL);
+    e = h == INVALID_HANDLE_VALUE ? GetLastError() : 0;
+    free(w);
+    if (e) {
+        errno = bt_win_errno(e);
+        return e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND ? 0 : -1;
+    }
+    BY_HANDLE_FILE_INFORMATION fi;
+    char buf[BT_MARKER_MAX + 1];
+    DWORD got = 0;
+    int r = 0;
+    if (GetFileInformationByHandle(h, &fi) &&
+        !(fi.dwFileAttributes & (FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_REPARSE_POINT)) &&
+        ReadFile(h, buf, sizeof buf, &got, NULL)) {
+        info->mtime = bt_win_epoch(&fi.ftLastWriteTime);
+        info->size = ((size_t)fi.nFileSizeHigh << 32) | fi.nFileSizeLow;
+        info->named = got <= BT_MARKER_MAX && bt_marker_parse(buf, got, &info->m);
+        info->this_host = info->named && same_host(&info->m);
+        info->alive = !info->named ? -1 : info->this_host ? owner_alive(&info->m) : -1;
+        info->strict = bt_marker_is_sentinel(buf, got);
+        info->foreign = !info->named && !info->strict && got > 0;
+        info->believed = 1; /* no file owner to hold it against */
+        bt_soft judge_with;
+        bt_soft_init(&judge_with, 0, 0, stale_after);
+        SetFilePointer(h, 0, NULL, FILE_BEGIN);
+        info->stale = verdict(&judge_with, h) == STALE;
+        r = 1;
+    }
+    CloseHandle(h);
+    return r;
 }
