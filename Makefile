@@ -140,6 +140,7 @@ ifeq ($(PLATFORM),windows)
   CORE = $(BUILD)/baton/core.dll
   CORE_C = src/core/errors.c src/core/lock_kinds.c src/core/soft_marker.c $(OS_C_windows) \
 	src/core/os/windows_soft.c src/core/os/windows_missing.c
+  CORE_C += src/core/os/windows_watch.c
   BINDING_C = src/lua/module.c src/lua/handle.c src/lua/binding.c src/lua/windows.c
   ALL_MODULES = $(CORE) $(WIN_LUA)/lua.exe
   ETCD = 0

@@ -187,18 +187,46 @@ int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
     return rc;
 }
 
-/* No sign of a release is waited for yet: the pause between two attempts. */
-int bt_soft_wait(bt_soft *l, const char *path, double seconds) {
-    (void)l;
-    (void)path;
-    bt_sleep(seconds);
+/* The folder holding `path` into dir (cap bytes), and where the entry's name starts in
+ * path: "." for a bare name, "C:" for "C:x", a root ("\\", "C:\\") kept whole, else everything
+ * before the last separator. -1 when it does not fit. */
+static int folder_of(const char *path, char *dir, size_t cap, const char **entry) {
+    const char *sep = NULL; /* the last separator */
+    for (const char *p = path; *p; p++)
+        if (*p == '/' || *p == '\\')
+            sep = p;
+    const char *name = sep ? sep + 1 : path[0] && path[1] == ':' ? path + 2 : path;
+    size_t len = (size_t)(name - path);
+    if (sep && len > 1 && !(len == 3 && path[1] == ':'))
+        len--; /* the separator after a folder's name */
+    if (len + 2 > cap)
+        return -1;
+    if (len == 0)
+        dir[len++] = '.';
+    else
+        memcpy(dir, path, len);
+    dir[len] = '\0';
+    *entry = name;
     return 0;
 }
 
-int bt_soft_pollfd(const bt_soft *l) {
-    (void)l;
-    return -1;
+/* A wait on a change notification for the marker's folder (windows_watch.c): woken when a
+ * name there changes, as the marker's leaving does; the first call arms it. Sleeps where
+ * none can be had. */
+int bt_soft_wait(bt_soft *l, const char *path, double seconds) {
+    char dir[4096];
+    const char *entry;
+    if (folder_of(path, dir, sizeof dir, &entry) != 0) {
+        bt_sleep(seconds);
+        return 0;
+    }
+    const char *dirs[1] = {dir};
+    int woke = bt_watch_wait(&l->watch, dirs, 1, entry, seconds);
+    return woke == BT_WOKE_EVENT || woke == BT_WOKE_REPLACED;
 }
+
+/* A change notification is a handle, not a descriptor: an event loop's `poll` gets none. */
+int bt_soft_pollfd(const bt_soft *l) { return bt_watch_fd(&l->watch); }
 
 int bt_soft_held(const bt_soft *l) { return l->fd >= 0; }
 
@@ -211,6 +239,7 @@ void bt_soft_record(bt_soft *l, const char *note, size_t note_len) {
 
 /* Delete the marker if the path still names ours, then let ours go. */
 void bt_soft_release(bt_soft *l, const char *path) {
+    bt_watch_stop(&l->watch);
     if (l->fd < 0)
         return;
     DWORD e;
