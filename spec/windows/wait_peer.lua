@@ -17,21 +17,19 @@ local baton = require "baton"
 
 local mode = arg[1]
 
-local function exists(name)
-  local f = io.open(name, "rb")
+-- Whether `name` opens in mode `how` ("rb": it exists; "wb": it is made), closing it again.
+local function opens(name, how)
+  local f = io.open(name, how)
   if f then f:close() end
   return f ~= nil
 end
 
-local function touch(name)
-  local f = assert(io.open(name, "wb"))
-  f:close()
-end
+local function touch(name) assert(opens(name, "wb"), name) end
 
 -- until `name` exists; a peer that never makes it ends the run (wine's first starts are slow)
 local function await(name)
   local give_up = baton.now() + 120
-  while not exists(name) do
+  while not opens(name, "rb") do
     if baton.now() > give_up then error("wait_peer.lua: no " .. name .. " after 120 s") end
     baton.sleep(0.001)
   end
@@ -81,7 +79,7 @@ elseif mode == "timeout" then
 elseif mode == "churn" then
   local dir, go, n = arg[2], arg[4], 0
   touch(arg[3])
-  while not exists(go) do
+  while not opens(go, "rb") do
     n = n + 1
     touch(dir .. "/churn." .. n)
     os.remove(dir .. "/churn." .. n)
