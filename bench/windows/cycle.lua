@@ -4,20 +4,23 @@
 -- QueryPerformanceCounter; on Windows os.clock() counts wall time too), the median of five
 -- batches.
 --   lua.exe bench/windows/cycle.lua DIR [N]
-package.path = arg[0]:match("^(.-)[^/\\]*$") .. "../?.lua;" .. package.path
-local common = require "common"
-local baton = common.baton
+local baton = require "baton"
 
-local dir, n = common.args(20000)
+local dir, n = arg[1], tonumber(arg[2]) or 10000
+
+-- Wall nanoseconds per call of fn over k calls.
+local function wall(k, fn)
+  local t0 = baton.now()
+  for _ = 1, k do fn() end
+  return (baton.now() - t0) / k * 1e9
+end
 
 -- The median of five batches of cycles/5 (after a warm-up): wine's server is shared by
 -- every wine process of the prefix, and a batch that met another's traffic stands out.
 local function show(name, cycles, fn)
   local batch, walls = math.max(1, math.floor(cycles / 5)), {}
-  for i = 1, 5 do
-    local _, wall = common.measure(batch, i == 1 and math.floor(batch / 2) or 0, fn)
-    walls[i] = wall
-  end
+  wall(math.floor(batch / 2), fn) -- warm up
+  for i = 1, 5 do walls[i] = wall(batch, fn) end
   table.sort(walls)
   print(string.format("%-44s %9.0f ns/cycle (batches %.0f to %.0f)", name, walls[3], walls[1],
     walls[5]))

@@ -3,6 +3,15 @@
 # spec/windows/wait_peer.lua (hand-off rounds) and peer.lua (holders).
 echo "== waits with a deadline across wine processes"
 
+# to_file OUT PEER-ARGS...: wait_peer.lua's output into OUT. Through a file, not a pipe: a
+# wineserver that a wine program starts inherits the pipe and would hold it open after the
+# program ends.
+to_file() {
+  out=$1; shift
+  "$wine" "$lua" spec/windows/wait_peer.lua "$@" >"$out.raw" 2>&1
+  tr -d '\r' <"$out.raw" >"$out"
+}
+
 # gaps KIND ROUNDS: ROUNDS hand-offs from a holder process to a waiter process with a 30 s
 # timeout, each released 0.1 s after the waiter began to wait. Prints how many the waiter
 # got, then the median and the largest gap from release to acquisition, in ms (both
@@ -10,10 +19,10 @@ echo "== waits with a deadline across wine processes"
 gaps() {
   w="$dir/gaps-$1"
   rm -rf "$w" && mkdir -p "$w/sync" "$w/lock"
-  background "$w/holder.out" "$wine" "$lua" spec/windows/wait_peer.lua hold "$1" "$w/lock/x.lock" "$w/sync" "$2" 0.1
-  "$wine" "$lua" spec/windows/wait_peer.lua wait "$1" "$w/lock/x.lock" "$w/sync" "$2" 30 2>&1 | tr -d '\r' >"$w/waiter.out"
-  wait $pids 2>/dev/null
-  pids=
+  to_file "$w/holder.out" hold "$1" "$w/lock/x.lock" "$w/sync" "$2" 0.1 &
+  holder=$!
+  to_file "$w/waiter.out" wait "$1" "$w/lock/x.lock" "$w/sync" "$2" 30
+  wait $holder
   paste "$w/holder.out" "$w/waiter.out" |
     awk '$2 ~ /^[0-9.]+$/ && $1 ~ /^[0-9.]+$/ { print ($2 - $1) * 1000 }' | sort -n |
     awk '{ a[NR] = $1 } END { if (NR == 0) print 0, 1e9, 1e9; else printf "%d %.3f %.3f\n", NR, a[int((NR + 1) / 2)], a[NR] }'
@@ -36,15 +45,19 @@ soft="$dir/waits/soft.lock"
 mkdir -p "$dir/waits"
 background "$dir/waits/holder.out" "$wine" "$lua" spec/windows/peer.lua soft_hold "$soft" "$dir/waits/ready" "$dir/waits/go"
 wait_file "$dir/waits/ready"
-set -- $("$wine" "$lua" spec/windows/wait_peer.lua timeout soft "$soft" 1.0 "$dir/waits/started" 2>&1 | tr -d '\r')
+to_file "$dir/waits/timeout1" timeout soft "$soft" 1.0 "$dir/waits/started"
+set -- $(cat "$dir/waits/timeout1")
 check "soft: a 1 s timeout gives up with the timeout code" "${1:-}" timeout
 if within "${2:-0}" 0.95 1.5; then check "soft: it waited about 1 s (${2} s)" 1 1
 else check "soft: the timeout waited about 1 s" "${2:-none} s" "0.95 to 1.5 s"; fi
 # other names coming and going in the folder wake the waiter, which looks and waits on
-background "$dir/waits/churn.out" "$wine" "$lua" spec/windows/wait_peer.lua churn "$dir/waits" "$dir/waits/churning" "$dir/waits/stop"
+to_file "$dir/waits/churn.out" churn "$dir/waits" "$dir/waits/churning" "$dir/waits/stop" &
+churn=$!
 wait_file "$dir/waits/churning"
-set -- $("$wine" "$lua" spec/windows/wait_peer.lua timeout soft "$soft" 1.0 "$dir/waits/started2" 2>&1 | tr -d '\r')
+to_file "$dir/waits/timeout2" timeout soft "$soft" 1.0 "$dir/waits/started2"
+set -- $(cat "$dir/waits/timeout2")
 touch "$dir/waits/stop"
+wait $churn
 check "soft: with other names changing in its folder, a 1 s timeout still gives up" "${1:-}" timeout
 if within "${2:-0}" 0.95 1.5; then check "soft: it waited about 1 s (${2} s)" 1 1
 else check "soft: the timeout among changes waited about 1 s" "${2:-none} s" "0.95 to 1.5 s"; fi
