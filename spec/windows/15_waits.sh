@@ -12,16 +12,17 @@ to_file() {
   tr -d '\r' <"$out.raw" >"$out"
 }
 
-# gaps KIND ROUNDS: ROUNDS hand-offs from a holder process to a waiter process with a 30 s
-# timeout, each released 0.1 s after the waiter began to wait. Prints how many the waiter
-# got, then the median and the largest gap from release to acquisition, in ms (both
-# processes read QueryPerformanceCounter, one clock for all).
+# gaps KIND ROUNDS [SEP]: ROUNDS hand-offs from a holder process to a waiter process with a
+# 30 s timeout, each released 0.1 s after the waiter began to wait, on the lock lock/x.lock
+# (SEP between the two, default /). Prints how many the waiter got, then the median and the
+# largest gap from release to acquisition, in ms (both processes read
+# QueryPerformanceCounter, one clock for all).
 gaps() {
   w="$dir/gaps-$1"
   rm -rf "$w" && mkdir -p "$w/sync" "$w/lock"
-  to_file "$w/holder.out" hold "$1" "$w/lock/x.lock" "$w/sync" "$2" 0.1 &
+  to_file "$w/holder.out" hold "$1" "$w/lock${3:-/}x.lock" "$w/sync" "$2" 0.1 &
   holder=$!
-  to_file "$w/waiter.out" wait "$1" "$w/lock/x.lock" "$w/sync" "$2" 30
+  to_file "$w/waiter.out" wait "$1" "$w/lock${3:-/}x.lock" "$w/sync" "$2" 30
   wait $holder
   paste "$w/holder.out" "$w/waiter.out" |
     awk '$2 ~ /^[0-9.]+$/ && $1 ~ /^[0-9.]+$/ { print ($2 - $1) * 1000 }' | sort -n |
@@ -33,7 +34,8 @@ check "flock: the waiter got the lock in every round" "$1" 15
 if within "$3" 0 300; then check "flock: every hand-off within 0.3 s of the release (median $2 ms, largest $3 ms)" 1 1
 else check "flock: every hand-off within 0.3 s of the release" "largest $3 ms" "at most 300 ms"; fi
 
-set -- $(gaps soft 15)
+# the marker's folder told by a backslash, as Windows paths are written
+set -- $(gaps soft 15 '\')
 check "soft: the waiter got the lock in every round" "$1" 15
 if within "$3" 0 300; then check "soft: every hand-off within 0.3 s of the release (largest $3 ms)" 1 1
 else check "soft: every hand-off within 0.3 s of the release" "largest $3 ms" "at most 300 ms"; fi
