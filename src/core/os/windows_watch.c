@@ -1,8 +1,11 @@
 /* The release watch (os.h's bt_watch_*) on Windows: a change notification on a soft
  * marker's folder (FindFirstChangeNotificationW with FILE_NOTIFY_CHANGE_FILE_NAME), which is
  * signalled when a name in the folder is created, deleted or renamed, so a waiter tries again
- * as soon as the marker leaves it. The notification names no file: any name changing in the
- * folder is a reason for one more attempt (the caller's pauses still bound every wait).
+ * as soon as the marker leaves it. The notification names no file: when it comes, the
+ * marker's name is looked up (GetFileAttributesW, far cheaper than an attempt); while it is
+ * still there the rest of the pause is slept, so other names coming and going in a busy
+ * folder cost one look a pause and no attempt (a release among them is then found at the
+ * pause's end, as without a watch). The caller's pauses bound every wait.
  *
  * Lock files are not watched: no notification tells of an unlock or of a handle closed, so
  * a flock wait with a deadline is a series of attempts (windows.c).
@@ -79,21 +82,52 @@ static DWORD millis(double seconds) {
     return (double)ms < seconds * 1000.0 ? ms + 1 : ms;
 }
 
+/* 1 while the entry `entry` of the folder `folder` is there (or cannot be told), 0 once it
+ * is gone or pending deletion. */
+static int still_there(const char *folder, const char *entry) {
+    DWORD e;
+    wchar_t *dir = bt_win_wide(folder, &e), *name = bt_win_wide(entry, &e);
+    wchar_t *whole = dir && name ? malloc((wcslen(dir) + wcslen(name) + 2) * sizeof *whole) : NULL;
+    int there = 1;
+    if (whole) {
+        size_t n = wcslen(dir);
+        wcscpy(whole, dir);
+        if (n && dir[n - 1] != L'\\' && dir[n - 1] != L'/' && dir[n - 1] != L':')
+            wcscat(whole, L"\\"); /* a root ("C:\\", "\\") or a drive ("C:") has its own */
+        wcscat(whole, name);
+        there = GetFileAttributesW(whole) != INVALID_FILE_ATTRIBUTES;
+        e = GetLastError();
+        if (!there && e != ERROR_FILE_NOT_FOUND && e != ERROR_ACCESS_DENIED)
+            there = 1; /* not a sign of a release: let the pause end as it would */
+    }
+    free(whole);
+    free(name);
+    free(dir);
+    return there;
+}
+
 int bt_watch_wait(bt_watch *w, const char *const *paths, int folder, const char *entry,
                   double seconds) {
-    (void)entry; /* the notification names no file */
     if (w->fd < 0) {
         if (folder && w->n == 1 && arm(w, paths[0]))
             return BT_WOKE_ARMED;
         bt_sleep(seconds);
         return BT_WOKE_NOTHING;
     }
+    double deadline = bt_now() + (seconds > 0 ? seconds : 0);
     DWORD r = WaitForSingleObject(handle_of(w), millis(seconds));
     if (r == WAIT_TIMEOUT)
         return BT_WOKE_NOTHING;
-    if (r == WAIT_OBJECT_0 && FindNextChangeNotification(handle_of(w)))
+    if (r != WAIT_OBJECT_0 || !FindNextChangeNotification(handle_of(w))) {
+        /* The folder went away, or the handle failed: armed again, on what is there, next
+         * time. */
+        stop(w);
+        return BT_WOKE_REPLACED;
+    }
+    if (!entry || !still_there(paths[0], entry))
         return BT_WOKE_EVENT;
-    /* The folder went away, or the handle failed: armed again, on what is there, next time. */
-    stop(w);
-    return BT_WOKE_REPLACED;
+    /* Another name changed, and the marker is still there: no attempt for that, and the rest
+     * of the pause is slept, so that a busy folder costs at most one look a pause. */
+    bt_sleep(deadline - bt_now());
+    return BT_WOKE_NOTHING;
 }
