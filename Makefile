@@ -463,9 +463,18 @@ clean:
 example: $(CORE)
 	$(TEST_ENV) $(LUA_BIN) examples/quickstart.lua
 
+ifeq ($(PLATFORM),windows)
+# under wine (bench/windows/run.sh); BENCH_BEFORE=DIR measures another build's core.dll beside
+$(BUILD)/lock_wait_probe.exe: bench/windows/lock_wait_probe.c
+	$(CC) $(CFLAGS) $(WARN) $< -o $@
+
+bench: all $(BUILD)/lock_wait_probe.exe
+	$(WIN_ENV) sh bench/windows/run.sh $(BUILD) $(BUILD)/lock_wait_probe.exe $(BENCH_BEFORE)
+else
 bench: $(CORE) $(if $(HAVE_HOST),$(HOST))
 	$(MAKE) --no-print-directory PLATFORM=posix build/$(LUA)-posix/baton/core.so
 	$(TEST_ENV) LUA_BIN=$(LUA_BIN) BATON_POSIX_CPATH="$(CURDIR)/build/$(LUA)-posix/?.so;;" sh bench/run.sh
+endif
 
 # etcd locks against `etcdctl lock`, on an etcd the bench starts on loopback
 bench-etcd: $(ALL_MODULES)

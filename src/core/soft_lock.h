@@ -46,6 +46,8 @@ typedef struct bt_soft {
     char lease_text[BT_HOST_LEN + 2 * BT_TOKEN_LEN + 160];
     bt_beat *beat;
     int force;         /* an operator's break: any marker is taken for stale (bt_soft_break) */
+    char why[256];     /* a refusal's detail, read by the caller before its next attempt
+                        * (a field, not thread-local: mingw's emulated TLS needs libgcc's DLL) */
 } bt_soft;
 
 void bt_soft_init(bt_soft *l, mode_t mode, int make_parents, double stale_after);

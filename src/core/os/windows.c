@@ -318,7 +318,10 @@ int bt_flock_try(bt_flock *l, const char *path, bt_err *err) { return take(l, pa
 
 int bt_flock_block(bt_flock *l, const char *path, bt_err *err) { return take(l, path, 1, err); }
 
-/* No change notification tells of an unlock: the pause between two attempts. */
+/* No change notification tells of an unlock: the pause between two attempts. A LockFileEx
+ * request left pending on a handle opened with FILE_FLAG_OVERLAPPED would be a wait on the
+ * lock itself, but wine (8.0) queues none: it says ERROR_IO_PENDING and never grants the
+ * lock (bench/windows/lock_wait_probe.c asks the system at hand). */
 int bt_flock_wait(bt_flock *l, const char *path, double seconds) {
     (void)l;
     (void)path;

@@ -97,15 +97,13 @@ static double age_of(HANDLE h) {
 enum { HELD = 0, STALE = 1, MISMATCH = 2, SENTINEL = 3 };
 
 /* The detail of the last lease met with another duration on this thread. */
-static _Thread_local char mismatch_why[256];
-
 static int same_host(const bt_marker *m) {
     return strlen(m->host) == m->host_len && strcmp(m->host, bt_soft_host()) == 0;
 }
 
 /* A lease marker met by a lease: taken once its holder is gone or it is `lease` old. */
-static int judge_lease(const bt_soft *l, const bt_marker *m, double age) {
-    if (bt_marker_lease_mismatch(mismatch_why, sizeof mismatch_why, m->duration, l->lease))
+static int judge_lease(bt_soft *l, const bt_marker *m, double age) {
+    if (bt_marker_lease_mismatch(l->why, sizeof l->why, m->duration, l->lease))
         return MISMATCH;
     if (same_host(m) && !owner_alive(m))
         return STALE;
@@ -113,7 +111,7 @@ static int judge_lease(const bt_soft *l, const bt_marker *m, double age) {
 }
 
 /* The verdict on the marker open as h (read from its start). */
-static int verdict(const bt_soft *l, HANDLE h) {
+static int verdict(bt_soft *l, HANDLE h) {
     char buf[BT_MARKER_MAX + 1];
     DWORD got = 0;
     if (!ReadFile(h, buf, sizeof buf, &got, NULL) || got > BT_MARKER_MAX)
@@ -178,7 +176,7 @@ static DWORD move_aside(HANDLE h, const wchar_t *w) {
 
 /* Look at the marker in the way: BT_OK when it was stale and is gone now, or was gone
  * already; BT_BUSY when it stands; BT_FAIL (a lease of another length, or the break failed). */
-static int judge(const bt_soft *l, const wchar_t *w, bt_err *err) {
+static int judge(bt_soft *l, const wchar_t *w, bt_err *err) {
     HANDLE h = CreateFileW(w, GENERIC_READ | DELETE, BT_WIN_SHARE_ALL, NULL, OPEN_EXISTING,
                            FILE_ATTRIBUTE_NORMAL, NULL);
     if (h == INVALID_HANDLE_VALUE) {
@@ -187,7 +185,7 @@ static int judge(const bt_soft *l, const wchar_t *w, bt_err *err) {
     }
     int v = verdict(l, h), rc = BT_BUSY;
     if (v == MISMATCH) {
-        rc = bt_fail(err, "use", EINVAL, mismatch_why);
+        rc = bt_fail(err, "use", EINVAL, l->why);
     } else if (v == SENTINEL) {
         rc = bt_fail(err, "use", EEXIST, BT_STRICT_DETAIL);
     } else if (v == STALE) {
@@ -308,18 +306,46 @@ int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
     return rc;
 }
 
-/* No sign of a release is waited for yet: the pause between two attempts. */
-int bt_soft_wait(bt_soft *l, const char *path, double seconds) {
-    (void)l;
-    (void)path;
-    bt_sleep(seconds);
+/* The folder holding `path` into dir (cap bytes), and where the entry's name starts in
+ * path: "." for a bare name, "C:" for "C:x", a root ("\\", "C:\\") kept whole, else everything
+ * before the last separator. -1 when it does not fit. */
+static int folder_of(const char *path, char *dir, size_t cap, const char **entry) {
+    const char *sep = NULL; /* the last separator */
+    for (const char *p = path; *p; p++)
+        if (*p == '/' || *p == '\\')
+            sep = p;
+    const char *name = sep ? sep + 1 : path[0] && path[1] == ':' ? path + 2 : path;
+    size_t len = (size_t)(name - path);
+    if (sep && len > 1 && !(len == 3 && path[1] == ':'))
+        len--; /* the separator after a folder's name */
+    if (len + 2 > cap)
+        return -1;
+    if (len == 0)
+        dir[len++] = '.';
+    else
+        memcpy(dir, path, len);
+    dir[len] = '\0';
+    *entry = name;
     return 0;
 }
 
-int bt_soft_pollfd(const bt_soft *l) {
-    (void)l;
-    return -1;
+/* A wait on a change notification for the marker's folder (windows_watch.c): woken when a
+ * name there changes, as the marker's leaving does; the first call arms it. Sleeps where
+ * none can be had. */
+int bt_soft_wait(bt_soft *l, const char *path, double seconds) {
+    char dir[4096];
+    const char *entry;
+    if (folder_of(path, dir, sizeof dir, &entry) != 0) {
+        bt_sleep(seconds);
+        return 0;
+    }
+    const char *dirs[1] = {dir};
+    int woke = bt_watch_wait(&l->watch, dirs, 1, entry, seconds);
+    return woke == BT_WOKE_EVENT || woke == BT_WOKE_REPLACED;
 }
+
+/* A change notification is a handle, not a descriptor: an event loop's `poll` gets none. */
+int bt_soft_pollfd(const bt_soft *l) { return bt_watch_fd(&l->watch); }
 
 int bt_soft_held(const bt_soft *l) {
     char why[8];
@@ -336,6 +362,7 @@ void bt_soft_record(bt_soft *l, const char *note, size_t note_len) {
 
 /* Delete the marker if the path still names ours, then let ours go. */
 void bt_soft_release(bt_soft *l, const char *path) {
+    bt_watch_stop(&l->watch);
     bt_beat_stop(l->beat); /* first: it uses the marker's handle */
     l->beat = NULL;
     l->lease_len = 0;

@@ -24,8 +24,6 @@
 
 static const char *const held_names[] = {"free", "read", "write"};
 
-static _Thread_local char foreign_why[PATH_CAP + 128];
-
 /* path + suffix (+ "\" + name when name) into out: 0, or -1 when it does not fit. */
 static int side(char *out, const char *path, const char *suffix, const char *name) {
     int n = name ? snprintf(out, PATH_CAP, "%s%s\\%s", path, suffix, name)
@@ -252,9 +250,8 @@ static int transition(bt_softrw *l, const char *path, int write, bt_err *err) {
     if (!write || !l->claimed) {
         wchar_t *ww = wide(wpath);
         if (evict_stale(l, wpath, 0) != 0) {
-            snprintf(foreign_why, sizeof foreign_why, "the writer's marker '%s.write' beside it "
-                     "holds other data, not a marker, and is left alone", path);
-            r = bt_fail(err, "use", EEXIST, foreign_why);
+            r = bt_fail(err, "use", EEXIST, "the writer's marker beside it (its name and "
+                        "'.write') holds other data, not a marker, and is left alone");
         } else if (ww && GetFileAttributesW(ww) != INVALID_FILE_ATTRIBUTES) {
             r = BT_BUSY; /* a writer holds or claims it */
         } else if (!write) {
