@@ -16,7 +16,7 @@ lua="$build/deps/lua/lua.exe"
 rounds=${ROUNDS:-200}
 tmp=$(mktemp -d /tmp/baton-winbench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-export LUA_PATH="lua/?.lua;lua/?/init.lua"
+export LUA_PATH="lua/?.lua;lua/?/init.lua;spec/windows/?.lua"
 
 # with CORE_BUILD OUT PROGRAM ARGS...: a wine lua.exe with that build's core.dll, its output
 # into OUT. Through a file, not a pipe: a wineserver that a wine program starts inherits the

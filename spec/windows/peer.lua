@@ -15,16 +15,9 @@ local baton = require "baton"
 
 local mode, path = arg[1], arg[2]
 
-local function exists(name)
-  local f = io.open(name, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
-
-local function touch(name)
-  local f = assert(io.open(name, "wb"))
-  f:close()
-end
+local files = require "peer_files"
+local exists = files.exists
+local touch = files.touch
 
 if mode == "hold" then
   local l = baton.lock(path, { shared = arg[5] == "shared" })

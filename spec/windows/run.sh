@@ -16,7 +16,7 @@ wine=${WINE:-wine}
 lua="$build/deps/lua/lua.exe"
 top="$build/test"
 rm -rf "$top" && mkdir -p "$top"
-export LUA_PATH="lua/?.lua;lua/?/init.lua" LUA_CPATH="$build/?.dll"
+export LUA_PATH="lua/?.lua;lua/?/init.lua;spec/windows/?.lua" LUA_CPATH="$build/?.dll"
 . spec/windows/lib.sh
 for f in spec/windows/[0-9][0-9]_*.sh; do
   area=${f#spec/windows/[0-9][0-9]_}

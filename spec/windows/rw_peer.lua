@@ -25,16 +25,9 @@ local mode, path = arg[1], arg[2]
 -- lua.exe's arguments come in the ANSI code page: "@U" in PATH stands for a UTF-8 name
 path = path and path:gsub("@U", "l\195\164sk\195\182")
 
-local function exists(name)
-  local f = io.open(name, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
-
-local function touch(name)
-  local f = assert(io.open(name, "wb"))
-  f:close()
-end
+local files = require "peer_files"
+local exists = files.exists
+local touch = files.touch
 
 local function take(how, opts)
   local rw = baton.rwlock(path)

@@ -23,11 +23,8 @@ local baton = require "baton"
 
 local mode, path = arg[1], arg[2]
 
-local function exists(name)
-  local f = io.open(name, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
+local files = require "peer_files"
+local exists = files.exists
 
 -- This process's pid, as its own soft marker names it.
 local function own_pid(beside)
