@@ -117,10 +117,10 @@ endif
 
 # Windows, cross-built with mingw-w64 (PLATFORM=windows): Lua 5.4 as lua.exe and lua54.dll
 # (Lua's own mingw build, from Debian's lua5.4 source package), SQLite's amalgamation built
-# in, and the module core.dll, linked against lua54.dll as Windows modules are. The flock
-# kind, soft locks with leases and strict claims, holder records and baton.holder are built
-# for Windows so far (src/core/os/windows*.c, src/lua/holder_windows.c; doc/platforms.md);
-# the binding's other parts raise "... is not available on Windows yet" (src/lua/windows.c).
+# in, the module core.dll, linked against lua54.dll as Windows modules are, and baton.exe.
+# Every kind, holder records, child processes and the host are built for Windows
+# (src/core/os/windows*.c, src/lua/*_windows.c, src/host/*_windows.c; doc/platforms.md);
+# baton.lock_file raises "... is not available on Windows yet" (src/lua/windows.c).
 # tools/windows-deps.sh installs mingw-w64 and wine and fetches the source packages into
 # build/windows; only these targets run it. `make test PLATFORM=windows` runs
 # spec/windows/run.sh under wine (WINEPREFIX in build/windows/wine).
