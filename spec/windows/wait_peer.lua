@@ -1,5 +1,5 @@
 -- Waits across wine processes, for spec/windows/15_waits.sh and bench/windows/run.sh, run
--- as `lua.exe wait_peer.lua MODE KIND PATH ...` (KIND "flock" or "soft"). Times are
+-- as `lua.exe wait_peer.lua MODE KIND PATH ...` (KIND "flock", "soft" or "semaphore"). Times are
 -- baton.now(), QueryPerformanceCounter on Windows: one clock for every process, so a
 -- holder's release and a waiter's acquisition in two processes compare.
 --   hold KIND PATH SYNC ROUNDS HOLD_S  ROUNDS times: take the lock, create SYNC/held.N, wait
@@ -35,8 +35,10 @@ local function await(name)
   end
 end
 
--- The lock, taken with the options `o` (a wait without a deadline when o is empty).
+-- The lock, taken with the options `o` (a wait without a deadline when o is empty); KIND
+-- "semaphore" is a slot of a one-slot semaphore at PATH (its slot file PATH.1).
 local function take(kind, path, o)
+  if kind == "semaphore" then return baton.semaphore(path, 1):try_acquire(o) end
   o.kind = kind
   return baton.try_lock(path, o)
 end

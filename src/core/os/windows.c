@@ -9,13 +9,16 @@
  * inherits. It is kept as a C runtime descriptor (_open_osfhandle), so that fileno() and
  * close() work on it as on POSIX. A wait without a deadline blocks in LockFileEx (the
  * system's queue); a wait with one is a series of attempts with pauses, which the caller
- * backs off (lua/baton/wait.lua). Soft locks are windows_soft.c's, read/write lock files
+ * backs off (lua/baton/wait.lua), and which a baton holder's release cuts short through the
+ * lock file's release event (below). Soft locks are windows_soft.c's, read/write lock files
  * windows_rw.c's (semaphores are slots of this kind); holder records and child processes
  * are not built for Windows yet (src/lua/windows.c says so). */
 #include "windows.h"
 
 #include <errno.h>
 #include <io.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,15 +39,18 @@ double bt_now(void) {
     return (double)now.QuadPart / (double)freq.QuadPart;
 }
 
-int bt_sleep(double seconds) {
+DWORD bt_win_millis(double seconds) {
     if (!(seconds > 0))
         return 0;
     if (seconds > 4e6)
         seconds = 4e6; /* under INFINITE's milliseconds */
     DWORD ms = (DWORD)(seconds * 1000.0);
-    if ((double)ms < seconds * 1000.0)
-        ms++; /* rounded up: a pause is never shorter than asked */
-    Sleep(ms);
+    return (double)ms < seconds * 1000.0 ? ms + 1 : ms; /* a pause is never shorter than asked */
+}
+
+int bt_sleep(double seconds) {
+    if (seconds > 0)
+        Sleep(bt_win_millis(seconds));
     return 0;
 }
 
@@ -243,14 +249,90 @@ const bt_flock *bt_flock_held_here(const bt_flock *l) {
     return found;
 }
 
+/* ---- the release event ------------------------------------------------------------------
+ * Windows tells no one of an unlock, so a waiter with a deadline would find a release only by
+ * its attempts. Each lock file has a named manual-reset event instead,
+ * Local\baton-release-VVVVVVVV-HHHHHHHHLLLLLLLL (the file's volume serial and file index, as
+ * the holder records' shared memory: one file, one name however its path is spelt). A waiter
+ * makes or opens it (its first wait only arms, so that its next attempt closes the race with
+ * a release before it) and waits on it for at most the pause it was given; a baton holder
+ * that unlocks sets it when it exists, which it does only while some waiter keeps it open (the
+ * look fails at once otherwise). A waiter that wakes resets it before its attempt: a wake lost
+ * to another waiter's reset, and a release by a program that is not baton (Python filelock,
+ * msvcrt's _locking), are found by the attempts as before, the pauses bounding every wait.
+ *
+ * The waiter's event handle is kept in l->watch.fd (kernel handles fit in 32 bits, as in
+ * windows_watch.c), -1 when none; no child inherits it (NULL security attributes), and it is
+ * closed when the lock is taken or the file let go. While the lock is held, the file's
+ * identity is kept for the release's look in fields the Linux watch uses and this backend
+ * does not: the volume serial in l->dev (a 32-bit dev_t under mingw), the file index in
+ * l->recheck (high) and l->wd (low). */
+
+static void keep_id(bt_flock *l, const bt_win_id *id) {
+    l->dev = (dev_t)id->volume;
+    l->recheck = (int)id->high;
+    l->wd = (int)id->low;
+}
+
+static bt_win_id kept_id(const bt_flock *l) {
+    bt_win_id id = {(DWORD)l->dev, (DWORD)l->recheck, (DWORD)l->wd};
+    return id;
+}
+
+HANDLE bt_win_release_event(const bt_win_id *id, int create) {
+    wchar_t name[64];
+    swprintf(name, 64, L"Local\\baton-release-%08lx-%08lx%08lx", (unsigned long)id->volume,
+             (unsigned long)id->high, (unsigned long)id->low);
+    /* NULL security attributes: no child inherits it */
+    return create ? CreateEventW(NULL, TRUE, FALSE, name) : OpenEventW(EVENT_MODIFY_STATE, FALSE, name);
+}
+
+static HANDLE event_of(const bt_flock *l) { return (HANDLE)(intptr_t)l->watch.fd; }
+
+static void unwatch(bt_flock *l) {
+    if (l->watch.fd < 0)
+        return;
+    CloseHandle(event_of(l));
+    l->watch.fd = -1;
+}
+
+/* After an unlock: wake the waiters, if any made the event (the look fails at once when
+ * none did, or none of this session). */
+static void tell_waiters(const bt_flock *l) {
+    bt_win_id id = kept_id(l);
+    HANDLE e = bt_win_release_event(&id, 0);
+    if (!e)
+        return;
+    SetEvent(e);
+    CloseHandle(e);
+}
+
+/* The waiter's event on the file it has open: 1 when armed. */
+static int arm(bt_flock *l) {
+    bt_win_id id;
+    if (l->fd < 0 || bt_win_id_of(handle_of(l), &id) != 0)
+        return 0;
+    HANDLE e = bt_win_release_event(&id, 1);
+    intptr_t v = (intptr_t)e;
+    if (!e || v < 0 || v > INT32_MAX) {
+        if (e)
+            CloseHandle(e);
+        return 0;
+    }
+    l->watch.fd = (int)v;
+    return 1;
+}
+
 static void drop_fd(bt_flock *l) {
     unlist_held(l);
+    unwatch(l);
     if (l->fd < 0)
         return;
     if (l->locked) {
         OVERLAPPED ov;
         memset(&ov, 0, sizeof ov);
         UnlockFileEx(handle_of(l), 0, 1, 0, &ov);
+        tell_waiters(l);
     }
     _close(l->fd); /* closes the handle too */
     l->fd = -1;
@@ -303,10 +385,12 @@ static int take(bt_flock *l, const char *path, int block, bt_err *err) {
             drop_fd(l);
             return bt_win_fail(err, "stat", e);
         }
+        keep_id(l, &mine);
         if (replaced(path, &mine)) {
             drop_fd(l);
             continue;
         }
+        unwatch(l);
         list_held(l);
         return BT_OK;
     }
@@ -318,14 +402,27 @@ int bt_flock_try(bt_flock *l, const char *path, bt_err *err) { return take(l, pa
 
 int bt_flock_block(bt_flock *l, const char *path, bt_err *err) { return take(l, path, 1, err); }
 
-/* No change notification tells of an unlock: the pause between two attempts. A LockFileEx
- * request left pending on a handle opened with FILE_FLAG_OVERLAPPED would be a wait on the
- * lock itself, but wine (8.0) queues none: it says ERROR_IO_PENDING and never grants the
- * lock (bench/windows/lock_wait_probe.c asks the system at hand). */
+/* The pause between two attempts, cut short by the release event. (A LockFileEx request left
+ * pending on a handle opened with FILE_FLAG_OVERLAPPED would be a wait on the lock itself,
+ * but wine (8.0) queues none: it says ERROR_IO_PENDING and never grants the lock;
+ * bench/windows/lock_wait_probe.c asks the system at hand.) */
 int bt_flock_wait(bt_flock *l, const char *path, double seconds) {
-    (void)l;
     (void)path;
-    bt_sleep(seconds);
+    if (l->watch.fd < 0) {
+        if (arm(l))
+            return 0; /* armed: the caller's next attempt sees a release before it */
+        bt_sleep(seconds);
+        return 0;
+    }
+    DWORD r = WaitForSingleObject(event_of(l), bt_win_millis(seconds));
+    if (r == WAIT_OBJECT_0) {
+        ResetEvent(event_of(l));
+        return 1;
+    }
+    if (r != WAIT_TIMEOUT) {
+        unwatch(l); /* armed again next time */
+        bt_sleep(seconds);
+    }
     return 0;
 }
 

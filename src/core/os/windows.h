@@ -1,5 +1,6 @@
 /* What the Windows backend's files (windows.c, windows_soft.c, windows_lease.c,
- * windows_strict.c, windows_records.c) and the Windows holder binding share. */
+ * windows_strict.c, windows_records.c, windows_watch.c) and the Windows holder binding
+ * share. */
 #ifndef BT_OS_WINDOWS_H
 #define BT_OS_WINDOWS_H
 
@@ -11,6 +12,10 @@
 /* FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE: never keep a peer from opening,
  * renaming or deleting a file baton has open. */
 #define BT_WIN_SHARE_ALL (FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
+
+/* `seconds` as the milliseconds of a wait or a sleep, rounded up (a pause is never cut
+ * short), under INFINITE. */
+DWORD bt_win_millis(double seconds);
 
 /* The errno value that says what a Windows error code means. */
 int bt_win_errno(DWORD e);
@@ -33,6 +38,10 @@ typedef struct bt_win_id {
 int bt_win_id_of(HANDLE h, bt_win_id *id);
 
 int bt_win_same_id(const bt_win_id *a, const bt_win_id *b);
+
+/* The release event of the lock file `id` (windows.c): made or opened for waiting (create =
+ * 1), or opened only to be set, when some waiter made it (create = 0). NULL when none. */
+HANDLE bt_win_release_event(const bt_win_id *id, int create);
 
 /* A FILETIME (100 ns ticks from 1601) in seconds since the epoch. */
 static inline double bt_win_epoch(const FILETIME *t) {

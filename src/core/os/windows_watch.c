@@ -7,13 +7,16 @@
  * folder cost one look a pause and no attempt (a release among them is then found at the
  * pause's end, as without a watch). The caller's pauses bound every wait.
  *
- * Lock files are not watched: no notification tells of an unlock or of a handle closed, so
- * a flock wait with a deadline is a series of attempts (windows.c).
+ * No notification tells of an unlock or of a handle closed: a watch on lock files (a
+ * semaphore's slots, a read/write lock file) waits on each file's release event instead,
+ * which a baton flock holder's release sets (windows.c), for at most the pause; a release by
+ * anything else is found by the caller's next attempt, as without a watch.
  *
- * The watch's `fd` holds the notification handle's value while armed, -1 otherwise. Handles
- * of kernel objects fit in 32 bits and may be truncated and sign-extended (as Windows does
- * between 64-bit and 32-bit processes), so the int keeps it whole. It is not a descriptor:
- * bt_watch_fd says -1, and an event loop's `poll` gets none. */
+ * The watch's `fd` holds the notification handle's value while a folder is armed, 0 while
+ * files are (their events' handles in wd[], -1 for a file that has none), -1 otherwise.
+ * Handles of kernel objects fit in 32 bits and may be truncated and sign-extended (as
+ * Windows does between 64-bit and 32-bit processes), so an int keeps one whole. None is a
+ * descriptor: bt_watch_fd says -1, and an event loop's `poll` gets none. */
 #include "windows.h"
 
 #include <stdint.h>
@@ -25,13 +28,19 @@
 
 static HANDLE handle_of(const bt_watch *w) { return (HANDLE)(intptr_t)w->fd; }
 
+static HANDLE as_handle(int v) { return (HANDLE)(intptr_t)v; }
+
 static void stop(bt_watch *w) {
     if (w->fd < 0)
         return;
-    FindCloseChangeNotification(handle_of(w));
-    w->fd = -1;
-    for (int i = 0; i < w->n; i++)
+    if (w->folder)
+        FindCloseChangeNotification(handle_of(w));
+    for (int i = 0; i < w->n; i++) {
+        if (!w->folder && w->wd[i] >= 0)
+            CloseHandle(as_handle(w->wd[i]));
         w->wd[i] = -1;
+    }
+    w->fd = -1;
 }
 
 void bt_watch_stop(bt_watch *w) { stop(w); }
@@ -71,15 +80,41 @@ static int arm(bt_watch *w, const char *folder) {
     return 1;
 }
 
-/* `seconds` as the milliseconds of a wait, rounded up (a pause is never cut short), under
- * INFINITE. */
-static DWORD millis(double seconds) {
-    if (!(seconds > 0))
+/* The release event of the lock file at `path` (UTF-8), as an int, or -1. */
+static int file_event(const char *path) {
+    DWORD e;
+    wchar_t *wide = bt_win_wide(path, &e);
+    if (!wide)
+        return -1;
+    HANDLE f = CreateFileW(wide, 0, BT_WIN_SHARE_ALL, NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
+    free(wide);
+    if (f == INVALID_HANDLE_VALUE)
+        return -1;
+    bt_win_id id;
+    HANDLE h = bt_win_id_of(f, &id) == 0 ? bt_win_release_event(&id, 1) : NULL;
+    CloseHandle(f);
+    intptr_t v = (intptr_t)h;
+    if (h && (v < 0 || v > INT32_MAX)) {
+        CloseHandle(h);
+        return -1;
+    }
+    return h ? (int)v : -1;
+}
+
+/* Wait on the release events of the lock files at `paths` (up to MAXIMUM_WAIT_OBJECTS of
+ * them): 1 when armed on any. */
+static int arm_files(bt_watch *w, const char *const *paths) {
+    int any = 0;
+    for (int i = 0; i < w->n; i++) {
+        w->wd[i] = i < MAXIMUM_WAIT_OBJECTS ? file_event(paths[i]) : -1;
+        any |= w->wd[i] >= 0;
+    }
+    if (!any)
         return 0;
-    if (seconds > 4e6)
-        seconds = 4e6;
-    DWORD ms = (DWORD)(seconds * 1000.0);
-    return (double)ms < seconds * 1000.0 ? ms + 1 : ms;
+    w->fd = 0;
+    w->owner = bt_pid();
+    w->folder = 0;
+    return 1;
 }
 
 /* 1 while the entry `entry` of the folder `folder` is there (or cannot be told), 0 once it
@@ -106,16 +141,38 @@ static int still_there(const char *folder, const char *entry) {
     return there;
 }
 
+/* A wait on the armed files' events; the one that wakes it is reset before the caller's
+ * attempt. */
+static int wait_files(bt_watch *w, double seconds) {
+    HANDLE h[MAXIMUM_WAIT_OBJECTS];
+    DWORD k = 0;
+    for (int i = 0; i < w->n && k < MAXIMUM_WAIT_OBJECTS; i++)
+        if (w->wd[i] >= 0)
+            h[k++] = as_handle(w->wd[i]);
+    DWORD r = WaitForMultipleObjects(k, h, FALSE, bt_win_millis(seconds));
+    if (r == WAIT_TIMEOUT)
+        return BT_WOKE_NOTHING;
+    if (r >= WAIT_OBJECT_0 + k) {
+        stop(w); /* armed again next time */
+        bt_sleep(seconds);
+        return BT_WOKE_NOTHING;
+    }
+    ResetEvent(h[r - WAIT_OBJECT_0]);
+    return BT_WOKE_EVENT;
+}
+
 int bt_watch_wait(bt_watch *w, const char *const *paths, int folder, const char *entry,
                   double seconds) {
     if (w->fd < 0) {
-        if (folder && w->n == 1 && arm(w, paths[0]))
+        if (folder ? w->n == 1 && arm(w, paths[0]) : arm_files(w, paths))
             return BT_WOKE_ARMED;
         bt_sleep(seconds);
         return BT_WOKE_NOTHING;
     }
+    if (!w->folder)
+        return wait_files(w, seconds);
     double deadline = bt_now() + (seconds > 0 ? seconds : 0);
-    DWORD r = WaitForSingleObject(handle_of(w), millis(seconds));
+    DWORD r = WaitForSingleObject(handle_of(w), bt_win_millis(seconds));
     if (r == WAIT_TIMEOUT)
         return BT_WOKE_NOTHING;
     if (r != WAIT_OBJECT_0 || !FindNextChangeNotification(handle_of(w))) {
