@@ -35,9 +35,9 @@ end)
 -- builds there and every Lua file of the layer, or a Windows install would miss a part.
 describe("the rockspec's Windows build", function()
   local spec = {}
-  local f = assert(io.open(ROOT .. "/baton-scm-1.rockspec"))
-  local text = f:read("*a")
-  f:close()
+  local rs = assert(io.open(ROOT .. "/baton-scm-1.rockspec"))
+  local text = rs:read("*a")
+  rs:close()
   if setfenv then -- Lua 5.1, LuaJIT: the rockspec's globals go into `spec`
     setfenv(assert(loadstring(text, "=rockspec")), spec)()
   else
