@@ -22,6 +22,7 @@ typedef struct bt_flock {
     int record;    /* holder record published for baton.holder (holder_records.h); -1 when none */
     dev_t dev;     /* the locked file, while locked */
     ino_t ino;
+    unsigned long long index; /* Windows: the locked file's index (its ino_t has 16 bits) */
     const char *name;              /* how messages name this lock, or NULL (bt_flock_held_here) */
     struct bt_flock *held_next;    /* the process's list of held locks, while locked */
     struct bt_flock *held_prev;

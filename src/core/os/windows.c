@@ -11,8 +11,8 @@
  * system's queue); a wait with one is a series of attempts with pauses, which the caller
  * backs off (lua/baton/wait.lua), and which a baton holder's release cuts short through the
  * lock file's release event (below). Soft locks are windows_soft.c's, read/write lock files
- * windows_rw.c's (semaphores are slots of this kind); holder records and child processes
- * are not built for Windows yet (src/lua/windows.c says so). */
+ * windows_rw.c's (semaphores are slots of this kind), holder records windows_records.c's,
+ * child processes windows_process.c's. */
 #include "windows.h"
 
 #include <errno.h>
@@ -264,18 +264,16 @@ const bt_flock *bt_flock_held_here(const bt_flock *l) {
  * The waiter's event handle is kept in l->watch.fd (kernel handles fit in 32 bits, as in
  * windows_watch.c), -1 when none; no child inherits it (NULL security attributes), and it is
  * closed when the lock is taken or the file let go. While the lock is held, the file's
- * identity is kept for the release's look in fields the Linux watch uses and this backend
- * does not: the volume serial in l->dev (a 32-bit dev_t under mingw), the file index in
- * l->recheck (high) and l->wd (low). */
+ * identity is kept for the release's look (l->dev the volume serial, l->index the file
+ * index: ino_t is 16 bits under mingw). */
 
 static void keep_id(bt_flock *l, const bt_win_id *id) {
     l->dev = (dev_t)id->volume;
-    l->recheck = (int)id->high;
-    l->wd = (int)id->low;
+    l->index = ((unsigned long long)id->high << 32) | id->low;
 }
 
 static bt_win_id kept_id(const bt_flock *l) {
-    bt_win_id id = {(DWORD)l->dev, (DWORD)l->recheck, (DWORD)l->wd};
+    bt_win_id id = {(DWORD)l->dev, (DWORD)(l->index >> 32), (DWORD)l->index};
     return id;
 }
 
