@@ -57,7 +57,7 @@ CORE_TEST = $(BUILD)/baton/core_test.so
 # baton.core (src/lua/etcd.c is the binding of baton.etcd_core, built with src/etcd/).
 CORE_C = $(wildcard src/core/*.c) $(OS_C_$(PLATFORM)) src/core/os/linux_text.c
 CORE_H = $(wildcard src/core/*.h src/core/os/*.h)
-BINDING_C = $(filter-out src/lua/etcd.c src/lua/core_test.c src/lua/windows.c src/lua/%_windows.c,$(wildcard src/lua/*.c))
+BINDING_C = $(filter-out src/lua/etcd.c src/lua/core_test.c src/lua/%_windows.c,$(wildcard src/lua/*.c))
 CORE_SRC = $(CORE_C) $(BINDING_C)
 HEADERS = $(CORE_H) $(wildcard src/lua/*.h)
 LUA_SRC = $(wildcard lua/baton/*.lua lua/baton/*/*.lua)
@@ -119,8 +119,9 @@ endif
 # (Lua's own mingw build, from Debian's lua5.4 source package), SQLite's amalgamation built
 # in, the module core.dll, linked against lua54.dll as Windows modules are, and baton.exe.
 # Every kind, holder records, child processes and the host are built for Windows
-# (src/core/os/windows*.c, src/lua/*_windows.c, src/host/*_windows.c; doc/platforms.md);
-# baton.lock_file raises "... is not available on Windows yet" (src/lua/windows.c).
+# (src/core/os/windows*.c, src/lua/*_windows.c, src/host/*_windows.c; doc/platforms.md),
+# baton.lock_file included (LockFileEx on the file's handle); what Windows lacks (byte
+# ranges, exec_holding) raises "... is not available on Windows yet".
 # tools/windows-deps.sh installs mingw-w64 and wine and fetches the source packages into
 # build/windows; only these targets run it. `make test PLATFORM=windows` runs
 # spec/windows/run.sh under wine (WINEPREFIX in build/windows/wine).
@@ -140,7 +141,7 @@ ifeq ($(PLATFORM),windows)
   CORE = $(BUILD)/baton/core.dll
   CORE_C = src/core/errors.c src/core/lock_kinds.c src/core/soft_marker.c $(OS_C_windows) \
 	src/core/os/windows_soft.c
-  BINDING_C = src/lua/module.c src/lua/handle.c src/lua/binding.c src/lua/windows.c
+  BINDING_C = src/lua/module.c src/lua/handle.c src/lua/binding.c
   CORE_C += src/core/os/windows_process.c src/core/signals.c
   BINDING_C += src/lua/process_windows.c src/lua/signals.c
   CORE_C += src/core/os/windows_lease.c src/core/os/windows_records.c
@@ -152,6 +153,8 @@ ifeq ($(PLATFORM),windows)
   CORE_C += src/core/rw_lock.c src/core/rw_vfs.c src/core/os/windows_rw.c src/core/os/windows_watch.c
   CORE_C += src/core/semaphore.c
   BINDING_C += src/lua/rwlock.c src/lua/semaphore.c
+  CORE_C += src/core/os/windows_fdlock.c
+  BINDING_C += src/lua/fdlock.c src/lua/exec_holding_windows.c
   ETCD = 0
   # baton.exe: Lua from lua54.dll, the core built in, the Lua modules embedded; the POSIX
   # host files swapped for their Windows counterparts (*_windows.c)

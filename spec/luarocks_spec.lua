@@ -55,7 +55,7 @@ describe("the rockspec's Windows build", function()
   it("compiles baton.core from the Makefile's Windows sources", function()
     local listed = {}
     for _, f in ipairs(win.modules["baton.core"].sources) do listed[f] = true end
-    assert.same(lines("make -s -C " .. H.quote(ROOT) .. " sources PLATFORM=windows"), listed)
+    assert.same(lines("make -s --no-print-directory -C " .. H.quote(ROOT) .. " sources PLATFORM=windows"), listed)
   end)
 
   it("installs every Lua module under its name", function()

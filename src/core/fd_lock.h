@@ -1,6 +1,8 @@
 /* Locks on a descriptor: flock(2) or open file description (OFD) byte-range locks
  * (F_OFD_SETLK), on a descriptor the caller opened (never closed here) or on a path this
- * lock opens itself (a lock file, or a folder, opened read-only as flock(1) opens it). */
+ * lock opens itself (a lock file, or a folder, opened read-only as flock(1) opens it).
+ * fd_lock.c on POSIX; on Windows, os/windows_fdlock.c: LockFileEx on byte 0 of a borrowed
+ * descriptor's handle only. */
 #ifndef BT_FD_LOCK_H
 #define BT_FD_LOCK_H
 
@@ -33,6 +35,8 @@ typedef struct bt_fdlock {
     int recheck;     /* a path lock's file may have been replaced: compare on the next busy try */
     int (*closed)(const void *file); /* a borrowed descriptor's owner: 1 once it closed it */
     const void *file;
+    void *os_handle;        /* Windows (os/windows_fdlock.c): the borrowed descriptor's handle */
+    unsigned long os_id[3]; /* and its file's volume serial and index */
 } bt_fdlock;
 
 /* A lock on the caller's descriptor `fd` (borrowed: fd >= 0) or, with fd < 0, on the file

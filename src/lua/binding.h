@@ -112,6 +112,7 @@ void bt_lua_open_sem(lua_State *L);
 void bt_lua_open_soft(lua_State *L);
 void bt_lua_open_soft_kinds(lua_State *L); /* strict soft locks, soft read/write locks */
 void bt_lua_open_fdlock(lua_State *L); /* core.fd_lock (lua/fdlock.c) */
+int bt_lua_exec_holding(lua_State *L); /* core.exec_holding (lua/exec_holding.c, *_windows.c) */
 void bt_lua_open_holder(lua_State *L);
 
 #endif

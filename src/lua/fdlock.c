@@ -1,11 +1,10 @@
 #define _POSIX_C_SOURCE 200809L
 /* baton.core.fd_lock: locks on a descriptor, flock(2) or OFD byte ranges (core/fd_lock.h),
- * through the generic handle. */
+ * through the generic handle; on Windows, LockFileEx on a descriptor's handle
+ * (core/os/windows_fdlock.c). core.exec_holding is exec_holding.c's (exec_holding_windows.c's
+ * there). */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "../core/fd_lock.h"
 #include "binding.h"
@@ -108,34 +107,6 @@ static int l_fileno(lua_State *L) {
     return 1;
 }
 
-/* core.exec_holding(fd, argv) -> only on failure: nil, message, code. Replace this process
- * with argv (found on PATH), keeping descriptor fd (or none, for nil) open across the exec
- * so the command holds the lock (flock -F). */
-static int l_exec_holding(lua_State *L) {
-    lua_Integer fd = luaL_optinteger(L, 1, -1);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    int n = (int)lua_rawlen(L, 2);
-    luaL_argcheck(L, n > 0 && n < 65536, 2, "needs a command");
-    char **argv = (char **)lua_newuserdata(L, sizeof(char *) * ((size_t)n + 1));
-    for (int i = 0; i < n; i++) {
-        lua_rawgeti(L, 2, i + 1);
-        argv[i] = (char *)luaL_checkstring(L, -1);
-        lua_pop(L, 1); /* the string stays in the table */
-    }
-    argv[n] = NULL;
-    if (fd >= 0 && fcntl((int)fd, F_SETFD, 0) != 0)
-        return bt_lua_push_error(L, "baton", errno, NULL);
-    fflush(NULL);
-    execvp(argv[0], argv);
-    int saved = errno;
-    if (fd >= 0)
-        fcntl((int)fd, F_SETFD, FD_CLOEXEC);
-    lua_pushnil(L);
-    lua_pushfstring(L, "baton: failed to execute %s: %s", argv[0], strerror(saved));
-    lua_pushstring(L, saved == ENOMEM ? "ENOMEM" : "EXEC");
-    return 3;
-}
-
 /* h:keep(): leave the lock on the descriptor's open file description when this handle ends
  * (flock(1)'s descriptor form: the lock outlives the process that took it). */
 static int l_keep(lua_State *L) {
@@ -152,6 +123,6 @@ void bt_lua_open_fdlock(lua_State *L) {
     bt_lua_new_handle_class(L, &bt_fdlock_kind, extra);
     bt_lua_set_constructor(L, &bt_fdlock_kind, "fd_lock", l_fd_lock);
     static const luaL_Reg fns[] = {
-        {"fileno", l_fileno}, {"exec_holding", l_exec_holding}, {NULL, NULL}};
+        {"fileno", l_fileno}, {"exec_holding", bt_lua_exec_holding}, {NULL, NULL}};
     luaL_setfuncs(L, fns, 0);
 }

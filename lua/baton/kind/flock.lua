@@ -21,8 +21,15 @@ local function offset(v)
   end
 end
 
+local windows = (core.platform or {}).name == "windows"
+
 -- An open file description lock of the range the options give (length 0 or none: to the end).
+-- Windows has none: raised, naming the option, at the caller of baton.lock / lock_file.
 local function fcntl_lock(name, fd, o)
+  if windows then
+    local opt = o.start ~= nil and "start" or o.length ~= nil and "length" or "api = \"fcntl\""
+    error(string.format("baton: option '%s' is not available on Windows yet (lock '%s')", opt, name), 5)
+  end
   return core.fd_lock(name, fd, true, o.shared or false, o.start or 0, o.length or 0,
     options.mode(o, 438), o.mkdir ~= false)
 end
