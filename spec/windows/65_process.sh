@@ -17,6 +17,8 @@ check "spawn of no such program: ENOENT" "$(pp missing)" \
   "nil${tab}ENOENT${tab}baton.spawn: cannot run 'no-such-program-here': No such file or directory"
 check "run feeds stdin through a pipe (2 MB; a text)" "$(pp input "$lua")" "2000000${tab}AB|CD|"
 check "env sets and removes variables; cwd" "$(pp env_cwd "$lua" 'Z:\tmp')" "set here -${tab}Z:\\tmp|"
+printf 'local h, msg, code = require("baton.core").spawn({ arg[1], "exit", "0" }, { "" }, nil, nil, nil, nil, nil, nil, nil, false)\nprint(h and "spawned" or code)\n' >"$dir/empty_env.lua"
+check "an empty environment entry: EINVAL" "$("$wine" "$lua" "$dir/empty_env.lua" "$hpeer" 2>&1 | tr -d '\r')" EINVAL
 rm -f "$dir/files.out"
 check "stdout into a file, stderr with it, stdin from NUL" "$(pp files "$lua" "$dir/files.out")" \
   "true${tab}0${tab}out err"

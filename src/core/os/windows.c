@@ -23,6 +23,7 @@
 #include "../clock.h"
 #include "../flock_lock.h"
 #include "../pid.h"
+#include "windows_interrupt.h"
 #include "windows_records.h"
 
 /* ---- the clock and the process --------------------------------------------------------- */
@@ -44,8 +45,7 @@ int bt_sleep(double seconds) {
     DWORD ms = (DWORD)(seconds * 1000.0);
     if ((double)ms < seconds * 1000.0)
         ms++; /* rounded up: a pause is never shorter than asked */
-    Sleep(ms);
-    return 0;
+    return bt_win_wait_interruptible(NULL, ms) < 0; /* a host's Ctrl-C ends it early */
 }
 
 pid_t bt_pid(void) { return (pid_t)GetCurrentProcessId(); }
@@ -316,7 +316,18 @@ static int take(bt_flock *l, const char *path, int block, bt_err *err) {
 
 int bt_flock_try(bt_flock *l, const char *path, bt_err *err) { return take(l, path, 0, err); }
 
-int bt_flock_block(bt_flock *l, const char *path, bt_err *err) { return take(l, path, 1, err); }
+/* LockFileEx's wait cannot be woken, so under a host that takes Ctrl-C (an interrupt event
+ * exists) the wait is attempts with pauses, backing off from 1 to 50 ms, that the event
+ * ends: BT_BUSY then, as a signal ends flock(2)'s wait on POSIX. */
+int bt_flock_block(bt_flock *l, const char *path, bt_err *err) {
+    if (!bt_win_interrupt_event())
+        return take(l, path, 1, err);
+    for (DWORD pause = 1;; pause = pause * 2 < 50 ? pause * 2 : 50) {
+        int rc = take(l, path, 0, err);
+        if (rc != BT_BUSY || bt_win_wait_interruptible(NULL, pause) < 0)
+            return rc;
+    }
+}
 
 /* No change notification tells of an unlock: the pause between two attempts. A LockFileEx
  * request left pending on a handle opened with FILE_FLAG_OVERLAPPED would be a wait on the
