@@ -30,6 +30,22 @@ touch "$dir/inherit.txt"
 check "a child inherits its standard handles only (not a file io.open made)" "$(pp inherit "$dir/inherit.txt")" true
 check "a die_with_parent child runs on when its process object is collected" "$(pp gc)" "running|"
 
+rm -f "$dir/orphan.ready" "$dir/orphan.polled"
+killable "$dir/sweep.out" "$wine" "$lua" spec/windows/process_peer.lua sweep "$hpeer" "$dir/orphan.ready" "$dir/orphan.polled"
+wait_file "$dir/orphan.polled"
+set -- $(cat "$dir/orphan.ready")
+state=running
+for i in 1 2 3 4 5 6; do
+  state=$("$wine" "$hpeer" alive "$1" | tr -d '\r')
+  [ "$state" = gone ] && break
+  sleep 0.5
+done
+check "a die_with_parent child let go while it ran is freed by a later poll (what it left in its job ends)" "$state" gone
+kill "$peer_pid" 2>/dev/null
+"$wine" taskkill /F /PID "$1" >/dev/null 2>&1
+wait $pids 2>/dev/null
+pids=
+
 echo "== die_with_parent"
 for how in yes no; do
   rm -f "$dir/pready.$how"

@@ -10,6 +10,8 @@
  *                                    seconds after its start, take it, print "got Ctrl-C"
  *                                    and exit 42 half a second later
  *   host_peer deaf SECS              ignore Ctrl-C, sleep SECS, print "slept"
+ *   host_peer orphan READY           start `host_peer hold_child READY 60` (in its own job,
+ *                                    if any) and exit at once
  *   host_peer lone PROGRAM ARGS      run the command line after "lone " with each '?' in it
  *                                    made an unpaired surrogate (U+D800), print its exit code
  *   host_peer console PROGRAM ARGS   run the command line after "console " in a console of
@@ -116,6 +118,22 @@ static int in_console(void) {
     return 0;
 }
 
+static int orphan(const char *ready) {
+    char line[2 * MAX_PATH + 64];
+    char self[MAX_PATH];
+    STARTUPINFOA si;
+    PROCESS_INFORMATION pi;
+    memset(&si, 0, sizeof si);
+    si.cb = sizeof si;
+    GetModuleFileNameA(NULL, self, sizeof self);
+    snprintf(line, sizeof line, "\"%s\" hold_child \"%s\" 60", self, ready);
+    if (!CreateProcessA(NULL, line, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi))
+        return 2;
+    CloseHandle(pi.hThread);
+    CloseHandle(pi.hProcess);
+    return 0;
+}
+
 static int lone(void) {
     wchar_t *line = wcsstr(GetCommandLineW(), L" lone ");
     if (!line)
@@ -159,6 +177,8 @@ int main(int argc, char **argv) {
         return alive(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "console") == 0)
         return in_console();
+    if (argc == 3 && strcmp(argv[1], "orphan") == 0)
+        return orphan(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "lone") == 0)
         return lone();
     if ((argc == 2 || argc == 3) && strcmp(argv[1], "ctrl_c") == 0)
