@@ -116,9 +116,8 @@ elseif mode == "gc" then
   local _, _, out = baton.run{ peer, "alive", pid }
   print(line(out))
 elseif mode == "sweep" then
-  local p = assert(baton.spawn{ peer, "orphan", arg[3], die_with_parent = true,
+  assert(baton.spawn{ peer, "orphan", arg[3], die_with_parent = true, -- kept by nothing
     stdout = "null", stderr = "null" })
-  p = nil -- luacheck: ignore 311
   collectgarbage()
   collectgarbage()
   local f = io.open(arg[3])
