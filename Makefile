@@ -152,6 +152,7 @@ ifeq ($(PLATFORM),windows)
   ALL_MODULES = $(CORE) $(WIN_LUA)/lua.exe
   CORE_C += src/core/rw_lock.c src/core/rw_vfs.c src/core/os/windows_rw.c src/core/os/windows_watch.c
   CORE_C += src/core/semaphore.c
+  CORE_C += src/core/os/windows_interrupt.c
   BINDING_C += src/lua/rwlock.c src/lua/semaphore.c
   CORE_C += src/core/os/windows_fdlock.c
   BINDING_C += src/lua/fdlock.c src/lua/exec_holding_windows.c

@@ -83,6 +83,7 @@ build = {
             "src/core/os/windows_rw.c",
             "src/core/os/windows_watch.c",
             "src/core/semaphore.c",
+            "src/core/os/windows_interrupt.c",
             "src/core/os/windows_fdlock.c",
             "src/lua/module.c",
             "src/lua/handle.c",

@@ -99,6 +99,48 @@ LUA
   check "the script unwound: its <close> ran after its child was stopped" "$(cat "$dir/ctrl_c.out" 2>&1)" \
     "closed, child running: false"
 
+  # Ctrl-C while the script waits in the system: the waits the interrupt event ends. A
+  # child sends it 2 s after its start; a wait left to end by itself would take 20 s.
+  cat >"$dir/ctrl_c_wait.lua" <<'LUA'
+local baton = require "baton"
+local peer, out, what, path = arg[1], arg[2], arg[3], arg[4]
+local sender = assert(baton.spawn{ peer, "ctrl_c", "2" })
+do
+  local c <close> = setmetatable({}, { __close = function()
+    local f = assert(io.open(out, "w"))
+    f:write("closed")
+    f:close()
+  end })
+  if what == "baton.lock" then
+    baton.lock(path) -- held elsewhere for 20 s; no timeout: the system's wait
+  else
+    local p = assert(baton.spawn{ peer, "deaf", "20" }) -- Ctrl-C does not end it
+    p:wait()
+  end
+end
+print("not interrupted", sender:running())
+LUA
+  ctrl_c_wait() { # WHAT: Ctrl-C in that wait gives 130 within 12 s, the <close> ran
+    rm -f "$dir/ctrl_c_wait.out"
+    t0=$(seconds)
+    got=$(timeout 120 "$wine" "$hpeer" console "$baton" "$dir/ctrl_c_wait.lua" "$hpeer" \
+      "$dir/ctrl_c_wait.out" "$1" "$hlock" | tr -d '\r')
+    tc=$(elapsed "$t0")
+    check "Ctrl-C in $1's wait: exit 130" "$got" "exit 130"
+    if within "$tc" 0 12; then check "Ctrl-C in $1's wait ends it at once (${tc} s)" 1 1
+    else check "Ctrl-C in $1's wait ends it at once" "$tc s" "under 12 s"; fi
+    check "Ctrl-C in $1's wait: the <close> ran" "$(cat "$dir/ctrl_c_wait.out" 2>&1)" closed
+  }
+  background "$dir/ctrlcholder.out" "$wine" "$lua" spec/windows/peer.lua hold "$hlock" "$dir/cready" "$dir/cgo"
+  wait_file "$dir/cready"
+  ( sleep 20; touch "$dir/cgo" ) &
+  pids="$pids $!"
+  ctrl_c_wait baton.lock
+  touch "$dir/cgo"
+  wait $pids 2>/dev/null
+  pids=
+  ctrl_c_wait p:wait
+
   echo "== baton.exe status and scripts"
   background "$dir/statusholder.out" "$wine" "$lua" spec/windows/peer.lua hold "$hlock" "$dir/sready" "$dir/sgo"
   wait_file "$dir/sready"
@@ -121,6 +163,12 @@ LUA
   check "baton.exe lock -v: a clear refusal, 64" \
     "$(bat lock -v "$hlock" "$hpeer" exit 0 | head -1)" \
     "baton lock: this form of baton lock is not available on Windows yet; there it takes FILE [--] COMMAND [ARGS...] or FILE -c 'command', with -s, -x, -n, -w and -E"
+  rm -f "$dir"/lone*
+  check "an argument that is not valid UTF-16: refused, naming its place, 64" \
+    "$("$wine" "$hpeer" lone "$baton" lock "$dir/lone?.lock" "$hpeer" exit 0 2>&1 | tr -d '\r')" \
+    "baton: argument 2 is not valid UTF-16 (an unpaired surrogate): it cannot be passed on as UTF-8
+exit 64"
+  check "... and no lock file was made under another name" "$(ls "$dir" | grep -c '^lone')" 0
   printf 'local b = require "baton"\nlocal l = b.lock(arg[1])\nprint(l:is_locked(), select(2, ...))\nl:release()\n' >"$dir/script.lua"
   check "baton.exe SCRIPT.lua runs it with baton built in and its arguments" \
     "$(env -u LUA_PATH -u LUA_CPATH "$wine" "$baton" "$dir/script.lua" "$hlock" x y 2>&1 | tr -d '\r')" \

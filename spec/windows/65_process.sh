@@ -4,6 +4,15 @@ echo "== baton.spawn, baton.run, baton.jobs"
 hpeer="$build/host_peer.exe"
 pp() { m=$1; shift; "$wine" "$lua" spec/windows/process_peer.lua "$m" "$hpeer" "$@" 2>&1 | tr -d '\r'; }
 tab=$(printf '\t')
+# state_of PID: $state "gone" once that process has ended (given 3 s), else "running"
+state_of() {
+  state=running
+  for i in 1 2 3 4 5 6; do
+    state=$("$wine" "$hpeer" alive "$1" | tr -d '\r')
+    [ "$state" = gone ] && break
+    sleep 0.5
+  done
+}
 check "spawn and wait: the exit code" "$(pp exit)" "7${tab}nil"
 set -- $(pp wait_timeout)
 check "wait(0.3) on a command that runs on: timeout" "${1:-} ${2:-}" "nil timeout"
@@ -17,6 +26,8 @@ check "spawn of no such program: ENOENT" "$(pp missing)" \
   "nil${tab}ENOENT${tab}baton.spawn: cannot run 'no-such-program-here': No such file or directory"
 check "run feeds stdin through a pipe (2 MB; a text)" "$(pp input "$lua")" "2000000${tab}AB|CD|"
 check "env sets and removes variables; cwd" "$(pp env_cwd "$lua" 'Z:\tmp')" "set here -${tab}Z:\\tmp|"
+printf 'local h, msg, code = require("baton.core").spawn({ arg[1], "exit", "0" }, { "" }, nil, nil, nil, nil, nil, nil, nil, false)\nprint(h and "spawned" or code)\n' >"$dir/empty_env.lua"
+check "an empty environment entry: EINVAL" "$("$wine" "$lua" "$dir/empty_env.lua" "$hpeer" 2>&1 | tr -d '\r')" EINVAL
 rm -f "$dir/files.out"
 check "stdout into a file, stderr with it, stdin from NUL" "$(pp files "$lua" "$dir/files.out")" \
   "true${tab}0${tab}out err"
@@ -27,6 +38,17 @@ check "keep_fds: not available on Windows yet" "$(pp keep_fds)" \
 touch "$dir/inherit.txt"
 check "a child inherits its standard handles only (not a file io.open made)" "$(pp inherit "$dir/inherit.txt")" true
 check "a die_with_parent child runs on when its process object is collected" "$(pp gc)" "running|"
+
+rm -f "$dir/orphan.ready" "$dir/orphan.polled"
+killable "$dir/sweep.out" "$wine" "$lua" spec/windows/process_peer.lua sweep "$hpeer" "$dir/orphan.ready" "$dir/orphan.polled"
+wait_file "$dir/orphan.polled"
+set -- $(cat "$dir/orphan.ready")
+state_of "$1"
+check "a die_with_parent child let go while it ran is freed by a later poll (what it left in its job ends)" "$state" gone
+kill "$peer_pid" 2>/dev/null
+"$wine" taskkill /F /PID "$1" >/dev/null 2>&1
+wait $pids 2>/dev/null
+pids=
 
 echo "== die_with_parent"
 for how in yes no; do
@@ -41,12 +63,7 @@ for how in yes no; do
   "$wine" taskkill /F /PID "$parent" >/dev/null 2>&1
   wait $pids 2>/dev/null
   pids=
-  state=running
-  for i in 1 2 3 4 5 6; do
-    state=$("$wine" "$hpeer" alive "$child" | tr -d '\r')
-    [ "$state" = gone ] && break
-    sleep 0.5
-  done
+  state_of "$child"
   if [ "$how" = yes ]; then
     check "die_with_parent = true: the child ends when its parent is killed" "$state" gone
   else

@@ -6,8 +6,14 @@
  *                                    then renamed), sleep SECS, print "survived"
  *   host_peer sleep SECS             sleep SECS, print "slept"
  *   host_peer alive PID              "running" while process PID runs, else "gone"
- *   host_peer ctrl_c                 send Ctrl-C to its console (baton.exe and itself), take
- *                                    it, print "got Ctrl-C" and exit 42 half a second later
+ *   host_peer ctrl_c [DELAY]         send Ctrl-C to its console (baton.exe and itself), DELAY
+ *                                    seconds after its start, take it, print "got Ctrl-C"
+ *                                    and exit 42 half a second later
+ *   host_peer deaf SECS              ignore Ctrl-C, sleep SECS, print "slept"
+ *   host_peer orphan READY           start `host_peer hold_child READY 60` (in its own job,
+ *                                    if any) and exit at once
+ *   host_peer lone PROGRAM ARGS      run the command line after "lone " with each '?' in it
+ *                                    made an unpaired surrogate (U+D800), print its exit code
  *   host_peer console PROGRAM ARGS   run the command line after "console " in a console of
  *                                    its own (a Ctrl-C needs one), taking its Ctrl-Cs itself,
  *                                    and print the command's exit code */
@@ -65,8 +71,9 @@ static BOOL WINAPI on_ctrl(DWORD event) {
     return TRUE;
 }
 
-static int ctrl_c(void) {
+static int ctrl_c(const char *delay) {
     SetConsoleCtrlHandler(on_ctrl, TRUE);
+    Sleep((DWORD)(atof(delay) * 1000));
     if (!GenerateConsoleCtrlEvent(CTRL_C_EVENT, 0)) {
         printf("cannot send Ctrl-C: error %lu\n", (unsigned long)GetLastError());
         return 2;
@@ -111,6 +118,46 @@ static int in_console(void) {
     return 0;
 }
 
+static int orphan(const char *ready) {
+    char line[2 * MAX_PATH + 64];
+    char self[MAX_PATH];
+    STARTUPINFOA si;
+    PROCESS_INFORMATION pi;
+    memset(&si, 0, sizeof si);
+    si.cb = sizeof si;
+    GetModuleFileNameA(NULL, self, sizeof self);
+    snprintf(line, sizeof line, "\"%s\" hold_child \"%s\" 60", self, ready);
+    if (!CreateProcessA(NULL, line, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi))
+        return 2;
+    CloseHandle(pi.hThread);
+    CloseHandle(pi.hProcess);
+    return 0;
+}
+
+static int lone(void) {
+    wchar_t *line = wcsstr(GetCommandLineW(), L" lone ");
+    if (!line)
+        return 2;
+    line = _wcsdup(line + wcslen(L" lone "));
+    for (wchar_t *c = line; c && *c; c++)
+        if (*c == L'?')
+            *c = 0xD800;
+    STARTUPINFOW si;
+    PROCESS_INFORMATION pi;
+    memset(&si, 0, sizeof si);
+    si.cb = sizeof si;
+    if (!line || !CreateProcessW(NULL, line, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi)) {
+        printf("cannot run it: error %lu\n", (unsigned long)GetLastError());
+        return 2;
+    }
+    DWORD code = 0;
+    WaitForSingleObject(pi.hProcess, INFINITE);
+    GetExitCodeProcess(pi.hProcess, &code);
+    fflush(stderr);
+    printf("exit %lu\n", (unsigned long)code);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "argv") == 0) {
         for (int i = 2; i < argc; i++)
@@ -130,8 +177,18 @@ int main(int argc, char **argv) {
         return alive(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "console") == 0)
         return in_console();
-    if (argc == 2 && strcmp(argv[1], "ctrl_c") == 0)
-        return ctrl_c();
+    if (argc == 3 && strcmp(argv[1], "orphan") == 0)
+        return orphan(argv[2]);
+    if (argc >= 3 && strcmp(argv[1], "lone") == 0)
+        return lone();
+    if ((argc == 2 || argc == 3) && strcmp(argv[1], "ctrl_c") == 0)
+        return ctrl_c(argc == 3 ? argv[2] : "0");
+    if (argc == 3 && strcmp(argv[1], "deaf") == 0) {
+        SetConsoleCtrlHandler(NULL, TRUE);
+        Sleep((DWORD)(atof(argv[2]) * 1000));
+        puts("slept");
+        return 0;
+    }
     fputs("usage: host_peer argv|exit|hold_child|alive ...\n", stderr);
     return 2;
 }

@@ -20,6 +20,9 @@
 --   keep_fds              keep_fds is refused with a clear message
 --   gc                    a die_with_parent child whose process object is collected while it
 --                         runs keeps running (until this process ends): "running"
+--   sweep READY POLLED    let go of a die_with_parent child while it runs (`host_peer orphan
+--                         READY`, which leaves `hold_child` in its job and ends), poll once
+--                         it has ended, create POLLED, sleep 30 s starting nothing more
 --   inherit PATH          a file open (io.open: an inheritable handle) while a child starts
 --                         is not the child's: closed here, it can be removed at once
 local baton = require "baton"
@@ -112,4 +115,19 @@ elseif mode == "gc" then
   collectgarbage()
   local _, _, out = baton.run{ peer, "alive", pid }
   print(line(out))
+elseif mode == "sweep" then
+  assert(baton.spawn{ peer, "orphan", arg[3], die_with_parent = true, -- kept by nothing
+    stdout = "null", stderr = "null" })
+  collectgarbage()
+  collectgarbage()
+  local f = io.open(arg[3])
+  while not f do
+    baton.sleep(0.1)
+    f = io.open(arg[3])
+  end
+  f:close()
+  baton.sleep(1) -- `orphan` has ended by now
+  require("baton.core").poll({}, nil, 0)
+  assert(io.open(arg[4], "w")):close()
+  baton.sleep(30)
 end

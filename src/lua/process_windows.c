@@ -18,6 +18,7 @@
 #include <windows.h>
 
 #include "../core/clock.h"
+#include "../core/os/windows_interrupt.h"
 #include "../core/os/windows_process.h"
 
 #define FD_MT "baton.fd"
@@ -55,17 +56,27 @@ static int push_fail(lua_State *L, const char *subject, const bt_err *err) {
 
 /* ---- descriptors ---- */
 
-static void new_fd(lua_State *L, HANDLE h, int flags) {
+/* A descriptor object holding nothing yet (made before the handles it is to hold, so that
+ * a memory error raised here leaks none). */
+static fd_ud *new_ud(lua_State *L) {
     fd_ud *u = (fd_ud *)lua_newuserdata(L, sizeof *u);
     u->fd = -1;
     u->nonblock = 0;
     luaL_getmetatable(L, FD_MT);
     lua_setmetatable(L, -2);
+    return u;
+}
+
+/* Puts h in u as a C runtime descriptor; closes h and returns -1 when none is left. */
+static int attach(fd_ud *u, HANDLE h, int flags) {
     if ((u->fd = _open_osfhandle((intptr_t)h, flags)) < 0) {
         CloseHandle(h);
-        luaL_error(L, "baton: out of C runtime descriptors");
+        return -1;
     }
+    return 0;
 }
+
+static int out_of_descriptors(lua_State *L) { return luaL_error(L, "baton: out of C runtime descriptors"); }
 
 static fd_ud *check_fd(lua_State *L, int idx) { return (fd_ud *)luaL_checkudata(L, idx, FD_MT); }
 
@@ -78,12 +89,17 @@ static fd_ud *open_fd(lua_State *L, int idx) {
 
 /* core.pipe() -> reader, writer: handles no child inherits */
 static int l_pipe(lua_State *L) {
+    fd_ud *reader = new_ud(L), *writer = new_ud(L);
     void *ends[2];
     bt_err err;
     if (bt_wproc_pipe(ends, &err) != BT_OK)
         return bt_lua_push_error(L, "baton: cannot make a pipe", err.code, NULL);
-    new_fd(L, ends[0], _O_RDONLY);
-    new_fd(L, ends[1], _O_WRONLY);
+    if (attach(reader, ends[0], _O_RDONLY) != 0) {
+        CloseHandle(ends[1]);
+        return out_of_descriptors(L);
+    }
+    if (attach(writer, ends[1], _O_WRONLY) != 0)
+        return out_of_descriptors(L); /* the reader closes with its object */
     return 2;
 }
 
@@ -92,11 +108,13 @@ static int l_open_stream(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
     const char *how = luaL_checkstring(L, 2);
     int mode = how[0] == 'r' ? BT_WSTREAM_READ : how[0] == 'a' ? BT_WSTREAM_APPEND : BT_WSTREAM_WRITE;
+    fd_ud *u = new_ud(L);
     bt_err err;
     void *h = bt_wproc_open_stream(path, mode, &err);
     if (!h)
         return push_fail(L, path, &err);
-    new_fd(L, h, mode == BT_WSTREAM_READ ? _O_RDONLY : _O_WRONLY);
+    if (attach(u, h, mode == BT_WSTREAM_READ ? _O_RDONLY : _O_WRONLY) != 0)
+        return out_of_descriptors(L);
     return 1;
 }
 
@@ -255,6 +273,7 @@ static int l_proc_pid(lua_State *L) {
 static int l_proc_poll(lua_State *L) {
     proc_ud *u = check_proc(L);
     unsigned long code;
+    bt_wproc_sweep();
     int r = bt_wproc_wait(u->child, 0, &code);
     if (r == 0)
         return 0;
@@ -408,7 +427,12 @@ static void pause_for(const poll_set *set, double seconds) {
         return;
     }
     DWORD ms = seconds < 0 ? INFINITE : seconds > 4e6 ? 4000000000u : (DWORD)(seconds * 1000.0 + 0.999);
-    WaitForMultipleObjects(set->nwait, set->waitable, FALSE, ms);
+    HANDLE all[MAX_WAITABLES + 1];
+    DWORD n = set->nwait;
+    memcpy(all, set->waitable, n * sizeof *all);
+    if (bt_win_interrupt_event()) /* a host's Ctrl-C ends the pause */
+        all[n++] = bt_win_interrupt_event();
+    WaitForMultipleObjects(n, all, FALSE, ms);
 }
 
 /* core.poll(read_fds, write_fds, seconds) -> { [fd] = true } | nil when the time ran out.
@@ -422,6 +446,7 @@ static int l_poll(lua_State *L) {
         luaL_checktype(L, 2, LUA_TTABLE);
     lua_Number seconds = luaL_checknumber(L, 3);
     luaL_argcheck(L, seconds == seconds, 3, "seconds must not be NaN");
+    bt_wproc_sweep(); /* children let go of that have ended since */
     double deadline = seconds < 0 ? -1 : bt_now() + seconds, pause = FIRST_PAUSE;
     int writers = !lua_isnoneornil(L, 2) && lua_rawlen(L, 2) > 0;
     poll_set set = {{0}, 0, 0};
@@ -439,6 +464,8 @@ static int l_poll(lua_State *L) {
         if (set.looks || writers || set.nwait == 0) /* something only a look tells: a pause */
             left = left >= 0 && left < pause ? left : pause;
         pause_for(&set, left);
+        if (bt_win_interrupted())
+            return 0; /* the host raises the interrupt next */
         pause = pause * 2 < LAST_PAUSE ? pause * 2 : LAST_PAUSE;
     }
 }

@@ -26,6 +26,7 @@
 #include "../clock.h"
 #include "../flock_lock.h"
 #include "../pid.h"
+#include "windows_interrupt.h"
 #include "windows_records.h"
 
 /* ---- the clock and the process --------------------------------------------------------- */
@@ -49,9 +50,7 @@ DWORD bt_win_millis(double seconds) {
 }
 
 int bt_sleep(double seconds) {
-    if (seconds > 0)
-        Sleep(bt_win_millis(seconds));
-    return 0;
+    return seconds > 0 && bt_win_wait_interruptible(NULL, bt_win_millis(seconds)) < 0; /* a host's Ctrl-C ends it early */
 }
 
 pid_t bt_pid(void) { return (pid_t)GetCurrentProcessId(); }
@@ -398,7 +397,24 @@ static int take(bt_flock *l, const char *path, int block, bt_err *err) {
 
 int bt_flock_try(bt_flock *l, const char *path, bt_err *err) { return take(l, path, 0, err); }
 
-int bt_flock_block(bt_flock *l, const char *path, bt_err *err) { return take(l, path, 1, err); }
+/* LockFileEx's wait cannot be woken, so under a host that takes Ctrl-C (an interrupt event
+ * exists) the wait is attempts with pauses, backing off from 1 to 50 ms, that a baton
+ * holder's release event cuts short and the interrupt ends: BT_BUSY then, as a signal ends
+ * flock(2)'s wait on POSIX. */
+int bt_flock_block(bt_flock *l, const char *path, bt_err *err) {
+    if (!bt_win_interrupt_event())
+        return take(l, path, 1, err);
+    for (double pause = 0.001;; pause = pause * 2 < 0.05 ? pause * 2 : 0.05) {
+        int rc = take(l, path, 0, err);
+        if (rc != BT_BUSY)
+            return rc;
+        bt_flock_wait(l, path, pause); /* woken by a baton holder's release */
+        if (bt_win_interrupted()) {
+            unwatch(l);
+            return BT_BUSY;
+        }
+    }
+}
 
 /* The pause between two attempts, cut short by the release event. (A LockFileEx request left
  * pending on a handle opened with FILE_FLAG_OVERLAPPED would be a wait on the lock itself,
@@ -412,12 +428,12 @@ int bt_flock_wait(bt_flock *l, const char *path, double seconds) {
         bt_sleep(seconds);
         return 0;
     }
-    DWORD r = WaitForSingleObject(event_of(l), bt_win_millis(seconds));
-    if (r == WAIT_OBJECT_0) {
+    int r = bt_win_wait_interruptible(event_of(l), bt_win_millis(seconds));
+    if (r == 0) {
         ResetEvent(event_of(l));
         return 1;
     }
-    if (r != WAIT_TIMEOUT) {
+    if (r == -2) {
         unwatch(l); /* armed again next time */
         bt_sleep(seconds);
     }

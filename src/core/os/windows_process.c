@@ -9,6 +9,7 @@
 #include "windows_process.h"
 
 #include "windows.h"
+#include "windows_interrupt.h"
 #include "../spawn.h"
 
 #include <errno.h>
@@ -108,7 +109,7 @@ char *bt_win_command_line(const char *const *argv) {
 
 /* The length of an entry's name ("=C:=C:\x" is named "=C:"). */
 static size_t name_len(const wchar_t *e) {
-    const wchar_t *eq = wcschr(e + 1, L'=');
+    const wchar_t *eq = wcschr(e + (*e != 0), L'=');
     return eq ? (size_t)(eq - e) : wcslen(e);
 }
 
@@ -124,6 +125,10 @@ static wchar_t *env_block(const char *const *changes, size_t n, DWORD *e) {
     }
     size_t total = 1;
     for (size_t i = 0; i < n; i++) {
+        if (!*changes[i]) { /* names nothing */
+            *e = ERROR_INVALID_NAME;
+            goto done;
+        }
         if (!(w[i] = bt_win_wide(changes[i], e)))
             goto done;
         total += wcslen(w[i]) + 2;
@@ -265,7 +270,6 @@ static DWORD create(wchar_t *line, wchar_t *env, const wchar_t *cwd, std_handles
     return e;
 }
 
-static void sweep(void);
 
 static void track(bt_wproc *p) {
     AcquireSRWLockExclusive(&children_guard);
@@ -289,7 +293,7 @@ static void untrack(bt_wproc *p) {
 }
 
 bt_wproc *bt_wproc_start(const bt_wproc_req *r, bt_err *err) {
-    sweep();
+    bt_wproc_sweep();
     DWORD e = 0;
     char *line8 = r->cmdline ? NULL : bt_win_command_line(r->argv);
     if (!r->cmdline && !line8) {
@@ -383,15 +387,20 @@ unsigned long bt_wproc_pid(const bt_wproc *p) { return p->pid; }
 
 void *bt_wproc_handle(const bt_wproc *p) { return p->process; }
 
-int bt_wproc_wait(bt_wproc *p, double seconds, unsigned long *code) {
+/* A wait the interrupt event ends too (windows_interrupt.h; it then says "still runs"), or
+ * one only the child's end or the time does (the stop of every child, which an interrupt
+ * itself starts). */
+static int wait_for(bt_wproc *p, double seconds, int interruptible, unsigned long *code) {
     if (!p->ended) {
         DWORD ms = INFINITE;
         if (seconds >= 0)
             ms = seconds > 4e6 ? 4000000000u : (DWORD)(seconds * 1000.0 + 0.999);
-        DWORD w = WaitForSingleObject(p->process, ms);
-        if (w == WAIT_TIMEOUT)
+        int w = interruptible ? bt_win_wait_interruptible(p->process, ms)
+                : WaitForSingleObject(p->process, ms) == WAIT_TIMEOUT ? 1 : 0;
+        if (w == 1 || w == -1)
             return 0;
-        if (w != WAIT_OBJECT_0 || !GetExitCodeProcess(p->process, &p->code)) {
+        if (w != 0 || WaitForSingleObject(p->process, 0) != WAIT_OBJECT_0 ||
+            !GetExitCodeProcess(p->process, &p->code)) {
             errno = bt_win_errno(GetLastError());
             return -1;
         }
@@ -399,6 +408,10 @@ int bt_wproc_wait(bt_wproc *p, double seconds, unsigned long *code) {
     }
     *code = p->code;
     return 1;
+}
+
+int bt_wproc_wait(bt_wproc *p, double seconds, unsigned long *code) {
+    return wait_for(p, seconds, 1, code);
 }
 
 int bt_wproc_kill(bt_wproc *p, int tree, unsigned code) {
@@ -424,8 +437,7 @@ static void destroy(bt_wproc *p) {
     free(p);
 }
 
-/* Free the children let go of that have ended since. */
-static void sweep(void) {
+void bt_wproc_sweep(void) {
     for (;;) {
         bt_wproc *done = NULL;
         unsigned long code;
@@ -460,7 +472,7 @@ void bt_wproc_stop_all(void) {
             TerminateJobObject(p->job, 1);
     for (bt_wproc *p = children; p; p = p->next) {
         unsigned long code;
-        bt_wproc_wait(p, -1, &code);
+        wait_for(p, -1, 0, &code);
     }
     ReleaseSRWLockShared(&children_guard);
 }

@@ -42,8 +42,12 @@ int bt_wproc_kill(bt_wproc *p, int tree, unsigned code);
 /* The owner lets go. Once the child has ended its handles are closed (with kill_on_close,
  * this ends what it left running in its job); while it runs they are kept, so that it still
  * ends with us and bt_wproc_stop_all still reaches it, and closed by a later
- * bt_wproc_start once it has ended. */
+ * bt_wproc_sweep once it has ended. */
 void bt_wproc_free(bt_wproc *p);
+
+/* Frees the children let go of that have ended since (bt_wproc_start and the looks at a
+ * child or a poll call it, so that a script that starts no more children frees them too). */
+void bt_wproc_sweep(void);
 
 /* End every child started here that still runs (let go of or not), and wait for them (a
  * host's cleanup). */
