@@ -46,7 +46,7 @@ static size_t split_lines(const char *p, const char *end, line *out, size_t max)
 }
 
 static int parse_pid(const char *s, size_t n, long *pid) {
-    long v = 0;
+    unsigned long long v = 0; /* 10 digits fit; long may be 32 bits (Windows) */
     if (n == 0 || n > 10)
         return -1;
     for (size_t i = 0; i < n; i++) {
@@ -54,9 +54,9 @@ static int parse_pid(const char *s, size_t n, long *pid) {
             return -1;
         v = v * 10 + (s[i] - '0');
     }
-    if (v < 1 || v > MAX_PID)
+    if (v < 1 || v > (unsigned long long)MAX_PID)
         return -1;
-    *pid = v;
+    *pid = (long)v;
     return 0;
 }
 
@@ -232,8 +232,8 @@ int bt_marker_parse_rw(const char *buf, size_t n, char token[33], long *pid, cha
     long long v = 0;
     while (p < end && *p >= '0' && *p <= '9' && p - (buf + 33) < 11)
         v = v * 10 + (*p++ - '0'); /* 11 digits at most: never near overflow */
-    if (p == end || *p != '\n' || p - (buf + 33) > 10)
-        return 0;
+    if (p == end || *p != '\n' || p - (buf + 33) > 10 || v > MAX_PID)
+        return 0; /* above the largest pid: never narrowed into another (long may be 32 bits) */
     const char *h = ++p;
     while (p < end && *p > 0x20 && *p < 0x7f)
         p++;

@@ -174,17 +174,45 @@ static DWORD move_aside(HANDLE h, const wchar_t *w) {
     return e;
 }
 
+/* Access to the path was denied: a folder there is refused (EISDIR), a file there (one
+ * pending deletion among them, which the system will not even describe) is a holder's:
+ * busy; nothing there means a folder this process may not write: EACCES. */
+static int denied(const wchar_t *w, bt_err *err) {
+    DWORD a = GetFileAttributesW(w);
+    if (a != INVALID_FILE_ATTRIBUTES && (a & FILE_ATTRIBUTE_DIRECTORY))
+        return bt_fail(err, "use", EISDIR, NULL);
+    if (a != INVALID_FILE_ATTRIBUTES || GetLastError() == ERROR_ACCESS_DENIED)
+        return BT_BUSY;
+    return bt_fail(err, "create", EACCES, NULL);
+}
+
+/* What the file open as h (never followed) is not allowed to be: BT_OK, or BT_FAIL. */
+static int plain_file(HANDLE h, bt_err *err) {
+    BY_HANDLE_FILE_INFORMATION fi;
+    if (!GetFileInformationByHandle(h, &fi))
+        return bt_win_fail(err, "stat", GetLastError());
+    if (fi.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT)
+        return bt_fail(err, "use", ELOOP, "it is a symbolic link");
+    if (fi.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
+        return bt_fail(err, "use", EISDIR, NULL);
+    return BT_OK;
+}
+
 /* Look at the marker in the way: BT_OK when it was stale and is gone now, or was gone
- * already; BT_BUSY when it stands; BT_FAIL (a lease of another length, or the break failed). */
+ * already; BT_BUSY when it stands; BT_FAIL (a lease of another length, a link or a folder in
+ * its place, or the break failed). A link is looked at itself, never followed: breaking
+ * must never move or delete what it points to. */
 static int judge(bt_soft *l, const wchar_t *w, bt_err *err) {
     HANDLE h = CreateFileW(w, GENERIC_READ | DELETE, BT_WIN_SHARE_ALL, NULL, OPEN_EXISTING,
-                           FILE_ATTRIBUTE_NORMAL, NULL);
+                           FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, NULL);
     if (h == INVALID_HANDLE_VALUE) {
         DWORD e = GetLastError();
-        return e == ERROR_FILE_NOT_FOUND ? BT_OK : BT_BUSY; /* denied: pending deletion too */
+        return e == ERROR_FILE_NOT_FOUND ? BT_OK : e == ERROR_ACCESS_DENIED ? denied(w, err) : BT_BUSY;
     }
-    int v = verdict(l, h), rc = BT_BUSY;
-    if (v == MISMATCH) {
+    int v = plain_file(h, err) == BT_OK ? verdict(l, h) : -1, rc = BT_BUSY;
+    if (v < 0) {
+        rc = BT_FAIL;
+    } else if (v == MISMATCH) {
         rc = bt_fail(err, "use", EINVAL, l->why);
     } else if (v == SENTINEL) {
         rc = bt_fail(err, "use", EEXIST, BT_STRICT_DETAIL);
@@ -247,13 +275,29 @@ int bt_soft_lost(const bt_soft *l, char *why, size_t cap, const char **reason) {
 
 int bt_soft_lostfd(const bt_soft *l) { return l->fd >= 0 ? bt_beat_fd(l->beat) : -1; }
 
+/* Delete the file at w if it is still the one open as mine. mine has no DELETE access (a
+ * holder's marker stays readable by openers that do not share deletion, as msvcrt's), so
+ * the path is opened again for it. */
+static void delete_if_mine(HANDLE mine, const wchar_t *w) {
+    bt_win_id a, b;
+    if (bt_win_id_of(mine, &a) != 0)
+        return;
+    HANDLE h = CreateFileW(w, DELETE, BT_WIN_SHARE_ALL, NULL, OPEN_EXISTING,
+                           FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, NULL);
+    if (h == INVALID_HANDLE_VALUE)
+        return;
+    if (bt_win_id_of(h, &b) == 0 && bt_win_same_id(&a, &b))
+        delete_on_close(h);
+    CloseHandle(h);
+}
+
 /* A lease just taken: its heartbeat keeps it young. Failing to start it gives the lock back. */
-static int start_beat(bt_soft *l, const char *path, bt_err *err) {
+static int start_beat(bt_soft *l, const char *path, const wchar_t *w, bt_err *err) {
     l->beat = bt_beat_start(-1, path, path, l->fd, 0, 0, l->lease, l->every);
     if (l->beat)
         return BT_OK;
     int saved = errno;
-    delete_on_close((HANDLE)_get_osfhandle(l->fd)); /* made by us a moment ago, and we live */
+    delete_if_mine((HANDLE)_get_osfhandle(l->fd), w); /* made by us a moment ago, and we live */
     _close(l->fd);
     l->fd = -1;
     return bt_fail(err, "start the heartbeat of the lease", saved, NULL);
@@ -283,21 +327,22 @@ int bt_soft_try(bt_soft *l, const char *path, bt_err *err) {
             DWORD we = write_marker(l, h);
             int fd = we ? -1 : _open_osfhandle((intptr_t)h, _O_WRONLY);
             if (fd < 0) {
-                delete_on_close(h);
+                delete_if_mine(h, w);
                 CloseHandle(h);
                 rc = we ? bt_win_fail(err, "write", we) : bt_fail(err, "open", EMFILE, NULL);
                 break;
             }
             l->fd = fd;
             l->owner = bt_pid();
-            rc = l->lease > 0 ? start_beat(l, path, err) : BT_OK;
+            rc = l->lease > 0 ? start_beat(l, path, w, err) : BT_OK;
         } else if (e == ERROR_FILE_EXISTS || e == ERROR_ALREADY_EXISTS) {
             if ((rc = judge(l, w, err)) == BT_OK)
                 rc = BT_BUSY; /* gone: create it again */
             else
                 break; /* a live holder's, or refused */
         } else if (e == ERROR_ACCESS_DENIED) {
-            break; /* pending deletion, or a folder we may not write: busy (as filelock) */
+            rc = denied(w, err); /* a folder, a file pending deletion, or a folder not ours */
+            break;
         } else {
             rc = bt_win_fail(err, "create", e);
         }
@@ -372,16 +417,8 @@ void bt_soft_release(bt_soft *l, const char *path) {
         return;
     DWORD e;
     wchar_t *w = bt_win_wide(path, &e);
-    bt_win_id mine, there;
-    if (w && bt_win_id_of((HANDLE)_get_osfhandle(l->fd), &mine) == 0) {
-        HANDLE h = CreateFileW(w, DELETE, BT_WIN_SHARE_ALL, NULL, OPEN_EXISTING,
-                               FILE_ATTRIBUTE_NORMAL, NULL);
-        if (h != INVALID_HANDLE_VALUE) {
-            if (bt_win_id_of(h, &there) == 0 && bt_win_same_id(&mine, &there))
-                delete_on_close(h);
-            CloseHandle(h);
-        }
-    }
+    if (w)
+        delete_if_mine((HANDLE)_get_osfhandle(l->fd), w);
     free(w);
     _close(l->fd);
     l->fd = -1;

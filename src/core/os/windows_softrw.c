@@ -112,6 +112,10 @@ static int create_marker(bt_softrw *l, const char *path, const char *name) {
                                CREATE_NEW, FILE_ATTRIBUTE_NORMAL, NULL)
                  : INVALID_HANDLE_VALUE;
     DWORD e = h == INVALID_HANDLE_VALUE ? GetLastError() : 0, put = 0;
+    DWORD a = e == ERROR_ACCESS_DENIED && w ? GetFileAttributesW(w) : 0;
+    if (e == ERROR_ACCESS_DENIED && w &&
+        (a == INVALID_FILE_ATTRIBUTES ? GetLastError() == ERROR_ACCESS_DENIED : !(a & FILE_ATTRIBUTE_DIRECTORY)))
+        e = ERROR_FILE_EXISTS; /* a marker pending deletion, its name not free yet: busy */
     if (!e && !WriteFile(h, text, (DWORD)n, &put, NULL))
         e = GetLastError();
     else if (!e && put != (DWORD)n)
@@ -175,10 +179,13 @@ static void drop_marker(bt_softrw *l, const char *path) {
         } else if (side(spath, path, ".state", NULL) == 0 && bt_softrw_take_state(l, spath) == 0) {
             if (still_ours(l, mpath))
                 delete_path(mpath);
+            _close(l->fd); /* before PATH.state goes: a deferred deletion completes here */
+            l->fd = -1;
             bt_soft_release(&l->state, spath);
         }
     }
-    _close(l->fd);
+    if (l->fd >= 0)
+        _close(l->fd);
     l->fd = -1;
 }
 
