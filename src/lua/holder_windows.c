@@ -22,23 +22,6 @@ static long check_pid(lua_State *L, int idx) {
     return (long)n;
 }
 
-/* The identity of the file at path (not followed when it is a link): 1, or 0 when there is
- * none to be had. */
-static int id_of_path(const char *path, bt_win_id *id) {
-    DWORD e;
-    wchar_t *w = bt_win_wide(path, &e);
-    if (!w)
-        return 0;
-    HANDLE h = CreateFileW(w, 0, BT_WIN_SHARE_ALL, NULL, OPEN_EXISTING,
-                           FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT, NULL);
-    free(w);
-    if (h == INVALID_HANDLE_VALUE)
-        return 0;
-    int ok = bt_win_id_of(h, id) == 0;
-    CloseHandle(h);
-    return ok;
-}
-
 /* core.hostname() -> the host name written into soft markers */
 static int l_hostname(lua_State *L) {
     lua_pushstring(L, bt_soft_host());
@@ -99,7 +82,7 @@ static int l_record(lua_State *L) {
     const char *path = bt_lua_check_path(L, 2);
     bt_win_id id;
     bt_win_record r;
-    if (!id_of_path(path, &id) || bt_win_records(&id, 0, pid, &r, 1) == 0)
+    if (!bt_win_id_at(path, &id) || bt_win_records(&id, 0, pid, &r, 1) == 0)
         return 0;
     lua_createtable(L, 0, 5);
     lua_pushnumber(L, r.info.since);
@@ -134,7 +117,7 @@ static int l_lock_holders(lua_State *L) {
     bt_lock_holder h[MAX_HOLDERS];
     if (!r)
         return bt_lua_push_path_error(L, "read the holder records of", path, ENOMEM);
-    int n = id_of_path(path, &id) ? bt_win_records(&id, BT_RECORD_FLOCK, 0, r, MAX_HOLDERS) : 0;
+    int n = bt_win_id_at(path, &id) ? bt_win_records(&id, BT_RECORD_FLOCK, 0, r, MAX_HOLDERS) : 0;
     if (n > MAX_HOLDERS)
         n = MAX_HOLDERS;
     for (int i = 0; i < n; i++) {

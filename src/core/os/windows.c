@@ -167,6 +167,21 @@ int bt_win_id_of(HANDLE h, bt_win_id *id) {
     return 0;
 }
 
+int bt_win_id_at(const char *path, bt_win_id *id) {
+    DWORD e;
+    wchar_t *w = bt_win_wide(path, &e);
+    if (!w)
+        return 0;
+    HANDLE h = CreateFileW(w, 0, BT_WIN_SHARE_ALL, NULL, OPEN_EXISTING,
+                           FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT, NULL);
+    free(w);
+    if (h == INVALID_HANDLE_VALUE)
+        return 0;
+    int ok = bt_win_id_of(h, id) == 0;
+    CloseHandle(h);
+    return ok;
+}
+
 int bt_win_same_id(const bt_win_id *a, const bt_win_id *b) {
     return a->volume == b->volume && a->high == b->high && a->low == b->low;
 }

@@ -39,6 +39,11 @@ int bt_win_id_of(HANDLE h, bt_win_id *id);
 
 int bt_win_same_id(const bt_win_id *a, const bt_win_id *b);
 
+/* The identity of the file at `path`, not followed when it is a link, looked at with no
+ * access asked and everything shared (the look disturbs nobody): 1, or 0 when there is none
+ * to be had (gone, pending deletion, a bad name). */
+int bt_win_id_at(const char *path, bt_win_id *id);
+
 /* The release event of the lock file `id` (windows.c): made or opened for waiting (create =
  * 1), or opened only to be set, when some waiter made it (create = 0). NULL when none. */
 HANDLE bt_win_release_event(const bt_win_id *id, int create);

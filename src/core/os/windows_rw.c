@@ -113,22 +113,10 @@ int bt_rw_file_opened(sqlite3_file *f, int fd) {
 }
 
 int bt_rw_file_at(const char *path, const bt_rw_id *id) {
-    DWORD e;
-    wchar_t *w = bt_win_wide(path, &e);
-    if (!w)
-        return 0;
-    /* No access asked, everything shared: the look disturbs nobody. */
-    HANDLE h = CreateFileW(w, 0, BT_WIN_SHARE_ALL, NULL, OPEN_EXISTING,
-                           FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT, NULL);
-    free(w);
-    if (h == INVALID_HANDLE_VALUE)
-        return 0; /* gone, or pending deletion */
-    bt_win_id wid = {0, 0, 0};
+    bt_win_id wid;
     bt_rw_id now;
-    int same = bt_win_id_of(h, &wid) == 0;
-    CloseHandle(h);
-    if (!same)
-        return 0;
+    if (!bt_win_id_at(path, &wid))
+        return 0; /* gone, or pending deletion */
     id_of(&wid, &now);
     return now.dev == id->dev && now.ino == id->ino;
 }
