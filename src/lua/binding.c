@@ -18,6 +18,13 @@ const char *bt_lua_check_path(lua_State *L, int idx) {
     return path;
 }
 
+long bt_lua_check_pid(lua_State *L, int idx) {
+    lua_Number n = luaL_checknumber(L, idx);
+    luaL_argcheck(L, n >= 1 && n <= 2147483647.0 && n == (lua_Number)(long)n, idx,
+                  "a pid must be a whole number from 1 to 2^31-1");
+    return (long)n;
+}
+
 mode_t bt_lua_check_mode(lua_State *L, int idx) {
     lua_Number mode = luaL_checknumber(L, idx);
     /* lua/baton/options.lua checks and explains; this only keeps the core's contract */

@@ -16,6 +16,9 @@ const char *bt_lua_check_path(lua_State *L, int idx);
 /* Permission bits at `idx`: an integer from 0 to 07777, or a Lua error. */
 mode_t bt_lua_check_mode(lua_State *L, int idx);
 
+/* A process id argument: a whole number from 1 to 2^31-1, else raises. */
+long bt_lua_check_pid(lua_State *L, int idx);
+
 /* Pushes false, "baton: cannot <op> lock file '<path>': <reason>", "ERRNO"; returns 3. */
 int bt_lua_push_failure(lua_State *L, const char *path, const bt_err *err);
 

@@ -18,13 +18,6 @@
 #define RECORDS_MT "baton.records"
 #define MAX_HOLDERS 64
 
-static pid_t check_pid(lua_State *L, int idx) {
-    lua_Number n = luaL_checknumber(L, idx);
-    luaL_argcheck(L, n >= 1 && n <= 2147483647.0 && n == (lua_Number)(long)n, idx,
-                  "a pid must be a whole number from 1 to 2^31-1");
-    return (pid_t)n;
-}
-
 /* core.hostname() -> the host name written into soft markers */
 static int l_hostname(lua_State *L) {
     lua_pushstring(L, bt_soft_host());
@@ -35,7 +28,7 @@ static int l_hostname(lua_State *L) {
 static int l_token(lua_State *L) {
     char token[BT_TOKEN_LEN];
     int dead;
-    if (bt_proc_token(check_pid(L, 1), token, &dead) == 0)
+    if (bt_proc_token((pid_t)bt_lua_check_pid(L, 1), token, &dead) == 0)
         lua_pushnil(L);
     else
         lua_pushstring(L, token);
@@ -167,7 +160,7 @@ static int l_marker(lua_State *L) {
 
 /* core.process(pid) -> { cmdline =, started =, token =, zombie = } or nil when it is gone */
 static int l_process(lua_State *L) {
-    pid_t pid = check_pid(L, 1);
+    pid_t pid = (pid_t)bt_lua_check_pid(L, 1);
     int zombie;
     if (!bt_proc_exists(pid, &zombie))
         return 0;
@@ -196,7 +189,7 @@ static int l_process(lua_State *L) {
 /* core.record(pid, path) -> { since =, note =, kind =, shared = } that baton process `pid`
  * published about the file at path, or nil */
 static int l_record(lua_State *L) {
-    pid_t pid = check_pid(L, 1);
+    pid_t pid = (pid_t)bt_lua_check_pid(L, 1);
     const char *path = bt_lua_check_path(L, 2);
     struct stat st;
     char token[BT_TOKEN_LEN];

@@ -15,13 +15,6 @@
 
 #define MAX_HOLDERS 64
 
-static long check_pid(lua_State *L, int idx) {
-    lua_Number n = luaL_checknumber(L, idx);
-    luaL_argcheck(L, n >= 1 && n <= 2147483647.0 && n == (lua_Number)(long)n, idx,
-                  "a pid must be a whole number from 1 to 2^31-1");
-    return (long)n;
-}
-
 /* core.hostname() -> the host name written into soft markers */
 static int l_hostname(lua_State *L) {
     lua_pushstring(L, bt_soft_host());
@@ -31,7 +24,7 @@ static int l_hostname(lua_State *L) {
 /* core.token(pid) -> the process's start token (its creation time), or nil */
 static int l_token(lua_State *L) {
     char token[BT_TOKEN_LEN];
-    if (bt_win_process_token(check_pid(L, 1), token, NULL) == 0)
+    if (bt_win_process_token(bt_lua_check_pid(L, 1), token, NULL) == 0)
         lua_pushnil(L);
     else
         lua_pushstring(L, token);
@@ -43,7 +36,7 @@ static int l_token(lua_State *L) {
 static int l_process(lua_State *L) {
     char token[BT_TOKEN_LEN];
     double started = -1;
-    if (bt_win_process_token(check_pid(L, 1), token, &started) == 0)
+    if (bt_win_process_token(bt_lua_check_pid(L, 1), token, &started) == 0)
         return 0;
     lua_createtable(L, 0, 3);
     lua_pushnumber(L, started);
@@ -78,7 +71,7 @@ static int l_marker(lua_State *L) {
 /* core.record(pid, path) -> { since =, note =, kind =, shared =, cmdline = } that baton
  * process `pid` published about the file at path, or nil */
 static int l_record(lua_State *L) {
-    long pid = check_pid(L, 1);
+    long pid = bt_lua_check_pid(L, 1);
     const char *path = bt_lua_check_path(L, 2);
     bt_win_id id;
     bt_win_record r;
