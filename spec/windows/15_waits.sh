@@ -3,13 +3,10 @@
 # spec/windows/wait_peer.lua (hand-off rounds) and peer.lua (holders).
 echo "== waits with a deadline across wine processes"
 
-# to_file OUT PEER-ARGS...: wait_peer.lua's output into OUT. Through a file, not a pipe: a
-# wineserver that a wine program starts inherits the pipe and would hold it open after the
-# program ends.
+# to_file OUT PEER-ARGS...: wait_peer.lua's output into OUT
 to_file() {
   out=$1; shift
-  "$wine" "$lua" spec/windows/wait_peer.lua "$@" >"$out.raw" 2>&1
-  tr -d '\r' <"$out.raw" >"$out"
+  "$wine" "$lua" spec/windows/wait_peer.lua "$@" 2>&1 | tr -d '\r' >"$out"
 }
 
 # gaps KIND ROUNDS [SEP]: ROUNDS hand-offs from a holder process to a waiter process with a
