@@ -292,12 +292,10 @@ ifeq ($(PLATFORM),windows)
 # Under wine, in a prefix of the build's own (its first start, `wineboot -i`, is slow).
 WIN_WINE ?= wine
 WIN_ENV = WINEPREFIX="$(CURDIR)/$(WIN_DEPS)/wine" WINEDEBUG=-all WINE="$(WIN_WINE)"
-# The sqlite3 shell for spec/windows/30_rw.sh, from the shell.c the amalgamation's build made
-# (a check of its own is skipped where there is none).
-WIN_SHELL_C = $(wildcard $(WIN_DEPS)/sqlite/build/shell.c)
-$(BUILD)/sqlite3.exe: $(WIN_SHELL_C) $(WIN_OBJ)/sqlite3.o
-	$(CC) -O2 -DSQLITE_OMIT_LOAD_EXTENSION -I$(WIN_DEPS)/sqlite $(WIN_SHELL_C) $(WIN_OBJ)/sqlite3.o -o $@
-test: $(if $(WIN_SHELL_C),$(BUILD)/sqlite3.exe)
+# The sqlite3 shell for spec/windows/30_rw.sh, from the shell.c beside the amalgamation.
+$(BUILD)/sqlite3.exe: $(WIN_OBJ)/sqlite3.o
+	$(CC) -O2 -DSQLITE_OMIT_LOAD_EXTENSION -I$(WIN_DEPS)/sqlite $(WIN_DEPS)/sqlite/shell.c $(WIN_OBJ)/sqlite3.o -o $@
+test: $(BUILD)/sqlite3.exe
 
 $(BUILD)/locking_peer.exe: spec/windows/locking_peer.c
 	$(CC) $(CFLAGS) $(WARN) $< -o $@

@@ -4,6 +4,7 @@
 #   DIR/lua5.4/ the lua5.4 source package; DIR/lua/ Lua as released (its original tarball,
 #               so that none of Debian's paths are built in) with the package's cve patches
 #   DIR/sqlite/ the sqlite3 source package, made into the amalgamation DIR/sqlite/sqlite3.c
+#               and the shell's DIR/sqlite/shell.c
 # Needs root for apt-get (a deb-src entry for Debian's own archive is added once, as a file
 # of its own) and tclsh (Debian: tcl) to make the amalgamation. Each step is skipped when
 # done before.
@@ -52,15 +53,12 @@ if [ ! -f "$dir/lua/src/lua.h" ]; then
   done
 fi
 
-# SQLite's amalgamation (one sqlite3.c), made from the source tree with its own tools.
-amal="$dir/sqlite/sqlite3.c"
-if [ ! -f "$amal" ]; then
+# SQLite's amalgamation (one sqlite3.c) and its shell's source (shell.c, for the Windows
+# checks' sqlite3.exe), made from the source tree with its own tools.
+if [ ! -f "$dir/sqlite/sqlite3.c" ] || [ ! -f "$dir/sqlite/shell.c" ]; then
   tree=$(ls -d "$dir"/sqlite/sqlite3-*/ | head -1)
-  if [ -f "$tree/sqlite3.c" ]; then
-    cp "$tree/sqlite3.c" "$tree/sqlite3.h" "$dir/sqlite/"
-  else
-    mkdir -p "$dir/sqlite/build"
-    (cd "$dir/sqlite/build" && "$tree/configure" --disable-tcl >/dev/null && make -s sqlite3.c >/dev/null)
-    cp "$dir/sqlite/build/sqlite3.c" "$dir/sqlite/build/sqlite3.h" "$dir/sqlite/"
-  fi
+  mkdir -p "$dir/sqlite/build"
+  (cd "$dir/sqlite/build" && { [ -f Makefile ] || "$tree/configure" --disable-tcl >/dev/null; } &&
+    make -s sqlite3.c shell.c >/dev/null)
+  cp "$dir/sqlite/build/sqlite3.c" "$dir/sqlite/build/sqlite3.h" "$dir/sqlite/build/shell.c" "$dir/sqlite/"
 fi

@@ -22,8 +22,12 @@ export LUA_PATH="lua/?.lua;lua/?/init.lua;spec/windows/?.lua" LUA_CPATH="$build/
 # One wineserver, and the service processes wine starts with it, for the whole run, started
 # here with none of the checks' pipes: those a peer started would inherit that peer's output
 # pipe and hold it open after the peer ended, so whatever read it would wait for them to quit.
+# A server still running in the prefix (wineboot's, an earlier run's) goes first: it would
+# refuse to make way for a persistent one, then quit when idle.
 wineserver=${WINESERVER:-wineserver}
-"$wineserver" -p </dev/null >/dev/null 2>&1
+"$wineserver" -k 2>/dev/null
+"$wineserver" -w
+"$wineserver" -p </dev/null >/dev/null 2>&1 || { echo "run.sh: wineserver -p failed" >&2; exit 1; }
 trap '"$wineserver" -k 2>/dev/null' EXIT
 "$wine" "$lua" -e "" </dev/null >/dev/null 2>&1
 for f in spec/windows/[0-9][0-9]_*.sh; do
