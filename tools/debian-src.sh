@@ -57,8 +57,8 @@ fi
 # checks' sqlite3.exe), made from the source tree with its own tools.
 if [ ! -f "$dir/sqlite/sqlite3.c" ] || [ ! -f "$dir/sqlite/shell.c" ]; then
   tree=$(ls -d "$dir"/sqlite/sqlite3-*/ | head -1)
-  mkdir -p "$dir/sqlite/build"
-  (cd "$dir/sqlite/build" && { [ -f Makefile ] || "$tree/configure" --disable-tcl >/dev/null; } &&
-    make -s sqlite3.c shell.c >/dev/null)
+  # configured afresh: a build folder made elsewhere names its old source path
+  rm -rf "$dir/sqlite/build" && mkdir -p "$dir/sqlite/build"
+  (cd "$dir/sqlite/build" && "$tree/configure" --disable-tcl >/dev/null && make -s sqlite3.c shell.c >/dev/null)
   cp "$dir/sqlite/build/sqlite3.c" "$dir/sqlite/build/sqlite3.h" "$dir/sqlite/build/shell.c" "$dir/sqlite/"
 fi
