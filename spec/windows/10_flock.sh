@@ -4,7 +4,7 @@ background "$dir/holder.out" "$wine" "$lua" spec/windows/peer.lua hold "$lock" "
 wait_file "$dir/ready1"
 check "try_lock while another process holds it" "$(peer try "$lock")" busy
 check "a shared try_lock while another process holds it exclusively" "$(peer try "$lock" shared)" busy
-check "msvcrt _locking while baton holds it" "$("$wine" "$locking" try "$lock" 2>&1 | tr -d '\r')" busy
+check "msvcrt _locking while baton holds it" "$(onwine "$locking" try "$lock")" busy
 set -- $(peer wait "$lock" 1.0)
 check "a 1 s timeout gives up with the timeout code" "$1" timeout
 if within "$2" 0.95 3; then check "the timeout waited about 1 s ($2 s)" 1 1

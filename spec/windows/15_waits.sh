@@ -6,7 +6,7 @@ echo "== waits with a deadline across wine processes"
 # to_file OUT PEER-ARGS...: wait_peer.lua's output into OUT
 to_file() {
   out=$1; shift
-  "$wine" "$lua" spec/windows/wait_peer.lua "$@" 2>&1 | tr -d '\r' >"$out"
+  onwine "$lua" spec/windows/wait_peer.lua "$@" >"$out"
 }
 
 # gaps KIND ROUNDS [SEP]: ROUNDS hand-offs from a holder process to a waiter process with a

@@ -1,6 +1,6 @@
 # Sourced by run.sh: soft locks where creating or breaking the marker meets a fault.
 echo "== soft lock faults"
-faultpeer() { "$wine" "$lua" spec/windows/softfault_peer.lua "$@" 2>&1 | tr -d '\r'; }
+faultpeer() { onwine "$lua" spec/windows/softfault_peer.lua "$@"; }
 mkdir -p "$dir/many"
 check "a soft lock that runs out of descriptors fails and leaves no marker naming it" \
   "$(faultpeer exhaust "$dir/many")" "EMFILE	gone"

@@ -1,6 +1,5 @@
 # Sourced by run.sh: read/write locks (SQLite's locks through its win32 VFS) across wine
-# processes, the files beside the lock, and the sqlite3 shell as a peer where it was built.
-rwpeer() { "$wine" "$lua" spec/windows/rw_peer.lua "$@" 2>&1 | tr -d '\r'; }
+# processes, the files beside the lock, and the sqlite3 shell as a peer.
 rwhold() { # rwhold OUT PATH HOW READY GO
   background "$1" "$wine" "$lua" spec/windows/rw_peer.lua hold "$2" "$3" "$4" "$5"
   wait_file "$4"

@@ -1,6 +1,5 @@
 # Sourced by run.sh: semaphores (slot files locked as the flock kind locks, LockFileEx on
 # byte 0) across wine processes.
-rwpeer() { "$wine" "$lua" spec/windows/rw_peer.lua "$@" 2>&1 | tr -d '\r'; }
 sem="$dir/builds"
 
 echo "== semaphores: 2 slots, two wine processes holding them"

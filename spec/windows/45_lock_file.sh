@@ -1,6 +1,6 @@
 # Sourced by run.sh: baton.lock_file on a file opened with io.open (LockFileEx on byte 0 of
 # its handle) across wine processes, against the flock kind and msvcrt _locking.
-fdpeer() { "$wine" "$lua" spec/windows/fdlock_peer.lua "$@" 2>&1 | tr -d '\r'; }
+fdpeer() { onwine "$lua" spec/windows/fdlock_peer.lua "$@"; }
 fdlock="$dir/fd.lock"
 fdhold() { # fdhold OUT READY GO PEER-ARGS...: a holder in the background, ready
   out=$1 ready=$2; shift 2
@@ -18,7 +18,7 @@ fdhold "$dir/fdholder.out" "$dir/fdready1" spec/windows/fdlock_peer.lua hold "$f
 check "try_lock while another process holds the file through lock_file" "$(peer try "$fdlock")" busy
 check "try_lock_file while another process holds the file through lock_file" "$(fdpeer try "$fdlock")" busy
 check "msvcrt _locking while another process holds the file through lock_file" \
-  "$("$wine" "$locking" try "$fdlock" 2>&1 | tr -d '\r')" busy
+  "$(onwine "$locking" try "$fdlock")" busy
 set -- $(fdpeer wait "$fdlock" 1.0)
 check "a 1 s timeout of try_lock_file gives up with the timeout code" "${1:-}" timeout
 if within "${2:-0}" 0.95 3; then check "the timeout waited about 1 s ($2 s)" 1 1

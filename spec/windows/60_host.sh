@@ -8,7 +8,7 @@ if [ -n "$prefix" ]; then
   baton="$prefix/bin/baton.exe"
   hpeer="$build/host_peer.exe"
   hlock="$dir/host.lock"
-  bat() { "$wine" "$baton" "$@" 2>&1 | tr -d '\r'; }
+  bat() { onwine "$baton" "$@"; }
   bat_rc() { "$wine" "$baton" "$@" >"$dir/bat.out" 2>&1; rc=$?; tr -d '\r' <"$dir/bat.out"; echo "rc $rc"; }
   bat_status() { "$wine" "$baton" "$@" >/dev/null 2>&1; echo $?; }
   seconds() { date +%s.%N; }

@@ -2,7 +2,7 @@
 # peer: spec/windows/process_peer.lua, its commands host_peer.exe, lua.exe and cmd.exe).
 echo "== baton.spawn, baton.run, baton.jobs"
 hpeer="$build/host_peer.exe"
-pp() { m=$1; shift; "$wine" "$lua" spec/windows/process_peer.lua "$m" "$hpeer" "$@" 2>&1 | tr -d '\r'; }
+pp() { m=$1; shift; onwine "$lua" spec/windows/process_peer.lua "$m" "$hpeer" "$@"; }
 tab=$(printf '\t')
 # state_of PID: $state "gone" once that process has ended (given 3 s), else "running"
 state_of() {
@@ -27,7 +27,7 @@ check "spawn of no such program: ENOENT" "$(pp missing)" \
 check "run feeds stdin through a pipe (2 MB; a text)" "$(pp input "$lua")" "2000000${tab}AB|CD|"
 check "env sets and removes variables; cwd" "$(pp env_cwd "$lua" 'Z:\tmp')" "set here -${tab}Z:\\tmp|"
 printf 'local h, msg, code = require("baton.core").spawn({ arg[1], "exit", "0" }, { "" }, nil, nil, nil, nil, nil, nil, nil, false)\nprint(h and "spawned" or code)\n' >"$dir/empty_env.lua"
-check "an empty environment entry: EINVAL" "$("$wine" "$lua" "$dir/empty_env.lua" "$hpeer" 2>&1 | tr -d '\r')" EINVAL
+check "an empty environment entry: EINVAL" "$(onwine "$lua" "$dir/empty_env.lua" "$hpeer")" EINVAL
 rm -f "$dir/files.out"
 check "stdout into a file, stderr with it, stdin from NUL" "$(pp files "$lua" "$dir/files.out")" \
   "true${tab}0${tab}out err"

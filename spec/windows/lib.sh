@@ -2,8 +2,12 @@
 failed=0 passed=0
 pids=
 
-peer() { "$wine" "$lua" spec/windows/peer.lua "$@" 2>&1 | tr -d '\r'; }
-softpeer() { "$wine" "$lua" spec/windows/soft_peer.lua "$@" 2>&1 | tr -d '\r'; }
+# onwine PROGRAM ARGS...: run it under wine, its output and errors with Unix line ends
+onwine() { "$wine" "$@" 2>&1 | tr -d '\r'; }
+# the Lua peers (spec/windows/*_peer.lua) under lua.exe
+peer() { onwine "$lua" spec/windows/peer.lua "$@"; }
+softpeer() { onwine "$lua" spec/windows/soft_peer.lua "$@"; }
+rwpeer() { onwine "$lua" spec/windows/rw_peer.lua "$@"; }
 
 check() { # check NAME GOT WANT
   if [ "$2" = "$3" ]; then

@@ -16,20 +16,7 @@
 
 void bt_fdlock_init(bt_fdlock *l, int fd, int api, int shared, long long start, long long len,
                     mode_t mode, int make_parents) {
-    l->fd = fd;
-    l->borrowed = fd >= 0;
-    l->api = api;
-    l->shared = shared;
-    l->start = start;
-    l->len = len;
-    l->mode = mode;
-    l->make_parents = make_parents;
-    l->locked = 0;
-    l->owner = 0;
-    l->opener = 0;
-    l->record = -1;
-    bt_watch_init(&l->watch, &l->wd, 1);
-    l->watched[0] = '\0';
+    bt_fdlock_init_common(l, fd, api, shared, start, len, mode, make_parents);
     if (fd >= 0)
         snprintf(l->watched, sizeof l->watched, "/proc/self/fd/%d", fd);
 }

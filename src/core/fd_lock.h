@@ -44,6 +44,15 @@ typedef struct bt_fdlock {
 void bt_fdlock_init(bt_fdlock *l, int fd, int api, int shared, long long start, long long len,
                     mode_t mode, int make_parents);
 
+/* What every platform's bt_fdlock_init sets first: the arguments, the rest zero, no record,
+ * no watch. */
+static inline void bt_fdlock_init_common(bt_fdlock *l, int fd, int api, int shared, long long start,
+                                         long long len, mode_t mode, int make_parents) {
+    *l = (bt_fdlock){.fd = fd, .borrowed = fd >= 0, .api = api, .shared = shared, .start = start,
+                     .len = len, .mode = mode, .make_parents = make_parents, .record = -1};
+    bt_watch_init(&l->watch, &l->wd, 1);
+}
+
 /* After bt_fdlock_init with a descriptor: remember the file it is open on now and this
  * process as its opener. From then on nothing is locked or unlocked through it in another
  * process (a child of fork() shares the open file description, and its lock), nor once it

@@ -25,18 +25,8 @@
 
 void bt_fdlock_init(bt_fdlock *l, int fd, int api, int shared, long long start, long long len,
                     mode_t mode, int make_parents) {
-    memset(l, 0, sizeof *l);
-    l->fd = fd;
-    l->borrowed = fd >= 0;
-    l->api = api;
-    l->shared = shared;
-    l->start = start;
-    l->len = len;
-    l->mode = mode;
-    l->make_parents = make_parents;
-    l->record = -1;
+    bt_fdlock_init_common(l, fd, api, shared, start, len, mode, make_parents);
     l->os_handle = INVALID_HANDLE_VALUE;
-    bt_watch_init(&l->watch, &l->wd, 1);
 }
 
 static void id_to(unsigned long out[3], const bt_win_id *id) {
