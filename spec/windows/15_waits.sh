@@ -3,10 +3,12 @@
 # spec/windows/wait_peer.lua (hand-off rounds) and peer.lua (holders).
 echo "== waits with a deadline across wine processes"
 
-# to_file OUT PEER-ARGS...: wait_peer.lua's output into OUT
+# to_file OUT PEER-ARGS...: wait_peer.lua's output into OUT, through a file: the CPU check
+# below counts every child of its shell, so nothing runs beside the peer
 to_file() {
   out=$1; shift
-  onwine "$lua" spec/windows/wait_peer.lua "$@" >"$out"
+  "$wine" "$lua" spec/windows/wait_peer.lua "$@" >"$out.raw" 2>&1
+  tr -d '\r' <"$out.raw" >"$out"
 }
 
 # gaps KIND ROUNDS [SEP]: ROUNDS hand-offs from a holder process to a waiter process with a
