@@ -117,5 +117,5 @@ rwdone "$dir/sqgo"
 check "baton reads once the shell rolled back" "$(rwpeer try "$sq" read)" ok
 rwhold "$dir/rwsq.out" "$sq" read "$dir/rwready5" "$dir/rwgo5"
 check "baton's reader keeps the shell's BEGIN EXCLUSIVE out" \
-  "$(printf 'BEGIN EXCLUSIVE;\n' | "$wine" "$sqlite" "$sq" 2>&1 | tr -d '\r' | grep -c 'database is locked')" 1
+  "$(printf 'BEGIN EXCLUSIVE;\n' | onwine "$sqlite" "$sq" | grep -c 'database is locked')" 1
 rwdone "$dir/rwgo5"

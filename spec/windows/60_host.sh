@@ -165,13 +165,13 @@ LUA
     "baton lock: this form of baton lock is not available on Windows yet; there it takes FILE [--] COMMAND [ARGS...] or FILE -c 'command', with -s, -x, -n, -w and -E"
   rm -f "$dir"/lone*
   check "an argument that is not valid UTF-16: refused, naming its place, 64" \
-    "$("$wine" "$hpeer" lone "$baton" lock "$dir/lone?.lock" "$hpeer" exit 0 2>&1 | tr -d '\r')" \
+    "$(onwine "$hpeer" lone "$baton" lock "$dir/lone?.lock" "$hpeer" exit 0)" \
     "baton: argument 2 is not valid UTF-16 (an unpaired surrogate): it cannot be passed on as UTF-8
 exit 64"
   check "... and no lock file was made under another name" "$(ls "$dir" | grep -c '^lone')" 0
   printf 'local b = require "baton"\nlocal l = b.lock(arg[1])\nprint(l:is_locked(), select(2, ...))\nl:release()\n' >"$dir/script.lua"
   check "baton.exe SCRIPT.lua runs it with baton built in and its arguments" \
-    "$(env -u LUA_PATH -u LUA_CPATH "$wine" "$baton" "$dir/script.lua" "$hlock" x y 2>&1 | tr -d '\r')" \
+    "$(unset LUA_PATH LUA_CPATH; onwine "$baton" "$dir/script.lua" "$hlock" x y)" \
     "true	x	y"
   check "baton.exe -e" "$(bat -e 'print(require("baton.core").platform.name)')" windows
 fi

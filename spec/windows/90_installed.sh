@@ -2,8 +2,7 @@
 if [ -n "$prefix" ]; then
   echo "== installed"
   check "the installed lua.exe loads baton with no LUA_PATH or LUA_CPATH" \
-    "$(env -u LUA_PATH -u LUA_CPATH "$wine" "$prefix/bin/lua.exe" -e \
-      'local b = require "baton"; local l = b.lock("'"$dir"'/three.lock"); l:release(); print(require("baton.core").platform.name)' \
-      2>&1 | tr -d '\r')" windows
+    "$(unset LUA_PATH LUA_CPATH; onwine "$prefix/bin/lua.exe" -e \
+      'local b = require "baton"; local l = b.lock("'"$dir"'/three.lock"); l:release(); print(require("baton.core").platform.name)')" windows
 fi
 

@@ -19,5 +19,5 @@ done
   -L"$rock/lib" -lsqlite3 2>>"$rock/log" || built="no: the link failed (see $rock/log)"; }
 check "the rockspec's Windows sources compile and link as LuaRocks builds them" "$built" yes
 check "lua.exe locks with the module so built" \
-  "$(LUA_CPATH="$rock/cpath/?.dll" "$wine" "$lua" -e \
-    'local l = require("baton").lock("'"$dir"'/rock.lock"); print(l:is_locked()); l:release()' 2>&1 | tr -d '\r')" true
+  "$(export LUA_CPATH="$rock/cpath/?.dll"; onwine "$lua" -e \
+    'local l = require("baton").lock("'"$dir"'/rock.lock"); print(l:is_locked()); l:release()')" true
