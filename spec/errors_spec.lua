@@ -119,8 +119,10 @@ describe("bad input", function()
       return n
     end
     local holder = baton.lock(path)
-    -- waiting keeps a few inotify instances for the next waiter (closing one is slow)
-    pcall(baton.lock, path, { timeout = 0.001 })
+    -- waiting keeps a few inotify instances for the next waiter (closing one is slow); a
+    -- wait with a `sleep` arms its watch before the first pause, however late the clock
+    -- reads (a plain 1 ms wait can time out before it ever waits, and keep none)
+    pcall(baton.lock, path, { timeout = 0.001, sleep = function() end })
     -- what earlier specs left for the collector is not this spec's to count
     collectgarbage(); collectgarbage()
     local before = fds()
