@@ -60,16 +60,11 @@ rc 5"
   set -- $(cat "$dir/hready3")
   child=$1 parent=$2
   check "while the command runs the lock is held" "$(peer try "$hlock")" busy
-  "$wine" taskkill /F /PID "$parent" >/dev/null 2>&1
+  winkill "$parent"
   wait $pids 2>/dev/null
   pids=
-  gone=running
-  for i in 1 2 3 4 5 6 7 8 9 10; do
-    gone=$("$wine" "$hpeer" alive "$child" | tr -d '\r')
-    [ "$gone" = gone ] && break
-    sleep 0.5
-  done
-  check "killing baton.exe ends the command (its job object)" "$gone" gone
+  state_of "$child" 10
+  check "killing baton.exe ends the command (its job object)" "$state" gone
   check "killing baton.exe frees the lock" "$(peer try "$hlock")" ok
   check "the command did not run on" "$(cat "$dir/hkill.out")" ""
 

@@ -4,15 +4,6 @@ echo "== baton.spawn, baton.run, baton.jobs"
 hpeer="$build/host_peer.exe"
 pp() { m=$1; shift; onwine "$lua" spec/windows/process_peer.lua "$m" "$hpeer" "$@"; }
 tab=$(printf '\t')
-# state_of PID: $state "gone" once that process has ended (given 3 s), else "running"
-state_of() {
-  state=running
-  for i in 1 2 3 4 5 6; do
-    state=$("$wine" "$hpeer" alive "$1" | tr -d '\r')
-    [ "$state" = gone ] && break
-    sleep 0.5
-  done
-}
 check "spawn and wait: the exit code" "$(pp exit)" "7${tab}nil"
 set -- $(pp wait_timeout)
 check "wait(0.3) on a command that runs on: timeout" "${1:-} ${2:-}" "nil timeout"
@@ -46,7 +37,7 @@ set -- $(cat "$dir/orphan.ready")
 state_of "$1"
 check "a die_with_parent child let go while it ran is freed by a later poll (what it left in its job ends)" "$state" gone
 kill "$peer_pid" 2>/dev/null
-"$wine" taskkill /F /PID "$1" >/dev/null 2>&1
+winkill "$1"
 wait $pids 2>/dev/null
 pids=
 
@@ -60,7 +51,7 @@ for how in yes no; do
   wait_file "$dir/pready.$how"
   set -- $(cat "$dir/pready.$how")
   child=$1 parent=$2
-  "$wine" taskkill /F /PID "$parent" >/dev/null 2>&1
+  winkill "$parent"
   wait $pids 2>/dev/null
   pids=
   state_of "$child"
@@ -68,6 +59,6 @@ for how in yes no; do
     check "die_with_parent = true: the child ends when its parent is killed" "$state" gone
   else
     check "without die_with_parent the child outlives its parent" "$state" running
-    "$wine" taskkill /F /PID "$child" >/dev/null 2>&1
+    winkill "$child"
   fi
 done

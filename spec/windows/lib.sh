@@ -8,6 +8,18 @@ onwine() { "$wine" "$@" 2>&1 | tr -d '\r'; }
 peer() { onwine "$lua" spec/windows/peer.lua "$@"; }
 softpeer() { onwine "$lua" spec/windows/soft_peer.lua "$@"; }
 rwpeer() { onwine "$lua" spec/windows/rw_peer.lua "$@"; }
+# winkill PID: end that Windows process at once
+winkill() { "$wine" taskkill /F /PID "$1" >/dev/null 2>&1; }
+# state_of PID [LOOKS]: $state "gone" once that Windows process has ended (LOOKS half a
+# second apart, 6 unless told), else "running"
+state_of() {
+  state=running
+  for i in $(seq "${2:-6}"); do
+    state=$("$wine" "$build/host_peer.exe" alive "$1" | tr -d '\r')
+    [ "$state" = gone ] && break
+    sleep 0.5
+  done
+}
 
 check() { # check NAME GOT WANT
   if [ "$2" = "$3" ]; then
