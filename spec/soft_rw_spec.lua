@@ -61,15 +61,20 @@ describe("a soft read/write lock", function()
   it("evicts the markers of a holder killed with SIGKILL, never those of a live one", function()
     local path = H.tmpdir() .. "/data.lock"
     local pid = F.holder(path, make(0.3, "write"), 30)
+    -- alive and heartbeating every 0.3 s: held longer than the stale threshold of the one
+    -- that looks (3 s, a heartbeat of 1 s), which a refresh late by a second or two on a busy
+    -- machine does not reach
+    local patient = baton.rwlock(path, { soft = true, heartbeat = 1 })
+    assert.is_nil(patient:try_read({ timeout = 4 }))
+    patient:close()
     local rw = baton.rwlock(path, { soft = true, heartbeat = 0.3 })
-    -- alive and heartbeating: held far longer than its stale threshold (0.9 s)
-    assert.is_nil(rw:try_read({ timeout = 2 }))
     H.kill(pid, "KILL")
     local t0 = baton.now()
     local r = rw:read({ timeout = 5 })
     assert.is_true(baton.now() - t0 < 2)
-    -- and the other way: a live baton reader is not evicted by Python's writer
-    assert.equal("timeout", F.attempt(path, make(0.3, "write"), 2))
+    -- and the other way: a live baton reader (heartbeat 0.3 s) is not evicted by Python's
+    -- writer, whose threshold is 3 s
+    assert.equal("timeout", F.attempt(path, make(1, "write"), 4))
     r:release()
   end)
 
